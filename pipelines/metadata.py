@@ -1,0 +1,24 @@
+"""Asset metadata that helps a data engineer: counts, and small previews with no patient data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import dagster as dg
+import pyarrow as pa
+
+
+def counts_table(counts: Mapping[str, int], key: str = "table", value: str = "rows") -> dg.MetadataValue:
+    lines = [f"| {key} | {value} |", "|---|---:|"] + [f"| {k} | {v:,} |" for k, v in sorted(counts.items())]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def preview(table: pa.Table, limit: int = 10) -> dg.MetadataValue:
+    """A markdown preview of an aggregate table (never used on row-level identifiable data)."""
+    rows = table.slice(0, limit).to_pylist()
+    if not rows:
+        return dg.MetadataValue.md("_empty_")
+    header = "| " + " | ".join(table.column_names) + " |"
+    rule = "|" + "---|" * len(table.column_names)
+    body = ["| " + " | ".join("" if v is None else str(v) for v in row.values()) + " |" for row in rows]
+    return dg.MetadataValue.md("\n".join([header, rule, *body]))

@@ -1,0 +1,41 @@
+"""Great Expectations results as Dagster asset checks: one check per validated table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+
+from expectations.runner import list_suites, validate_table
+
+
+def check_name(layer: str, table: str) -> str:
+    return f"gx_{layer}_{table}".replace(".", "_").lower()
+
+
+def gx_check_specs(asset: str, layer: str, blocking: bool = True) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(check_name(layer, t), asset=asset, blocking=blocking,
+                              description=f"Great Expectations suite {layer}/{t}")
+            for t in list_suites(layer)]
+
+
+def gx_check_results(gx_root: Path, layer: str, tables: dict[str, pa.Table],
+                     related: dict[str, pa.Table] | None = None) -> list[dg.AssetCheckResult]:
+    """Validate every table that has a suite; errors fail the check (ERROR), warnings are WARN."""
+    results = []
+    for name in list_suites(layer):
+        data = tables.get(name)
+        if data is None:
+            results.append(dg.AssetCheckResult(check_name=check_name(layer, name), passed=False,
+                                               severity=dg.AssetCheckSeverity.ERROR,
+                                               metadata={"reason": f"table {name} was not produced"}))
+            continue
+        outcome = validate_table(layer, name, data, related=related, context_root=gx_root)
+        severity = dg.AssetCheckSeverity.ERROR if not outcome.passed_errors else dg.AssetCheckSeverity.WARN
+        results.append(dg.AssetCheckResult(
+            check_name=check_name(layer, name),
+            passed=outcome.passed_errors and outcome.warnings == 0,
+            severity=severity,
+            metadata=outcome.to_metadata()))
+    return results

@@ -1,0 +1,81 @@
+import datetime as dt
+
+import pyarrow as pa
+
+from carebridge.ids import person_id_for_nhs_number, person_id_for_record
+from linkage import build_person_index
+
+D = dt.date
+
+
+def _gp_patient(rows):
+    base = {"provider_ods": "Z90001", "reporting_month": "2025-04", "given_name": "Ann", "family_name": "Lee",
+            "birth_date": D(1980, 1, 2), "sex": "F", "ethnic_category": "A", "postcode": "ZZ1 1AA",
+            "lsoa_code": "E01900001", "registration_start": D(2010, 1, 1), "registration_end": None,
+            "type1_objection": False, "nhs_number_check": "valid"}
+    return pa.Table.from_pylist([{**base, **r} for r in rows])
+
+
+def _mpi(rows):
+    base = {"provider_ods": "RZZ", "reporting_month": "2025-05", "PersonBirthDate": D(1980, 1, 2),
+            "GenderIDCode": "2", "EthnicCategory": "B", "Postcode": "ZZ1 1AB", "LSOA2011": "E01900002",
+            "PersDeathDate": None, "nhs_number_check": "valid"}
+    return pa.Table.from_pylist([{**base, **r} for r in rows])
+
+
+def test_records_with_one_valid_nhs_number_are_one_person_with_gp_demographics():
+    staged = {
+        "gp.patient": _gp_patient([{"patient_id": "P1", "nhs_number": "9434765919"}]),
+        "mhsds.MHS001MPI": _mpi([{"LocalPatientId": "M1", "NHSNumber": "9434765919"}]),
+    }
+    index = build_person_index(staged)
+    assert set(index.links["person_id"].to_pylist()) == {person_id_for_nhs_number("9434765919")}
+    person = index.persons.to_pylist()[0]
+    assert index.persons.num_rows == 1
+    assert person["ethnic_category"] == "A" and person["gp_practice_ods"] == "Z90001"
+    assert person["gender"] == "female" and person["nhs_number_verified"] is True
+
+
+def test_record_without_valid_nhs_number_stays_its_own_person_and_is_counted():
+    staged = {
+        "gp.patient": _gp_patient([{"patient_id": "P1", "nhs_number": "9434765919"}]),
+        "mhsds.MHS001MPI": _mpi([{"LocalPatientId": "M9", "NHSNumber": None, "nhs_number_check": "invalid"}]),
+    }
+    index = build_person_index(staged)
+    assert index.persons.num_rows == 2
+    assert person_id_for_record("mhsds", "RZZ", "M9") in index.links["person_id"].to_pylist()
+    assert index.summary()["records_unlinked"] == 1
+    trust_only = [p for p in index.persons.to_pylist() if p["nhs_number"] is None][0]
+    assert trust_only["gender"] == "female" and trust_only["gp_practice_ods"] is None
+
+
+def test_person_ids_are_stable_when_the_same_data_is_loaded_again():
+    staged = {"gp.patient": _gp_patient([{"patient_id": "P1", "nhs_number": "9434765919"},
+                                         {"patient_id": "P2", "nhs_number": None, "nhs_number_check": "missing"}])}
+    assert build_person_index(staged).links.equals(build_person_index(staged).links)
+
+
+def test_trust_registered_practice_comes_from_mhs002gp():
+    staged = {
+        "mhsds.MHS001MPI": _mpi([{"LocalPatientId": "M1", "NHSNumber": "9434765919"}]),
+        "mhsds.MHS002GP": pa.Table.from_pylist([{"provider_ods": "RZZ", "LocalPatientId": "M1", "OrgIDGPPrac": "Z90004",
+                                                 "StartDateGMPRegistration": D(2015, 1, 1), "EndDateGMPRegistration": None}]),
+    }
+    assert build_person_index(staged).persons["gp_practice_ods"].to_pylist() == ["Z90004"]
+
+
+def test_probabilistic_seam_moves_unlinked_records_onto_a_person():
+    staged = {
+        "gp.patient": _gp_patient([{"patient_id": "P1", "nhs_number": "9434765919"}]),
+        "mhsds.MHS001MPI": _mpi([{"LocalPatientId": "M9", "NHSNumber": None, "nhs_number_check": "missing"}]),
+    }
+    target = person_id_for_nhs_number("9434765919")
+
+    def linker(unlinked, linked):
+        return pa.table({"source": unlinked["source"], "provider_ods": unlinked["provider_ods"],
+                         "local_patient_id": unlinked["local_patient_id"],
+                         "person_id": pa.array([target] * unlinked.num_rows), "match_method": pa.array(["probabilistic"] * unlinked.num_rows)})
+
+    index = build_person_index(staged, linker=linker)
+    assert index.persons.num_rows == 1
+    assert index.summary()["records_linked_probabilistically"] == 1
