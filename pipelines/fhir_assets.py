@@ -1,6 +1,5 @@
 """FHIR assets: resources for every linked record (NDJSON bulk layout) and per-organisation bundles."""
 
-from __future__ import annotations
 
 import json
 
@@ -45,7 +44,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     staged_tables, index = _inputs(carebridge)
     mapping = map_resources(staged_tables, index, load_reference(carebridge.landing))
     report = validate_resources(mapping.resources)
-    write_ndjson(mapping.resources, carebridge.out / "fhir", _transaction_time(carebridge))
+    write_ndjson(mapping.resources, carebridge.out, _transaction_time(carebridge))
     write_table(carebridge.engine, "identifiable", "fhir_unmapped", mapping.unmapped)
     write_table(carebridge.engine, "identifiable", "referral_match", mapping.referral_matches)
     counts = {t: len(r) for t, r in mapping.resources.items()}
@@ -74,7 +73,7 @@ def fhir_bundles(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     staged_tables, index = _inputs(carebridge)
     resources = read_ndjson(carebridge.out / "fhir" / "ndjson")
     relationships = care_relationships(staged_tables, index)
-    paths = write_bundles(resources, relationships, carebridge.out / "fhir")
+    paths = write_bundles(resources, relationships, carebridge.out)
     write_table(carebridge.engine, "identifiable", "care_relationship", relationships)
     outside = _people_outside_relationships(paths, relationships)
     return dg.MaterializeResult(

@@ -1,6 +1,5 @@
 """Linkage asset: the person index across all four sources."""
 
-from __future__ import annotations
 
 import dagster as dg
 

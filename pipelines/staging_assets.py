@@ -1,6 +1,5 @@
 """Staging assets: each month's deliveries, then one current view across months."""
 
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,6 +1,5 @@
 """Warehouse assets: FHIR views, the pseudonymised analytics marts, published aggregates, Data Docs."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pyarrow as pa

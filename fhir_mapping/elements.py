@@ -1,0 +1,126 @@
+"""Small builders for the FHIR elements every mapper uses: codings, references, identifiers, meta.
+
+Builders may return `None` members; `prune` removes them (and empty lists and dicts) once per
+resource, so mappers can write one literal per resource instead of chains of `if`s.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Any
+
+from carebridge.ids import organisation_id, service_id
+from fhir_mapping.terminology import extension, local_identifier_system, profile, system
+
+__all__ = ["prune", "iso", "number", "coding", "concept", "meta", "org_ref", "service_ref", "patient_ref",
+           "record_ref", "local_identifier", "ext", "service_key"]
+
+RECORD_SOURCE_TAG = "record_source"
+
+
+_DROP = object()
+
+
+def _keep(value: Any) -> Any:
+    """The pruned value, or _DROP when nothing is left of it."""
+    if isinstance(value, (dict, list)):
+        value = prune(value)
+        return value if value else _DROP
+    return _DROP if value is None or value == "" else value
+
+
+def prune(value: Any) -> Any:
+    """Drop None, empty strings, empty lists and empty dicts, recursively (FHIR forbids empty elements)."""
+    if isinstance(value, dict):
+        kept = {k: _keep(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v is not _DROP}
+    if isinstance(value, list):
+        return [v for v in map(_keep, value) if v is not _DROP]
+    return value
+
+
+def iso(value: dt.date | dt.datetime | None) -> str | None:
+    """ISO date of a date or date-time (the views and the marts work in dates)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    return value.isoformat()
+
+
+def number(value: float | int | None) -> float | int | None:
+    """A JSON number: integral values as int, so 12.0 is written as 12."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def coding(system_name: str, code: str | None, display: str | None = None) -> dict[str, Any] | None:
+    if code is None or code == "":
+        return None
+    return {"system": system(system_name), "code": code, "display": display}
+
+
+def concept(*codings: dict[str, Any] | None, text: str | None = None) -> dict[str, Any] | None:
+    kept = [c for c in codings if c]
+    if not kept and not text:
+        return None
+    return {"coding": kept, "text": text}
+
+
+def meta(resource_type: str, source: str, ods: str) -> dict[str, Any]:
+    """`meta.profile` and the record-source tag `<source>|<ODS>` (docs/internals.md)."""
+    return {"profile": [profile(resource_type)],
+            "tag": [{"system": system(RECORD_SOURCE_TAG), "code": f"{source}|{ods}"}]}
+
+
+# A run references a handful of organisations and services thousands of times.
+_organisation_id = cache(organisation_id)
+_service_id = cache(service_id)
+
+
+def org_ref(ods: str | None) -> dict[str, Any] | None:
+    if not ods:
+        return None
+    return {"reference": f"Organization/{_organisation_id(ods)}",
+            "identifier": {"system": system("ods_organization"), "value": ods}}
+
+
+def service_key(ods: str, code: str) -> str:
+    """The logical identifier of a HealthcareService: `<ODS>|<service code>`."""
+    return f"{ods}|{code}"
+
+
+def service_ref(ods: str | None, code: str | None) -> dict[str, Any] | None:
+    if not ods or not code:
+        return None
+    return {"reference": f"HealthcareService/{_service_id(ods, code)}",
+            "identifier": {"system": system("healthcare_service_id"), "value": service_key(ods, code)}}
+
+
+def patient_ref(person_id: str, nhs_number: str | None) -> dict[str, Any]:
+    """A subject reference; the NHS number rides along as the logical identifier when verified."""
+    ident = {"system": system("nhs_number"), "value": nhs_number} if nhs_number else None
+    return {"reference": f"Patient/{person_id}", "identifier": ident}
+
+
+def local_identifier(source: str, ods: str, table: str, local_id: str) -> dict[str, Any]:
+    """The provider's own id of a record, `use: usual`, assigned by the provider organisation."""
+    return {"use": "usual", "system": local_identifier_system(source, ods, table), "value": local_id,
+            "assigner": org_ref(ods)}
+
+
+def record_ref(resource_type: str, resource_id: str, source: str, ods: str, table: str,
+               local_id: str) -> dict[str, Any]:
+    """A reference to another record resource, with the record's local id as logical identifier."""
+    return {"reference": f"{resource_type}/{resource_id}",
+            "identifier": {"system": local_identifier_system(source, ods, table), "value": local_id}}
+
+
+def ext(name: str, **value: Any) -> dict[str, Any] | None:
+    """An extension by its terminology name: `ext("rejection_date", valueDate="2025-01-02")`."""
+    ((key, val),) = value.items()
+    if val is None:
+        return None
+    return {"url": extension(name), key: val}

@@ -1,0 +1,129 @@
+"""Disclosure control (pure, over Arrow) and the published tables built from a small warehouse."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
+from test_marts_support import (  # noqa: F401  (engine, pg_database: fixtures)
+    build, contact, engine, patient, pg_database, received, score, table,
+)
+from warehouse.db import query
+from warehouse.publish import SUPPRESSED, apply_disclosure, as_text, published_specs
+
+PUBLISHED_COLUMNS = {
+    "activity_by_service_month": ["month", "provider", "service_type", "people", "referrals", "contacts", "dna_rate"],
+    "waits_by_service": ["service_type", "period", "wait_measure", "standard_days", "referrals", "median_wait_days",
+                         "pct_within_standard"],
+    "outcomes_by_group": ["service_type", "measure", "group_dimension", "group_value", "finished", "recovered",
+                          "recovery_rate", "reliable_improvement_rate"],
+    "pathways": ["from_setting", "to_setting", "transition", "people", "median_days_between", "pct_seen"],
+}
+
+
+def test_counts_below_threshold_are_suppressed_and_the_rest_rounded_to_five():
+    counts = pa.table({"n": [0, 1, 4, 5, 6, 7, 8, 12, 13, 100, None]})
+    result = apply_disclosure(counts, ["n"], {})
+    assert result.column("n").to_pylist() == [None, None, None, 5, 5, 5, 10, 10, 15, 100, None]
+
+
+def test_proportions_use_unrounded_values_and_are_suppressed_on_small_parts():
+    t = pa.table({"num": [7, 4, 5, 6, 0], "den": [9, 20, 4, 8, 30]})
+    result = apply_disclosure(t, ["num", "den"], {"rate": ("num", "den")})
+    # 7/9, not 5/10 from the rounded counts; 4 < 5 and 4 < 5 suppress; 0 is below the threshold too
+    assert result.column("rate").to_pylist() == [77.8, None, None, 75.0, None]
+    assert result.column("num").to_pylist() == [5, None, 5, 5, None]
+
+
+def test_statistics_are_suppressed_with_their_base_count():
+    t = pa.table({"median": [12.25, 30.0], "n": [5, 4]})
+    result = apply_disclosure(t, [], {}, statistic_specs={"median": "n"})
+    assert result.column("median").to_pylist() == [12.3, None]
+
+
+def test_threshold_and_rounding_are_configurable():
+    t = pa.table({"n": [7, 8, 24]})
+    assert apply_disclosure(t, ["n"], {}, threshold=8, rounding=10).column("n").to_pylist() == [None, 10, 20]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=100_000), min_size=1, max_size=50))
+def test_no_published_count_is_small_and_every_count_is_a_multiple_of_five(values):
+    result = apply_disclosure(pa.table({"n": values}), ["n"], {}).column("n").to_pylist()
+    for before, after in zip(values, result):
+        if before < 5:
+            assert after is None
+        else:
+            assert after % 5 == 0 and after >= 5 and abs(after - before) <= 2.5
+
+
+def test_as_text_shows_suppressed_values_as_a_star():
+    t = apply_disclosure(pa.table({"g": ["a", "b"], "n": [3, 9]}), ["n"], {})
+    assert as_text(t, ["n"]).to_pylist() == [{"g": "a", "n": SUPPRESSED}, {"g": "b", "n": "10"}]
+
+
+def test_published_specs_declare_the_contract_columns():
+    assert {name: list(spec.columns) for name, spec in published_specs().items()} == PUBLISHED_COLUMNS
+
+
+def _cmht_caseload() -> dict:
+    """7 people referred to a CMHT in January: 6 seen twice in January with a DNA each and PHQ-9
+    15 -> 5; one seen once in January and once in February, PHQ-9 15 -> 12."""
+    people = [f"p{i}" for i in range(1, 8)]
+    views: dict[str, list] = {"v_patient": [patient(p) for p in people], "v_service_request": [],
+                              "v_encounter": [], "v_observation": []}
+    for i, p in enumerate(people, start=1):
+        sid = f"m{i}"
+        last_visit, last_score = ("2025-01-20", 5) if i < 7 else ("2025-02-15", 12)
+        views["v_service_request"].append(received(sid, p, "2025-01-01", "CMHT", source="A1"))
+        views["v_encounter"] += [contact(f"{sid}-a", p, sid, "2025-01-10", "CMHT"),
+                                 contact(f"{sid}-b", p, sid, last_visit, "CMHT")]
+        if i < 7:
+            views["v_encounter"].append(contact(f"{sid}-d", p, sid, "2025-01-15", "CMHT", "did_not_attend"))
+        views["v_observation"] += [score(f"{sid}-o1", p, sid, "2025-01-10", "720433000", 15),
+                                   score(f"{sid}-o2", p, sid, last_visit, "720433000", last_score)]
+    return views
+
+
+def test_published_tables_apply_disclosure_control(engine):
+    counts = build(engine, publish=True, **_cmht_caseload())
+    assert set(PUBLISHED_COLUMNS) <= set(counts)
+    activity = table(engine, "published", "activity_by_service_month", "month")
+    assert activity == [
+        # 7 people, 7 referrals, 13 contacts; DNA rate 6 / (13 + 6) from the unrounded counts
+        {"month": "2025-01", "provider": "RZZ", "service_type": "A06", "people": 5, "referrals": 5, "contacts": 15,
+         "dna_rate": 31.6},
+        {"month": "2025-02", "provider": "RZZ", "service_type": "A06", "people": None, "referrals": None,
+         "contacts": None, "dna_rate": None},
+    ]
+    spec = published_specs()["activity_by_service_month"]
+    february = as_text(query(engine, "SELECT * FROM published.activity_by_service_month WHERE month = '2025-02'"),
+                       spec.controlled).to_pylist()
+    assert february == [{"month": "2025-02", "provider": "RZZ", "service_type": "A06", "people": "*",
+                         "referrals": "*", "contacts": "*", "dna_rate": "*"}]
+    waits = table(engine, "published", "waits_by_service", "period")
+    assert [(w["period"], w["wait_measure"], w["standard_days"], w["referrals"], w["median_wait_days"],
+             w["pct_within_standard"]) for w in waits] == [
+        ("2025-01", "second_contact", 28, 5, 19.0, 100.0),           # six referrals, all within 4 weeks
+        ("2025-02", "second_contact", 28, None, None, None),         # one referral: suppressed
+    ]
+    outcomes = {(o["measure"], o["group_dimension"], o["group_value"]): o
+                for o in table(engine, "published", "outcomes_by_group")}
+    overall = outcomes[("PHQ9", "all", "all")]
+    assert (overall["finished"], overall["recovered"]) == (5, 5)
+    assert overall["recovery_rate"] == overall["reliable_improvement_rate"] == 85.7       # 6 / 7
+    assert outcomes[("PHQ9", "sex", "female")]["finished"] == 5
+    (pathway,) = table(engine, "published", "pathways")
+    assert pathway == {"from_setting": "primary", "to_setting": "secondary", "transition": "first_referral",
+                       "people": 5, "median_days_between": None, "pct_seen": 100.0}
+    for name, columns in PUBLISHED_COLUMNS.items():
+        published = table(engine, "published", name)
+        assert published and list(published[0]) == columns, name
+        for row in published:
+            for column in published_specs()[name].counts:
+                assert row[column] is None or (row[column] >= 5 and row[column] % 5 == 0), (name, row)

@@ -1,0 +1,74 @@
+-- One row per person in scope. No NHS number, name, postcode or full birth date: birth year only,
+-- age band at the first referral (else at the latest activity), ethnic group (not stated / not
+-- known when missing or unrecognised), IMD decile through the LSOA, PCN as the practice's parent
+-- organisation, and whether the person is on a GP severe mental illness register.
+WITH patient AS (
+    SELECT
+        p.person_id,
+        p.person_key,
+        CAST(NULLIF(SUBSTR(CAST(v.birth_date AS VARCHAR(32)), 1, 10), '') AS DATE) AS birth_date,
+        v.gender,
+        v.ethnic_category,
+        v.lsoa_code,
+        v.gp_practice_ods
+    FROM identifiable.v_patient AS v
+    JOIN identifiable.m_person_ref AS p ON p.person_id = v.patient_id
+),
+first_referral AS (
+    SELECT person_id, MIN(journey_date) AS on_date
+    FROM identifiable.m_referral_base
+    GROUP BY person_id
+),
+activity AS (
+    SELECT person_id, MAX(on_date) AS on_date
+    FROM (
+        SELECT person_id, contact_date AS on_date FROM identifiable.m_contact
+        UNION ALL
+        SELECT patient_id, CAST(NULLIF(SUBSTR(CAST(created_date AS VARCHAR(32)), 1, 10), '') AS DATE)
+        FROM identifiable.v_care_plan
+        UNION ALL
+        SELECT patient_id, CAST(NULLIF(SUBSTR(CAST(effective_date AS VARCHAR(32)), 1, 10), '') AS DATE)
+        FROM identifiable.v_observation
+    ) AS dated
+    GROUP BY person_id
+),
+aged AS (
+    SELECT
+        pt.*,
+        CAST(EXTRACT(YEAR FROM a.on_date) - EXTRACT(YEAR FROM pt.birth_date)
+             - CASE WHEN EXTRACT(MONTH FROM a.on_date) * 100 + EXTRACT(DAY FROM a.on_date)
+                         < EXTRACT(MONTH FROM pt.birth_date) * 100 + EXTRACT(DAY FROM pt.birth_date)
+                    THEN 1 ELSE 0 END AS INTEGER) AS age
+    FROM patient AS pt
+    LEFT JOIN (
+        SELECT pt2.person_id, COALESCE(f.on_date, act.on_date) AS on_date
+        FROM patient AS pt2
+        LEFT JOIN first_referral AS f ON f.person_id = pt2.person_id
+        LEFT JOIN activity AS act ON act.person_id = pt2.person_id
+    ) AS a ON a.person_id = pt.person_id
+),
+smi AS (
+    SELECT DISTINCT c.patient_id AS person_id
+    FROM identifiable.v_condition AS c
+    JOIN reference.gp_snomed AS g ON g.code = c.code AND g.kind = 'smi_register'
+)
+SELECT
+    a.person_key,
+    CAST(EXTRACT(YEAR FROM a.birth_date) AS INTEGER) AS birth_year,
+    ab.age_band,
+    a.gender AS sex,
+    a.ethnic_category,
+    COALESCE(ec.ethnic_group, not_known.ethnic_group) AS ethnic_group,
+    a.lsoa_code,
+    CAST(imd.imd_decile AS INTEGER) AS imd_decile,
+    a.gp_practice_ods,
+    COALESCE(o.parent_ods, ro.parent_ods) AS pcn_code,
+    smi.person_id IS NOT NULL AS smi_register
+FROM aged AS a
+LEFT JOIN reference.age_band AS ab ON a.age BETWEEN ab.min_age AND ab.max_age
+LEFT JOIN reference.ethnic_category AS ec ON ec.code = a.ethnic_category
+LEFT JOIN reference.ethnic_category AS not_known ON not_known.code = '99'
+LEFT JOIN reference.lsoa_imd AS imd ON imd.lsoa_code = a.lsoa_code
+LEFT JOIN identifiable.v_organization AS o ON o.ods_code = a.gp_practice_ods
+LEFT JOIN reference.organisation AS ro ON ro.ods_code = a.gp_practice_ods
+LEFT JOIN smi ON smi.person_id = a.person_id

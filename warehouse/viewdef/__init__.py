@@ -1,0 +1,24 @@
+"""SQL on FHIR v2 ViewDefinition runner: a Python reference evaluator and a compiler to DuckDB SQL.
+
+    evaluate(view, resources) -> pa.Table             # reference evaluator, per resource
+    compile_view(view, dialect="duckdb") -> str        # one SQL query over <schema>.fhir_<Type>
+    run_compiled(con, view, schema="main") -> pa.Table
+    load_resources(con, {"Patient": [...]}, schema="main")
+    run_suite(directory) -> dict                       # conformance report
+    benchmark(view, resources) -> dict                 # rows/second: reference, duckdb, fhirpathpy
+
+Both engines share the parser (`parser`), the validated view model (`model`) and static typing
+(`inference`), so they resolve choice types, comparisons and errors the same way.
+"""
+
+from warehouse.viewdef.bench import benchmark
+from warehouse.viewdef.errors import NotCompilable, ViewDefinitionError
+from warehouse.viewdef.loading import load_resources
+from warehouse.viewdef.model import parse_view
+from warehouse.viewdef.parser import parse as parse_fhirpath
+from warehouse.viewdef.reference import evaluate
+from warehouse.viewdef.sql_view import compile_view, run_compiled
+from warehouse.viewdef.suite import run_suite
+
+__all__ = ["evaluate", "compile_view", "run_compiled", "load_resources", "run_suite", "benchmark",
+           "parse_view", "parse_fhirpath", "ViewDefinitionError", "NotCompilable"]

@@ -1,0 +1,108 @@
+"""Rows per second of one view on three engines: the reference evaluator, the compiled DuckDB
+query, and the same view algorithm with fhirpathpy as its FHIRPath engine (the baseline).
+
+fhirpathpy is used only here. The SQL on FHIR functions it lacks (getResourceKey,
+getReferenceKey) are added to it as user functions with the reference engine's semantics; a view
+it still cannot run reports an error for that engine instead of a rate.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.viewdef import semantics
+from warehouse.viewdef.errors import NotCompilable
+from warehouse.viewdef.loading import load_resources
+from warehouse.viewdef.model import View, parse_view
+from warehouse.viewdef.nodes import Node
+from warehouse.viewdef.pyeval import Fn, Scope
+from warehouse.viewdef.reference import evaluate_view, plan_view
+from warehouse.viewdef.sql_view import run_compiled
+from warehouse.viewdef.suite import compare_rows
+
+__all__ = ["benchmark", "fhirpathpy_builder"]
+
+
+def _resource_keys(inputs: list) -> list:
+    return [semantics.to_text(i["id"]) for i in inputs if isinstance(i, dict) and i.get("id") is not None]
+
+
+def _reference_keys(inputs: list, type_specifier: Any = None) -> list:
+    wanted = getattr(type_specifier, "name", None)
+    return [k for k in (semantics.reference_key(i, wanted) for i in inputs) if k is not None]
+
+
+_SQL_ON_FHIR_FUNCTIONS = {
+    "getResourceKey": {"fn": _resource_keys, "arity": {0: []}},
+    "getReferenceKey": {"fn": _reference_keys, "arity": {0: [], 1: ["TypeSpecifier"]}},
+}
+
+
+def fhirpathpy_builder(node: Node, text: str, scope: Scope) -> Fn:
+    """A PathBuilder that evaluates each path with fhirpathpy (R4 model) on each focus item."""
+    import fhirpathpy
+    from fhirpathpy.models import models
+
+    compiled = fhirpathpy.compile(text, models["r4"], options={"userInvocationTable": _SQL_ON_FHIR_FUNCTIONS})
+    constants = dict(scope.constants)
+
+    def run(this: list, ctx: tuple) -> list:
+        env = {**constants, "rowIndex": ctx[1], "resource": ctx[0], "rootResource": ctx[0]}
+        return [value for item in this for value in compiled(item, env)]
+    return run
+
+
+def _timed(run: Callable[[], pa.Table]) -> tuple[pa.Table, float]:
+    start = time.perf_counter()
+    table = run()
+    return table, time.perf_counter() - start
+
+
+def _rate(table: pa.Table, seconds: float, resources: int) -> dict[str, Any]:
+    return {"rows": table.num_rows, "seconds": round(seconds, 4),
+            "rows_per_second": round(table.num_rows / seconds, 1) if seconds > 0 else None,
+            "resources_per_second": round(resources / seconds, 1) if seconds > 0 else None}
+
+
+def _duckdb_engine(view: dict, resource_type: str, resources: list[dict], reference: pa.Table,
+                   count: int) -> dict[str, Any]:
+    """Load into an in-memory DuckDB (timed apart), then time the compiled query."""
+    con = duckdb.connect()
+    try:
+        _, load_seconds = _timed(lambda: load_resources(con, {resource_type: (
+            r for r in resources if r.get("resourceType") == resource_type)}))
+        compiled, seconds = _timed(lambda: run_compiled(con, view))
+    except NotCompilable as error:
+        return {"error": f"NotCompilable: {error}"}
+    finally:
+        con.close()
+    return {**_rate(compiled, seconds, count), "load_seconds": round(load_seconds, 4),
+            "agrees_with_reference": compare_rows(compiled.to_pylist(), reference.to_pylist()) is None}
+
+
+def _fhirpathpy_engine(parsed: View, resources: list[dict], reference: pa.Table, count: int) -> dict[str, Any]:
+    try:
+        baseline, seconds = _timed(lambda: evaluate_view(parsed, resources, fhirpathpy_builder))
+    except Exception as error:  # fhirpathpy lacks some functions; report rather than fail the run
+        return {"error": f"{type(error).__name__}: {error}"}
+    return {**_rate(baseline, seconds, count),
+            "agrees_with_reference": compare_rows(baseline.to_pylist(), reference.to_pylist()) is None}
+
+
+def benchmark(view: dict, resources: Iterable[dict]) -> dict[str, Any]:
+    """Time `view` over `resources` on each engine; `agrees_with_reference` checks the rows match."""
+    resources = list(resources)
+    parsed = parse_view(view)
+    plan_view(parsed)  # warm the FHIR schema cache so no engine pays for it
+    count = sum(1 for r in resources if r.get("resourceType") == parsed.resource)
+    reference, seconds = _timed(lambda: evaluate_view(parsed, resources))
+    return {"view": parsed.resource, "resources": count, "engines": {
+        "reference": _rate(reference, seconds, count),
+        "duckdb": _duckdb_engine(view, parsed.resource, resources, reference, count),
+        "fhirpathpy": _fhirpathpy_engine(parsed, resources, reference, count),
+    }}

@@ -1,0 +1,80 @@
+"""Evaluate the project's ViewDefinitions over the FHIR export into `identifiable.v_*`.
+
+On DuckDB the NDJSON files are loaded as `identifiable.fhir_<Type>(id, resource JSON)` and each
+view runs as one compiled SQL query inside the warehouse. Elsewhere (or for a view the compiler
+cannot take) the reference evaluator runs per resource and the rows are loaded in bulk.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from warehouse.db import is_duckdb, write_table
+from warehouse.viewdef import NotCompilable, evaluate, run_compiled
+
+__all__ = ["VIEWS_DIR", "view_definitions", "materialise_views"]
+
+VIEWS_DIR = Path(__file__).parent / "views"
+SCHEMA = "identifiable"
+
+
+@cache
+def view_definitions() -> dict[str, dict]:
+    """View table name (`v_patient`, ...) -> ViewDefinition, from `warehouse/views/*.json`."""
+    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(VIEWS_DIR.glob("v_*.json"))}
+
+
+def _ndjson_files(ndjson_dir: Path) -> dict[str, Path]:
+    manifest = json.loads((ndjson_dir / "manifest.json").read_text(encoding="utf-8"))
+    return {item["type"]: ndjson_dir / item["url"] for item in manifest["output"]}
+
+
+def _load_ndjson_duckdb(duck, files: dict[str, Path], types: set[str]) -> None:
+    for rtype in sorted(types):
+        table = f"{SCHEMA}.fhir_{rtype}"
+        if rtype in files:
+            duck.execute(f"""CREATE OR REPLACE TABLE {table} AS
+                SELECT json ->> 'id' AS id, json AS resource
+                FROM read_json_objects(?, format = 'newline_delimited')""", [str(files[rtype])])
+        else:
+            duck.execute(f"CREATE OR REPLACE TABLE {table} (id VARCHAR, resource JSON)")
+
+
+def _read_type(files: dict[str, Path], rtype: str) -> list[dict]:
+    if rtype not in files:
+        return []
+    with open(files[rtype], encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def materialise_views(engine: sa.Engine, ndjson_dir: Path) -> dict[str, int]:
+    """Write every view to `identifiable.<view name>`; returns row counts per view."""
+    views = view_definitions()
+    files = _ndjson_files(Path(ndjson_dir))
+    counts: dict[str, int] = {}
+    compiled: dict[str, pa.Table] = {}
+    if is_duckdb(engine):
+        raw = engine.raw_connection()
+        try:
+            duck = raw.driver_connection
+            _load_ndjson_duckdb(duck, files, {v["resource"] for v in views.values()})
+            for name, view in views.items():
+                try:
+                    compiled[name] = run_compiled(duck, view, schema=SCHEMA)
+                except NotCompilable:
+                    pass
+            raw.commit()
+        finally:
+            raw.close()
+    for name, view in views.items():
+        table = compiled.get(name)
+        if table is None:
+            table = evaluate(view, _read_type(files, view["resource"]))
+        write_table(engine, SCHEMA, name, table)
+        counts[name] = table.num_rows
+    return counts
