@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from collections.abc import Callable
@@ -74,8 +75,14 @@ def _prune_months(out: Path, months: list[str]) -> None:
             shutil.rmtree(stale)
 
 
+def _run_config(log_level: str) -> dict:
+    return {"loggers": {"console": {"config": {"log_level": log_level}}}}
+
+
 def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Path | None = None,
-                 reporter: Callable[[str], None] = print) -> RunOutcome:
+                 reporter: Callable[[str], None] = print, log_level: str = "CRITICAL") -> RunOutcome:
+    """Stage every month of the landing area, then build; Dagster's own log goes to the console
+    only at `log_level` (the progress lines come from the reporter)."""
     if not landing.is_dir():
         raise PipelineError(f"landing area {landing} does not exist")
     months = landing_months(landing)
@@ -92,10 +99,11 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
     try:
         for month in months:
             result = defs.resolve_job_def("monthly_staging").execute_in_process(
-                partition_key=month, instance=instance, raise_on_error=False)
+                partition_key=month, instance=instance, raise_on_error=False, run_config=_run_config(log_level))
             if not result.success:
                 raise PipelineError(f"staging {month} failed: {_first_failure(result)}")
-        result = defs.resolve_job_def("build").execute_in_process(instance=instance, raise_on_error=False)
+        result = defs.resolve_job_def("build").execute_in_process(
+            instance=instance, raise_on_error=False, run_config=_run_config(log_level))
         errors, warnings = _failed_checks(result)
         if errors:
             raise PipelineError(f"blocking check failed: {', '.join(errors)}")
@@ -104,6 +112,7 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
     finally:
         set_reporter(None)
         dispose_engines()
+        gc.collect()  # drop DuckDB objects Dagster's step contexts still hold, before the interpreter exits
     return _outcome(resource, months, warnings)
 
 

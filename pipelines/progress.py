@@ -18,7 +18,10 @@ def set_reporter(reporter: Callable[[str], None] | None) -> None:
 
 
 def _report(context: dg.HookContext, outcome: str) -> None:
-    line = f"[{time.monotonic() - _started:7.1f}s] {context.op.name}: {outcome}"
+    run = context.instance.get_run_by_id(context.run_id)
+    partition = run.tags.get("dagster/partition") if run else None
+    name = f"{context.op.name} {partition}" if partition else context.op.name
+    line = f"[{time.monotonic() - _started:7.1f}s] {name}: {outcome}"
     if _reporter is not None:
         _reporter(line)
     else:

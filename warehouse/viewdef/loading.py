@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, time
+from decimal import Decimal
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import islice
 
@@ -14,12 +16,22 @@ __all__ = ["load_resources", "resource_batches"]
 _BATCH_ROWS = 50_000
 
 
+def _json_default(value: object) -> object:
+    """Values json cannot write that model dumps may hold: decimals as numbers, dates as ISO text."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (date, datetime, time)):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
 def resource_batches(resources: Iterable[dict], size: int = _BATCH_ROWS) -> Iterator[pa.Table]:
     """Arrow tables of (id, resource JSON text), `size` resources at a time."""
     iterator = iter(resources)
     while batch := list(islice(iterator, size)):
         ids = pa.array([r.get("id") for r in batch], type=pa.string())
-        texts = pa.array([json.dumps(r, separators=(",", ":"), ensure_ascii=False) for r in batch], type=pa.string())
+        texts = pa.array([json.dumps(r, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+                          for r in batch], type=pa.string())
         yield pa.table({"id": ids, "resource": texts})
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import calendar
 import json
-import math
 import re
 from typing import Any
 
@@ -171,7 +170,3 @@ def time_boundary(value: Any, high: bool) -> str | None:
     if match is None:
         return None
     return _time_text(dict(zip(TIME_PARTS, match.groups())), high)
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

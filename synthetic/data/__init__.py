@@ -1,0 +1,1 @@
+"""The generator's data files (YAML), shipped with the package; read by synthetic.config."""
