@@ -45,7 +45,8 @@ def main(argv: list[str]) -> int:
     ensure_environment()
     command, rest = argv[0], argv[1:]
     if command == "test":
-        return subprocess.call([str(BIN / "python"), "-m", "pytest", *rest], cwd=ROOT)
+        workers = [] if any(a == "-n" or a.startswith("-n") for a in rest) else ["-n", str(min(os.cpu_count() or 1, 4))]
+        return subprocess.call([str(BIN / "python"), "-m", "pytest", *workers, *rest], cwd=ROOT)
     if command == "demo":
         return subprocess.call([str(BIN / "carebridge"), "demo", *rest], cwd=ROOT)
     return subprocess.call([str(BIN / "carebridge"), *rest], cwd=ROOT)

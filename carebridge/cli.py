@@ -42,13 +42,18 @@ def _print_outcome(outcome) -> None:
 
 
 def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int:
-    from carebridge.keys import default_key_path
+    from carebridge.keys import KeyFileError, default_key_path, ensure_key
     from carebridge.runner import PipelineError, run_pipeline
 
     key_path = key_file or default_key_path()
-    if not key_path.exists():
-        print(f"warning: no pseudonymisation key at {key_path}; a new one will be created there. "
-              "Keep it safe: person_key values depend on it.", file=sys.stderr)
+    try:
+        if ensure_key(key_path, out):
+            print(f"warning: there was no pseudonymisation key at {key_path}; created a new one there. "
+                  "Keep it safe and out of the repository and the output folder: person_key values depend on it.",
+                  file=sys.stderr)
+    except KeyFileError as exc:
+        print(f"carebridge: {exc}", file=sys.stderr)
+        return 1
     try:
         outcome = run_pipeline(landing, out, warehouse_url=warehouse, key_file=key_file, reporter=print)
     except PipelineError as exc:
@@ -129,6 +134,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=42)
     bench.add_argument("--fault-rate", type=float, default=0.02)
     bench.set_defaults(func=_cmd_bench)
+
+    from carebridge.commands import register_all
+
+    register_all(sub)
     return parser
 
 

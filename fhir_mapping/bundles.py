@@ -2,10 +2,13 @@
 
 For each provider organisation and month: the people it cares for that month (registered patients
 for a practice; people with a referral open that month for a trust, Talking Therapies or VCSE),
-the records OTHER organisations hold about them dated up to the month's end, and everything those
-records reference (the Patient, Organizations, HealthcareServices, the records they are based on),
-so every reference resolves inside the Bundle. Nobody's bundle holds a person without a care
-relationship: references only ever lead from a person's records to that person's records.
+the records OTHER organisations hold about them, and everything those records reference (the
+Patient, Organizations, HealthcareServices, the records they are based on), so every reference
+resolves inside the Bundle. Bundles are incremental, so a consumer applying them in month order
+with PUT holds every record without receiving it twelve times: the first month of a care
+relationship (and the first month after a gap in it) carries the person's history up to that
+month; every other month carries the records dated in that month. Nobody's bundle holds a person
+without a care relationship: references only ever lead from a person's records to that person's records.
 """
 
 from __future__ import annotations
@@ -109,9 +112,17 @@ def record_index(resources: dict[str, list[dict[str, Any]]]) -> pa.Table:
 
 
 _SEEDS_SQL = """
+WITH runs AS (
+    SELECT ods, month, person_id,
+           coalesce(lag(month) OVER (PARTITION BY ods, person_id ORDER BY month)
+                    <> strftime(strptime(month, '%Y-%m') - INTERVAL 1 MONTH, '%Y-%m'), true) AS run_start
+    FROM relationships
+)
 SELECT c.ods, c.month, r.key
-FROM relationships c JOIN records r ON r.person_id = c.person_id
-WHERE r.holder_ods <> c.ods AND (r.record_date IS NULL OR left(r.record_date, 7) <= c.month)
+FROM runs c JOIN records r ON r.person_id = c.person_id
+WHERE r.holder_ods <> c.ods
+  AND CASE WHEN c.run_start THEN r.record_date IS NULL OR left(r.record_date, 7) <= c.month
+           ELSE left(r.record_date, 7) = c.month END
 ORDER BY c.ods, c.month, r.key
 """
 

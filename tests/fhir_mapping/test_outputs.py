@@ -124,3 +124,26 @@ def test_every_reference_in_a_bundle_resolves_inside_it(bundles):
 def test_a_bundle_validates_as_r4(bundles):
     report = validate_resources({"Bundle": [bundles[("Z90001", "2025-03")]]})
     assert report.failures == []
+
+
+def test_bundles_are_incremental_after_the_first_month_of_a_relationship(bundles, relationships):
+    """After a relationship's first month, a record dated earlier is only there when another entry points at it."""
+    from fhir_mapping.bundles import _path
+    from fhir_mapping.terminology import code_maps
+
+    date_of = code_maps()["record_date_element"]
+    months = set(zip(*(relationships[c].to_pylist() for c in ("ods", "month"))))
+    later_months = 0
+    for (ods, month), bundle in bundles.items():
+        previous = f"{month[:4]}-{int(month[5:]) - 1:02d}" if month[5:] != "01" else f"{int(month[:4]) - 1}-12"
+        if (ods, previous) not in months:
+            continue  # a first month carries the history
+        later_months += 1
+        referenced = {ref for e in bundle["entry"] for ref in references_of(e["resource"])}
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            element = date_of.get(resource["resourceType"])
+            dated = _path(resource, element) if element else None
+            if dated and dated[:7] < month:
+                assert entry["request"]["url"] in referenced, (ods, month, entry["request"]["url"])
+    assert later_months > 0
