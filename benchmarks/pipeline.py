@@ -11,6 +11,7 @@ import os
 import platform
 import re
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -80,7 +81,9 @@ def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0
         t0 = time.monotonic()
         generate(persons, landing, truth, seed=seed, fault_rate=fault_rate)
         t1 = time.monotonic()
-        run_pipeline(landing, out, key_file=out / "bench.key", reporter=record)
+        # A throwaway key outside the output folder: the benchmark's person_keys are never kept.
+        key_dir = Path(tempfile.mkdtemp(prefix="carebridge-bench-"))
+        run_pipeline(landing, out, key_file=key_dir / "bench.key", reporter=record)
         t2 = time.monotonic()
     stages = [{"stage": "generate (synthetic, not part of the pipeline)", "seconds": round(t1 - t0, 2),
                "peak_mib": round(sampler.peak_between(t0, t1) / 2**20)}]
@@ -91,6 +94,7 @@ def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0
         "stages": stages, "fhir_resources": _resource_count(out),
         **_row_counts(f"duckdb:///{(out / 'warehouse.duckdb').resolve()}"),
     }
+    shutil.rmtree(key_dir, ignore_errors=True)
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     _print(result)
     return 0

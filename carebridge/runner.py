@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from pipelines.progress import set_reporter
 from pipelines.resources import CarebridgeResource, dispose_engines
 from pipelines.sensors import delivery_folders
 
-__all__ = ["RunOutcome", "PipelineError", "landing_months", "run_pipeline"]
+__all__ = ["RunOutcome", "PipelineError", "landing_months", "run_pipeline", "rebuild_assets"]
 
 
 class PipelineError(RuntimeError):
@@ -112,8 +111,30 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
     finally:
         set_reporter(None)
         dispose_engines()
-        gc.collect()  # drop DuckDB objects Dagster's step contexts still hold, before the interpreter exits
     return _outcome(resource, months, warnings)
+
+
+def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_url: str = "",
+                   key_file: Path | None = None, reporter: Callable[[str], None] = print,
+                   log_level: str = "CRITICAL") -> list[str]:
+    """Re-materialise some assets of the build job (e.g. `analytics`, `published`) in one run over
+    what earlier runs left; returns the checks that warned. Raises PipelineError like run_pipeline."""
+    resource = CarebridgeResource(landing_dir=str(landing.resolve()), out_dir=str(out.resolve()),
+                                  warehouse_url=warehouse_url, key_file=str(key_file) if key_file else "")
+    set_reporter(reporter)
+    try:
+        result = build_definitions(resource).resolve_job_def("build").execute_in_process(
+            instance=_instance(), raise_on_error=False, run_config=_run_config(log_level),
+            asset_selection=[dg.AssetKey(name) for name in assets])
+        errors, warnings = _failed_checks(result)
+        if errors:
+            raise PipelineError(f"blocking check failed: {', '.join(errors)}")
+        if not result.success:
+            raise PipelineError(_first_failure(result))
+    finally:
+        set_reporter(None)
+        dispose_engines()
+    return warnings
 
 
 def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str]) -> RunOutcome:

@@ -9,13 +9,22 @@ with PUT holds every record without receiving it twelve times: the first month o
 relationship (and the first month after a gap in it) carries the person's history up to that
 month; every other month carries the records dated in that month. Nobody's bundle holds a person
 without a care relationship: references only ever lead from a person's records to that person's records.
+
+Two writers give the same bytes: `write_bundles` from resources held in memory (the reference,
+used on small inputs and in tests), and `write_bundles_from_ndjson`, which streams an NDJSON
+export through an on-disk DuckDB index (key, person, holder, date, references, JSON text), finds
+seeds and the reference closure in SQL and writes each bundle by concatenating the resources'
+canonical JSON, so its memory does not grow with the population.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
 import pyarrow as pa
@@ -26,7 +35,8 @@ from fhir_mapping.ndjson import dumps
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import code_maps, inputs, terminology
 
-__all__ = ["CARE_RELATIONSHIP_SCHEMA", "care_relationships", "write_bundles", "references_of", "record_index"]
+__all__ = ["CARE_RELATIONSHIP_SCHEMA", "care_relationships", "write_bundles", "references_of", "record_index",
+           "BundleExport", "write_bundles_from_ndjson"]
 
 CARE_RELATIONSHIP_SCHEMA = pa.schema([("ods", pa.string()), ("month", pa.string()), ("person_id", pa.string())])
 
@@ -150,14 +160,20 @@ def _bundle(ods: str, month: str, keys: list[str], by_key: dict[str, dict[str, A
     }
 
 
+def _bundles_folder(out_dir: Path) -> Path:
+    """`<out>/fhir/bundles`, emptied: a re-run leaves exactly this run's bundles."""
+    folder = Path(out_dir) / "fhir" / "bundles"
+    if folder.exists():
+        shutil.rmtree(folder)
+    return folder
+
+
 def write_bundles(resources: dict[str, list[dict[str, Any]]], relationships: pa.Table, out_dir: Path) -> list[Path]:
     """Write `fhir/bundles/<ODS>/<YYYY-MM>.json` for each organisation-month with records to share.
 
     The folder is rewritten whole, so a re-run leaves exactly this run's bundles (byte-identical).
     """
-    folder = Path(out_dir) / "fhir" / "bundles"
-    if folder.exists():
-        shutil.rmtree(folder)
+    folder = _bundles_folder(out_dir)
     by_key = {f"{rtype}/{r['id']}": r for rtype, items in resources.items() for r in items}
     refs = {key: references_of(r) for key, r in by_key.items()}
     con = duckdb.connect()
@@ -175,3 +191,167 @@ def write_bundles(resources: dict[str, list[dict[str, Any]]], relationships: pa.
         path.write_text(dumps(_bundle(ods, month, _closure(keys, refs), by_key)) + "\n", encoding="utf-8")
         paths.append(path)
     return paths
+
+
+# --- streaming writer over an NDJSON export -------------------------------------------------------
+
+# In canonical JSON (ndjson.dumps) a string member "reference" is always `"reference":"...`; inside
+# a string every quote is escaped, so the pattern cannot match there. References hold no escapes.
+_REFERENCE_PATTERN = r'"reference":"([^"\\]*)"'
+
+
+def _index_sql(rtype: str, path: Path) -> str:
+    """One type's NDJSON file as index rows; each line parsed once by DuckDB."""
+    date = code_maps()["record_date_element"].get(rtype)
+    paths = ["$.id", "$.subject.reference", "$.patient.reference", "$.meta.tag[0].code"] + ([f"$.{date}"] if date else [])
+    return f"""
+    INSERT INTO resources
+    WITH raw AS (SELECT json::VARCHAR AS json FROM read_ndjson_objects('{path.as_posix()}')),
+    parts AS (SELECT json, json_extract_string(json, {paths!r}) AS v, json_exists(json, '$.subject') AS has_subject
+              FROM raw)
+    SELECT '{rtype}/' || v[1] AS key, '{rtype}' AS rtype,
+           nullif(regexp_extract(CASE WHEN has_subject THEN v[2] ELSE v[3] END, '^Patient/(.*)$', 1), '') AS person_id,
+           CASE WHEN strpos(v[4], '|') > 0 THEN substr(v[4], strpos(v[4], '|') + 1) ELSE v[4] END AS holder_ods,
+           {"v[5]" if date else "NULL"} AS record_date, {"true" if date else "false"} AS is_record, json
+    FROM parts
+    """
+
+
+_SETUP_SQL = """
+CREATE TABLE resources (key VARCHAR, rtype VARCHAR, person_id VARCHAR, holder_ods VARCHAR, record_date VARCHAR,
+                        is_record BOOLEAN, json VARCHAR)
+"""
+
+_STREAM_SQL = f"""
+CREATE TABLE edges AS
+SELECT DISTINCT e.key, e.ref
+FROM (SELECT key, unnest(regexp_extract_all(json, '{_REFERENCE_PATTERN}', 1)) AS ref FROM resources) e
+WHERE e.ref IN (SELECT key FROM resources);
+CREATE VIEW records AS SELECT key, person_id, holder_ods, record_date FROM resources WHERE is_record;
+CREATE TABLE seeds AS {_SEEDS_SQL};
+CREATE TABLE entries AS
+WITH RECURSIVE closure(ods, month, key) AS (
+    SELECT ods, month, key FROM seeds
+    UNION
+    SELECT c.ods, c.month, e.ref FROM closure c JOIN edges e ON e.key = c.key
+)
+SELECT * FROM closure;
+"""
+
+_ENTRIES_SQL = """
+SELECT e.ods, e.month, e.key, r.json FROM entries e JOIN resources r USING (key) ORDER BY e.ods, e.month, e.key
+"""
+
+_DISCLOSURES_SQL = """
+SELECT e.ods AS recipient_ods, e.month, r.person_id, r.holder_ods, count(*)::BIGINT AS records
+FROM entries e JOIN resources r USING (key)
+WHERE r.person_id IS NOT NULL
+GROUP BY ALL ORDER BY ALL
+"""
+
+_OUTSIDE_SQL = """
+SELECT count(*) FROM entries e JOIN resources r USING (key)
+WHERE r.rtype = 'Patient'
+  AND NOT EXISTS (SELECT 1 FROM relationships x
+                  WHERE x.ods = e.ods AND x.month = e.month AND 'Patient/' || x.person_id = e.key)
+"""
+
+
+@dataclass(frozen=True)
+class BundleExport:
+    paths: list[Path]            # fhir/bundles/<ODS>/<YYYY-MM>.json, by (ODS, month)
+    disclosures: pa.Table        # (recipient_ods, month, person_id, holder_ods, records) as sent
+    patients_outside: int        # Patient entries without a care relationship (0 unless something is wrong)
+
+    def disclosure_log(self, run_id: str, recorded_at: datetime) -> pa.Table:
+        """`disclosure.disclosure_log` of these bundles, from the index instead of re-reading them."""
+        from fhir_mapping.disclosure import DISCLOSURE_LOG_SCHEMA
+
+        n = self.disclosures.num_rows
+        return pa.table([pa.array([run_id] * n, pa.string()),
+                         pa.array([recorded_at] * n, pa.timestamp("us", tz="UTC")),
+                         *(self.disclosures[f.name].cast(f.type) for f in list(DISCLOSURE_LOG_SCHEMA)[2:])],
+                        schema=DISCLOSURE_LOG_SCHEMA)
+
+
+def _string(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+class _BundleFile:
+    """One bundle written entry by entry, giving the bytes `dumps(_bundle(...))` gives."""
+
+    def __init__(self, folder: Path, ods: str, month: str) -> None:
+        self.path = folder / ods / f"{month}.json"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.bundle_id = record_id("bundle", ods, "month", month)
+        self.base = terminology()["base"]
+        self.fh: IO[str] = open(self.path, "w", encoding="utf-8", newline="\n")
+        self.fh.write('{"entry":[')
+        self.first = True
+
+    def add(self, key: str, resource_json: str) -> None:
+        self.fh.write(("" if self.first else ",") + '{"fullUrl":' + _string(f"{self.base}/{key}")
+                      + ',"request":{"method":"PUT","url":' + _string(key) + '},"resource":' + resource_json + "}")
+        self.first = False
+
+    def close(self) -> Path:
+        self.fh.write('],"id":' + _string(self.bundle_id) + ',"resourceType":"Bundle","type":"transaction"}\n')
+        self.fh.close()
+        return self.path
+
+
+def _write_entries(con: duckdb.DuckDBPyConnection, folder: Path) -> list[Path]:
+    """Stream the ordered entries into one file per (ODS, month)."""
+    paths: list[Path] = []
+    current: _BundleFile | None = None
+    group: tuple[str, str] | None = None
+    reader = con.sql(_ENTRIES_SQL).to_arrow_reader(20_000)
+    for batch in reader:
+        for ods, month, key, text in zip(*(batch.column(i).to_pylist() for i in range(4))):
+            if (ods, month) != group:
+                if current is not None:
+                    paths.append(current.close())
+                current, group = _BundleFile(folder, ods, month), (ods, month)
+            current.add(key, text)
+    if current is not None:
+        paths.append(current.close())
+    return paths
+
+
+def _connect(work: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    con = duckdb.connect(str(work / "index.duckdb"))
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute(f"SET temp_directory = '{(work / 'spill').as_posix()}'")
+    con.execute("SET preserve_insertion_order = false")
+    return con
+
+
+def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir: Path,
+                              memory_limit: str = "2GB") -> BundleExport:
+    """`write_bundles` over the NDJSON export in `ndjson_dir` (its manifest's files), streaming.
+
+    The index lives in `<out>/fhir/.work/bundles/` while it runs (DuckDB spills there beyond
+    `memory_limit`) and is removed at the end.
+    """
+    folder = _bundles_folder(out_dir)
+    work = Path(out_dir) / "fhir" / ".work" / "bundles"
+    con = _connect(work, memory_limit)
+    try:
+        con.execute(_SETUP_SQL)
+        manifest = json.loads((Path(ndjson_dir) / "manifest.json").read_text(encoding="utf-8"))
+        for item in manifest["output"]:
+            con.execute(_index_sql(item["type"], Path(ndjson_dir) / item["url"]))
+        con.register("relationships", relationships)
+        con.execute(_STREAM_SQL)
+        paths = _write_entries(con, folder)
+        disclosures = con.sql(_DISCLOSURES_SQL).to_arrow_table()
+        outside = con.sql(_OUTSIDE_SQL).fetchall()[0][0]
+    finally:
+        con.close()
+        shutil.rmtree(work, ignore_errors=True)
+        if work.parent.exists() and not any(work.parent.iterdir()):
+            work.parent.rmdir()
+    return BundleExport(paths=paths, disclosures=disclosures, patients_outside=int(outside))

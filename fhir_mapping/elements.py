@@ -57,7 +57,9 @@ def number(value: float | int | None) -> float | int | None:
 
 
 def coding(system_name: str, code: str | None, display: str | None = None) -> dict[str, Any] | None:
-    if code is None or code == "":
+    """A Coding; the code as FHIR `code` text (no edge or repeated whitespace), none for a blank code."""
+    code = " ".join(code.split()) if code else None
+    if not code:
         return None
     return {"system": system(system_name), "code": code, "display": display}
 
@@ -121,6 +123,8 @@ def record_ref(resource_type: str, resource_id: str, source: str, ods: str, tabl
 def ext(name: str, **value: Any) -> dict[str, Any] | None:
     """An extension by its terminology name: `ext("rejection_date", valueDate="2025-01-02")`."""
     ((key, val),) = value.items()
-    if val is None:
+    if key == "valueCode" and isinstance(val, str):
+        val = " ".join(val.split())  # FHIR `code` text: no edge or repeated whitespace
+    if val is None or val == "":
         return None
     return {"url": extension(name), key: val}

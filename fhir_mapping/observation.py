@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from carebridge.reference import codes
 from fhir_mapping.context import MappingContext, with_record_ids
@@ -110,6 +111,23 @@ def _gp_score_rows(events: pa.Table) -> list[dict[str, Any]]:
             for e in events.to_pylist()]
 
 
+def _identified(source: str, tool_code: str | None, item: str | None) -> bool:
+    """Whether a score's measure is known: VCSE by its (measure, item) pair, others by a code."""
+    if source == "vcse":
+        return measure_of(source, tool_code, item) is not None
+    return observation_code(source, tool_code, item) is not None
+
+
+def _without_code(scores: pa.Table) -> pa.Table:
+    """A score whose measure cannot be told (a VCSE row whose measure or item is missing) has no
+    meaningful Observation.code: it is not mapped, with reason `unknown_measure`."""
+    coded = pa.array([_identified(*key) for key in
+                      zip(*(scores[c].to_pylist() for c in ("source", "tool_code", "item")))], pa.bool_())
+    reason = pc.if_else(pc.or_kleene(coded, pc.is_valid(scores["reason"])), scores["reason"],
+                        pa.scalar("unknown_measure", pa.string()))
+    return scores.set_column(scores.column_names.index("reason"), "reason", reason)
+
+
 def map_observations(ctx: MappingContext, gp_events: pa.Table) -> list[dict[str, Any]]:
-    scores = with_record_ids(ctx.keep_mapped(ctx.sql(_SCORES_SQL), "local_id"))
+    scores = with_record_ids(ctx.keep_mapped(_without_code(ctx.sql(_SCORES_SQL)), "local_id"))
     return [observation(r) for r in scores.to_pylist() + _gp_score_rows(gp_events)]

@@ -49,7 +49,8 @@ LEFT JOIN service_count sc ON sc.provider_ods = r.provider_ods
 LEFT JOIN map_default_service ds ON ds.source = 'talking_therapies'
 UNION ALL
 SELECT 'vcse', 'referral', r.provider_ods, r.referral_id, r.person_id,
-       r.referral_date, r.closed_date, NULL, NULL, r.status,
+       r.referral_date, r.closed_date, CASE WHEN list_contains($vcse_declined, r.status) THEN r.closed_date END,
+       NULL, r.status,
        r.provider_ods, coalesce(CASE WHEN sc.n = 1 THEN sc.only_code END, ds.service_code), NULL, NULL,
        r.need_domains, r.referrer_type, r.referrer_ods, r.ubrn, NULL, r.source_file, r.source_line
 FROM vcse_referral r
@@ -76,11 +77,15 @@ ORDER BY b.source, b.provider_ods, b.local_id
 
 
 def referral_status(source: str, status_code: str | None, end_date: Any, rejected_date: Any) -> str:
-    """ServiceRequest.status: revoked when rejected or declined, completed when ended, else active."""
+    """ServiceRequest.status: revoked when rejected or declined, completed when ended, else active.
+
+    A Talking Therapies referral is never rejected: IDS101 has no rejection date, and one that
+    ends before treatment (EndCode 10 not suitable, 12 declined treatment) was still received and
+    discharged, so it is completed like any other (the EndCode stays on the staged row)."""
     maps = code_maps()
     if source == "vcse":
         return maps["vcse_referral_status"].get(status_code or "", "active")
-    if rejected_date is not None or (source == "talking_therapies" and status_code in maps["iapt_revoked_end_codes"]):
+    if rejected_date is not None:
         return "revoked"
     return "completed" if end_date is not None else "active"
 
@@ -91,7 +96,10 @@ def build_referrals(ctx: MappingContext) -> pa.Table:
     Unlinked referrals go to `unmapped`. Columns added in Python: `id` (the ServiceRequest id) and
     `status`; `episode` says whether an EpisodeOfCare exists (accepted receiving-service referrals).
     """
-    frame = ctx.sql(_REFERRALS_SQL, {"team_type_pattern": code_maps()["team_type_pattern"]})
+    maps = code_maps()
+    # a declined VCSE referral was rejected on its closed_date (the rejection date of the other sources)
+    declined = [code for code, status in maps["vcse_referral_status"].items() if status == "revoked"]
+    frame = ctx.sql(_REFERRALS_SQL, {"team_type_pattern": maps["team_type_pattern"], "vcse_declined": declined})
     mapped = ctx.keep_mapped(frame, "local_id")
     mapped = with_record_ids(mapped)
     rows = mapped.select(["source", "status_code", "end_date", "rejected_date"]).to_pylist()

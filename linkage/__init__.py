@@ -1,6 +1,15 @@
-"""Linkage: the person index across GP, trust, Talking Therapies and VCSE records."""
+"""Linkage: the person index across GP, trust, Talking Therapies and VCSE records.
 
-from linkage.person_index import PersonIndex, ProbabilisticLinker, build_person_index
+Deterministic on a valid NHS number, then probabilistic (Splink, `probabilistic.yaml`) for
+records without one; conflicts go to review; person ids are stable across runs.
+"""
+
+from linkage.model import LinkageModel, default_model, load_model
+from linkage.person_index import PersonIndex, build_person_index, link_records, linkage_records
 from linkage.records import person_records
+from linkage.splink_linker import ProbabilisticLinker, ScoredPairs, SplinkLinker
+from linkage.stable_ids import IdAssignment, empty_assignment
 
-__all__ = ["PersonIndex", "ProbabilisticLinker", "build_person_index", "person_records"]
+__all__ = ["PersonIndex", "ProbabilisticLinker", "ScoredPairs", "SplinkLinker", "IdAssignment", "LinkageModel",
+           "build_person_index", "default_model", "empty_assignment", "link_records", "linkage_records", "load_model",
+           "person_records"]

@@ -2,19 +2,20 @@
 
 
 import json
+from datetime import datetime, timezone
 
 import dagster as dg
-import pyarrow as pa
 
 from carebridge.reference import load_reference
-from fhir_mapping import (care_relationships, map_resources, read_ndjson, validate_resources, write_bundles,
-                          write_ndjson)
+from fhir_mapping import care_relationships
+from fhir_mapping.bundles import write_bundles_from_ndjson
+from fhir_mapping.export import write_fhir_export
 from linkage import PersonIndex
 from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
 from staging import staged_table_keys
-from warehouse.db import read_table, write_table
+from warehouse.db import append_table, read_table, write_table
 from warehouse.store import load_person_index, load_staged
 
 FHIR = "fhir"
@@ -36,18 +37,23 @@ def _transaction_time(carebridge: CarebridgeResource) -> str:
 @dg.asset(deps=[person_index], group_name=FHIR, kinds={"fhir", "ndjson"},
           check_specs=[dg.AssetCheckSpec("fhir_model_valid", asset="fhir_resources", blocking=True,
                                          description="every resource validates against the fhir.resources R4B model"),
+                       dg.AssetCheckSpec("uk_core_profiles", asset="fhir_resources", blocking=True,
+                                         description="every resource meets the UK Core rules of "
+                                                     "fhir_mapping/ukcore_rules.yaml (profiles, identifiers, "
+                                                     "extensions, code systems, references)"),
                        dg.AssetCheckSpec("every_row_mapped", asset="fhir_resources", blocking=False,
                                          description="every staged row became a resource, or is listed with a reason")])
 def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Maps staged rows of every source to FHIR R4 / UK Core resources with deterministic ids,
-    validates each with the R4B models and writes `fhir/ndjson/` as a Bulk Data export."""
+    validates each with the R4B models and writes `fhir/ndjson/` as a Bulk Data export, in shards of
+    people so memory does not grow with the population (fhir_mapping.export)."""
     staged_tables, index = _inputs(carebridge)
-    mapping = map_resources(staged_tables, index, load_reference(carebridge.landing))
-    report = validate_resources(mapping.resources)
-    write_ndjson(mapping.resources, carebridge.out, _transaction_time(carebridge))
+    mapping = write_fhir_export(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
+                                _transaction_time(carebridge))
+    report, profiles = mapping.validation, mapping.profiles
     write_table(carebridge.engine, "identifiable", "fhir_unmapped", mapping.unmapped)
     write_table(carebridge.engine, "identifiable", "referral_match", mapping.referral_matches)
-    counts = {t: len(r) for t, r in mapping.resources.items()}
+    counts = mapping.counts
     failures = report.failures
     reasons = mapping.unmapped.group_by("reason").aggregate([("reason", "count")]).to_pylist()
     by_reason = {r["reason"]: r["reason_count"] for r in reasons}
@@ -55,6 +61,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     unexpected = sum(n for reason, n in by_reason.items() if not reason.startswith("out_of_scope"))
     return dg.MaterializeResult(
         metadata={"resources": sum(counts.values()), "by_type": counts_table(counts, "resource type", "resources"),
+                  "shards": mapping.shards,
                   "validation_failures": len(failures), "rows_not_mapped": mapping.unmapped.num_rows,
                   "warnings": "\n".join(mapping.warnings[:50]),
                   "ndjson": dg.MetadataValue.path(str(carebridge.out / "fhir" / "ndjson"))},
@@ -62,6 +69,10 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
             dg.AssetCheckResult(check_name="fhir_model_valid", passed=not failures,
                                 metadata={"checked": report.checked, "failures": len(failures),
                                           "examples": json.dumps(failures[:5], default=str)}),
+            dg.AssetCheckResult(check_name="uk_core_profiles", passed=profiles.ok,
+                                metadata={"checked": profiles.checked, "failures": len(profiles.failures),
+                                          "by_rule": counts_table(profiles.by_rule(), "rule"),
+                                          "examples": json.dumps(profiles.failures[:5])}),
             dg.AssetCheckResult(check_name="every_row_mapped", passed=unexpected == 0,
                                 severity=dg.AssetCheckSeverity.WARN,
                                 metadata={"unmapped_rows": unexpected,
@@ -72,31 +83,23 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
 @dg.asset(deps=[fhir_resources], group_name=FHIR, kinds={"fhir"},
           check_specs=[dg.AssetCheckSpec("care_relationship_only", asset="fhir_bundles", blocking=True,
                                          description="no bundle holds a person the organisation does not care for")])
-def fhir_bundles(carebridge: CarebridgeResource) -> dg.MaterializeResult:
+def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """One transaction Bundle per provider organisation and month (`fhir/bundles/<ODS>/<YYYY-MM>.json`)
-    holding what other organisations record about the people it cares for."""
+    holding what other organisations record about the people it cares for. Who received whose
+    records is appended to `identifiable.disclosure_log` under this run's id."""
     staged_tables, index = _inputs(carebridge)
-    resources = read_ndjson(carebridge.out / "fhir" / "ndjson")
     relationships = care_relationships(staged_tables, index)
-    paths = write_bundles(resources, relationships, carebridge.out)
+    bundles = write_bundles_from_ndjson(carebridge.out / "fhir" / "ndjson", relationships, carebridge.out)
+    paths = bundles.paths
     write_table(carebridge.engine, "identifiable", "care_relationship", relationships)
-    outside = _people_outside_relationships(paths, relationships)
+    # From the bundle index: the same rows as disclosure_log over the bundles, without re-reading them.
+    log = bundles.disclosure_log(context.run_id, datetime.now(timezone.utc))
+    append_table(carebridge.engine, "identifiable", "disclosure_log", log)
+    outside = bundles.patients_outside
     return dg.MaterializeResult(
         metadata={"bundles": len(paths), "organisations": len({p.parent.name for p in paths}),
+                  "disclosures_logged": log.num_rows,
                   "bundles_dir": dg.MetadataValue.path(str(carebridge.out / "fhir" / "bundles"))},
         check_results=[dg.AssetCheckResult(check_name="care_relationship_only", passed=outside == 0,
                                            metadata={"patients_outside_relationships": outside})])
 
-
-def _people_outside_relationships(paths, relationships: pa.Table) -> int:
-    """Re-read every bundle written and count Patient entries with no care relationship."""
-    allowed = set(zip(relationships["ods"].to_pylist(), relationships["month"].to_pylist(),
-                      relationships["person_id"].to_pylist()))
-    outside = 0
-    for path in paths:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
-        for entry in bundle.get("entry", []):
-            resource = entry["resource"]
-            if resource["resourceType"] == "Patient" and (path.parent.name, path.stem, resource["id"]) not in allowed:
-                outside += 1
-    return outside

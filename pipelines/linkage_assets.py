@@ -1,29 +1,96 @@
-"""Linkage asset: the person index across all four sources."""
+"""Linkage asset: the person index across all four sources, deterministic then probabilistic."""
 
+import json
+from datetime import datetime, timezone
 
 import dagster as dg
+import pyarrow as pa
 
-from linkage import build_person_index
+from linkage import IdAssignment, SplinkLinker, build_person_index, default_model
+from linkage.stable_ids import lost_ids
 from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
 from pipelines.staging_assets import staged
 from staging import staged_table_keys
+from warehouse.db import append_table, read_table, table_exists, write_table
 from warehouse.store import load_staged, save_person_index
 
+CHART_DIR = ("data_docs", "linkage")
 
-@dg.asset(deps=[staged], group_name="linkage", kinds={"duckdb"},
-          check_specs=[dg.AssetCheckSpec("one_person_per_record", asset="person_index", blocking=True)])
-def person_index(carebridge: CarebridgeResource) -> dg.MaterializeResult:
-    """Links the records of one person across GP, trust, Talking Therapies and VCSE extracts on a
-    valid NHS number. Records without one stay separate people (counted as `records_unlinked`)
-    until probabilistic linkage. Person ids are stable across re-runs."""
-    staged_tables = load_staged(carebridge.engine, staged_table_keys())
-    index = build_person_index(staged_tables)
-    save_person_index(carebridge.engine, index.links, index.persons)
+
+def _previous_assignment(carebridge: CarebridgeResource) -> IdAssignment | None:
+    engine = carebridge.engine
+    if not table_exists(engine, "identifiable", "person_id_map"):
+        return None
+    retired = (read_table(engine, "identifiable", "person_id_retired")
+               if table_exists(engine, "identifiable", "person_id_retired") else None)
+    assignment = IdAssignment(map=read_table(engine, "identifiable", "person_id_map"), retired=retired)
+    return assignment.normalised()
+
+
+def _run_label(run_id: str) -> str:
+    """Sorts in time order (person ids prefer the earliest-seen id), and names the Dagster run."""
+    return f"{datetime.now(timezone.utc):%Y-%m-%dT%H:%M:%SZ} {run_id}"
+
+
+def _run_record(run: str, run_id: str, months: list[str], index, model) -> pa.Table:
+    """One row of identifiable.linkage_run: what this run linked with (model, training, counts)."""
+    return pa.table({
+        "run": [run], "run_id": [run_id],
+        "months": [",".join(months)], "model": [json.dumps(model.declared, sort_keys=True)],
+        "parameters": [json.dumps(index.scored.parameters, sort_keys=True, default=str)],
+        "training": [json.dumps(index.scored.training, sort_keys=True, default=str)],
+        "summary": [json.dumps({**index.summary(), "bands": index.bands}, sort_keys=True)],
+    })
+
+
+def _write_charts(carebridge: CarebridgeResource, charts: dict[str, str]) -> dict[str, str]:
+    folder = carebridge.out.joinpath(*CHART_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, html in charts.items():
+        path = folder / f"{name}.html"
+        path.write_text(html, encoding="utf-8")
+        paths[name] = str(path)
+    return paths
+
+
+@dg.asset(deps=[staged], group_name="linkage", kinds={"duckdb", "splink"},
+          check_specs=[dg.AssetCheckSpec("one_person_per_record", asset="person_index", blocking=True),
+                       dg.AssetCheckSpec("no_person_id_lost", asset="person_index", blocking=True,
+                                         description="every person id of the last run is still live or retired to one")])
+def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
+    """Links the records of one person across GP, trust, Talking Therapies and VCSE extracts: on a
+    valid NHS number, then probabilistically (Splink, Fellegi-Sunter; `linkage/probabilistic.yaml`)
+    on name, birth date, sex and postcode for records without one. Conflicting NHS numbers go to
+    `identifiable.linkage_review`, never merged. Person ids carry over from the last run
+    (`identifiable.person_id_map`); merged ids are kept in `identifiable.person_id_retired`."""
+    engine = carebridge.engine
+    staged_tables = load_staged(engine, staged_table_keys())
+    model = default_model()
+    previous = _previous_assignment(carebridge)
+    run = _run_label(context.run_id)
+    index = build_person_index(staged_tables, linker=SplinkLinker(model), previous=previous, run=run, model=model)
+    save_person_index(engine, index.links, index.persons)
+    write_table(engine, "identifiable", "person_id_map", index.assignment.map)
+    write_table(engine, "identifiable", "person_id_retired", index.assignment.retired)
+    write_table(engine, "identifiable", "linkage_review", index.reviews)
+    months = sorted({m for t in staged_tables.values() if "reporting_month" in t.column_names
+                     for m in t["reporting_month"].unique().to_pylist() if m})
+    append_table(engine, "identifiable", "linkage_run", _run_record(run, context.run_id, months, index, model))
+    charts = _write_charts(carebridge, index.scored.charts)
+    summary = index.summary()
     keys = index.links.select(["source", "provider_ods", "local_patient_id"])
     distinct = keys.group_by(keys.column_names).aggregate([]).num_rows
-    summary = index.summary()
+    lost = lost_ids(previous, index.assignment)
     return dg.MaterializeResult(
-        metadata={**summary, "summary": counts_table(summary, "measure", "count")},
-        check_results=[dg.AssetCheckResult(check_name="one_person_per_record", passed=distinct == keys.num_rows,
-                                           metadata={"records": keys.num_rows, "distinct_records": distinct})])
+        metadata={**summary, "summary": counts_table(summary, "measure", "count"),
+                  "matches_by_band": counts_table(index.bands, "confidence band", "records matched"),
+                  "training": dg.MetadataValue.json(index.scored.training),
+                  "retired_ids": index.assignment.retired.num_rows,
+                  **{f"chart_{name}": dg.MetadataValue.path(path) for name, path in charts.items()}},
+        check_results=[
+            dg.AssetCheckResult(check_name="one_person_per_record", passed=distinct == keys.num_rows,
+                                metadata={"records": keys.num_rows, "distinct_records": distinct}),
+            dg.AssetCheckResult(check_name="no_person_id_lost", passed=not lost, metadata={"lost_ids": len(lost)}),
+        ])

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+import sqlalchemy.ext.compiler
 
-from warehouse.db import default_url, ensure_schemas, make_engine
+from warehouse.db import default_url, ensure_schemas, is_duckdb, make_engine
 
 
 _ENGINES: dict[str, sa.Engine] = {}
@@ -18,7 +20,26 @@ def engine_for(url: str) -> sa.Engine:
     if url not in _ENGINES:
         _ENGINES[url] = make_engine(url)
         ensure_schemas(_ENGINES[url])
+        if is_duckdb(_ENGINES[url]):
+            release_duckdb_dialect_at_exit()
     return _ENGINES[url]
+
+
+def _release_duckdb_dialect() -> None:
+    """Detach the TRY_CAST compiler duckdb_engine hangs on SQLAlchemy's shared `TryCast` class.
+
+    The hook's function holds duckdb_engine's module globals and, through them, DuckDB's module
+    objects. With Great Expectations loaded, SQLAlchemy's classes are still alive when nanobind
+    checks for leaks after interpreter shutdown, so DuckDB's objects are too: "nanobind: leaked
+    N instances" at the end of every run. carebridge never compiles TRY_CAST through SQLAlchemy,
+    and at exit nothing will."""
+    sqlalchemy.ext.compiler.deregister(sa.TryCast)
+
+
+def release_duckdb_dialect_at_exit() -> None:
+    """Once per process: release the DuckDB dialect's hold on SQLAlchemy at interpreter exit."""
+    atexit.unregister(_release_duckdb_dialect)
+    atexit.register(_release_duckdb_dialect)
 
 
 def dispose_engines() -> None:

@@ -124,10 +124,12 @@ def referrals_truth(referrals: pa.Table, gp_referrals: pa.Table, contacts: pa.Ta
         "rejected_date": pa.nulls(n, pa.date32()), "discharge_date": pa.nulls(n, pa.date32()),
         "seen": pa.array([False] * n, pa.bool_()),
     })
-    table = pa.concat_tables([received.append_column("target_ods", referrals["provider_ods"]),
-                              not_received.append_column("target_ods", g["target_ods"]).cast(
-                                  received.schema.append(pa.field("target_ods", pa.string())))])
-    return _with_transitions(table)
+    received = (received.append_column("target_ods", referrals["provider_ods"])
+                .append_column("source_code", referrals["source_code"]).append_column("reason", referrals["reason"]))
+    not_received = (not_received.append_column("target_ods", g["target_ods"])
+                    .append_column("source_code", pa.nulls(n, pa.string()))
+                    .append_column("reason", pa.nulls(n, pa.string())))
+    return _with_transitions(pa.concat_tables([received, not_received.cast(received.schema)]))
 
 
 def _with_transitions(table: pa.Table) -> pa.Table:
@@ -169,6 +171,7 @@ def care_plans_truth(care_plans: pa.Table, coded_events: pa.Table, people: Popul
         "plan_type": care_plans["plan_code"], "is_crisis_plan": care_plans["crisis"],
         "created_date": care_plans["created_date"],
         "goal_count": pc.cast(pc.is_valid(care_plans["goal_text"]), pa.int64()),
+        "referral_local_id": referral_ids(care_plans["source"], care_plans["ref_no"]),
     })
     kinds = codes()["gp_snomed"]
     plan_codes = [code for code, body in kinds.items() if body["kind"] == "care_plan"]
@@ -182,6 +185,7 @@ def care_plans_truth(care_plans: pa.Table, coded_events: pa.Table, people: Popul
         "person_id": pa.array(people.person_id[_np(gp["person"])], pa.string()),
         "plan_type": gp["code"], "is_crisis_plan": pc.is_in(gp["code"], pa.array(crisis, pa.string())),
         "created_date": gp["date"], "goal_count": pa.array([0] * n, pa.int64()),
+        "referral_local_id": pa.nulls(n, pa.string()),
     })
     return pa.concat_tables([plans, from_gp.cast(plans.schema)])
 

@@ -23,7 +23,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from carebridge.reference import Reference, codes
-from warehouse.db import ensure_schemas, query, write_table
+from warehouse.db import ensure_schemas, execute_each, query, write_table
 from warehouse.marts import MARTS_DIR, read_sql, settings
 from warehouse.publish import publish_all
 
@@ -181,10 +181,8 @@ def _schema_of(name: str) -> str:
 
 
 def _replace_table(engine: sa.Engine, schema: str, name: str, select_sql: str) -> None:
-    # Statement by statement rather than warehouse.db.execute, which splits on ';' (comments have them).
-    with engine.begin() as conn:
-        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {schema}.{name} CASCADE")
-        conn.exec_driver_sql(f"CREATE TABLE {schema}.{name} AS\n{select_sql}")
+    # execute_each, not execute: execute splits on ';' and the marts' comments have them.
+    execute_each(engine, [f"DROP TABLE IF EXISTS {schema}.{name} CASCADE", f"CREATE TABLE {schema}.{name} AS\n{select_sql}"])
 
 
 def _row_count(engine: sa.Engine, schema: str, name: str) -> int:

@@ -1,9 +1,12 @@
 """Published aggregates: unrounded SQL over `analytics`, then disclosure control in one pure function.
 
 Disclosure control (reference.md, as NHS England's mental health statistics): a count below the
-threshold is suppressed, every other count is rounded to the nearest `rounding`; a proportion is
-suppressed when its numerator or denominator is below the threshold, otherwise computed from the
-unrounded values. The spec shows a suppressed value as `*`; a SQL column cannot mix numbers and
+threshold is suppressed, every other count is rounded to the nearest `rounding` (and suppressed
+too if rounding took it below the threshold, as 7 rounded to 5 would under a threshold of 7); a
+proportion is suppressed when its numerator or denominator is below the threshold, otherwise
+computed from the unrounded values. Where a table shows totals beside their parts (marts.yaml
+`totals`), each total's counts are recomputed from the published parts, so a total never gives
+away a suppressed part. The spec shows a suppressed value as `*`; a SQL column cannot mix numbers and
 text, so suppressed values are stored as NULL (and NULL means nothing else in a controlled column)
 and `as_text` renders a table with `*` for display and CSV export.
 """
@@ -21,11 +24,21 @@ import sqlalchemy as sa
 from warehouse.db import query, write_table
 from warehouse.marts import read_sql, settings
 
-__all__ = ["PublishedSpec", "published_specs", "published_sql", "apply_disclosure", "as_text",
-           "publish_table", "publish_all", "SUPPRESSED"]
+__all__ = ["PublishedSpec", "TotalsSpec", "published_specs", "published_sql", "apply_disclosure",
+           "recompute_totals", "as_text", "publish_table", "publish_all", "SUPPRESSED"]
 
 SUPPRESSED = "*"
 _DECIMALS = 1  # proportions (as percentages) and statistics are published to one decimal place
+
+
+@dataclass(frozen=True)
+class TotalsSpec:
+    """Rows that total other rows of the same table: `dimension` says which breakdown a row is in,
+    `total` is its value on the total rows, and a total and its parts share the `keys` columns."""
+
+    dimension: str
+    total: str
+    keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -37,6 +50,7 @@ class PublishedSpec:
     counts: tuple[str, ...]
     proportions: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     statistics: Mapping[str, str] = field(default_factory=dict)
+    totals: TotalsSpec | None = None
 
     @property
     def controlled(self) -> tuple[str, ...]:
@@ -49,7 +63,9 @@ def published_specs() -> dict[str, PublishedSpec]:
     return {name: PublishedSpec(
         name=name, columns=tuple(d["columns"]), counts=tuple(d["counts"]),
         proportions={k: (v[0], v[1]) for k, v in (d.get("proportions") or {}).items()},
-        statistics=dict(d.get("statistics") or {}))
+        statistics=dict(d.get("statistics") or {}),
+        totals=TotalsSpec(d["totals"]["dimension"], d["totals"]["total"], tuple(d["totals"]["keys"]))
+        if d.get("totals") else None)
         for name, d in declared.items()}
 
 
@@ -76,7 +92,8 @@ def _null_where(mask: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.ChunkedArr
 def _rounded_count(column: pa.ChunkedArray, threshold: int, rounding: int) -> pa.ChunkedArray:
     as_float = _numbers(column)
     rounded = pc.multiply(pc.round(pc.divide(as_float, float(rounding)), round_mode="half_up"), float(rounding))
-    return _null_where(_below(column, threshold), pc.cast(rounded, pa.int64()))
+    suppressed = pc.or_(_below(column, threshold), _below(rounded, threshold))
+    return _null_where(suppressed, pc.cast(rounded, pa.int64()))
 
 
 def _proportion(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray, threshold: int) -> pa.ChunkedArray:
@@ -113,6 +130,27 @@ def apply_disclosure(table: pa.Table, count_columns: Iterable[str],
     return result
 
 
+def recompute_totals(table: pa.Table, totals: TotalsSpec, count_columns: Iterable[str]) -> pa.Table:
+    """Each total row's counts become the largest sum of its published parts over the breakdowns
+    (a suppressed part adds nothing; a total of nothing is suppressed). Built only from published
+    values, a total then reveals nothing the parts do not; rows keep their order."""
+    counts = list(count_columns)
+    order = "_carebridge_row"
+    table = table.append_column(order, pa.array(range(table.num_rows), pa.int64()))
+    is_total = pc.fill_null(pc.equal(table[totals.dimension], totals.total), False)
+    parts, total_rows = table.filter(pc.invert(is_total)), table.filter(is_total)
+    sums = parts.group_by([*totals.keys, totals.dimension]).aggregate([(c, "sum") for c in counts])
+    sums = pa.table({**{k: sums[k] for k in totals.keys},
+                     **{c: pc.fill_null(sums[f"{c}_sum"], 0) for c in counts}})
+    best = sums.group_by(list(totals.keys)).aggregate([(c, "max") for c in counts])
+    joined = total_rows.drop_columns(counts).join(best, list(totals.keys), join_type="left outer")
+    for c in counts:
+        value = pc.cast(joined[f"{c}_max"], table.schema.field(c).type)
+        joined = joined.append_column(c, _null_where(pc.fill_null(pc.equal(value, 0), True), value))
+    recomputed = joined.select(table.column_names)
+    return pa.concat_tables([parts, recomputed]).sort_by(order).drop_columns([order])
+
+
 def _set(table: pa.Table, name: str, values: pa.ChunkedArray) -> pa.Table:
     if name in table.column_names:
         return table.set_column(table.column_names.index(name), name, values)
@@ -136,6 +174,8 @@ def publish_table(engine: sa.Engine, spec: PublishedSpec, threshold: int, roundi
     raw = query(engine, published_sql(spec.name))
     controlled = apply_disclosure(raw, spec.counts, spec.proportions, threshold, rounding,
                                   statistic_specs=spec.statistics)
+    if spec.totals is not None:
+        controlled = recompute_totals(controlled, spec.totals, spec.counts)
     return controlled.select(list(spec.columns))
 
 

@@ -1,8 +1,9 @@
 """Evaluate the project's ViewDefinitions over the FHIR export into `identifiable.v_*`.
 
-On DuckDB the NDJSON files are loaded as `identifiable.fhir_<Type>(id, resource JSON)` and each
-view runs as one compiled SQL query inside the warehouse. Elsewhere (or for a view the compiler
-cannot take) the reference evaluator runs per resource and the rows are loaded in bulk.
+The NDJSON files are loaded as `identifiable.fhir_<Type>(id, resource)` (JSON on DuckDB, jsonb on
+PostgreSQL) and each view runs as one compiled SQL query inside the warehouse. Elsewhere (or for a
+view the compiler cannot take) the reference evaluator runs per resource and the rows are loaded
+in bulk.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
-from warehouse.db import is_duckdb, write_table
+from warehouse.db import is_duckdb, is_postgres, write_table
 from warehouse.viewdef import NotCompilable, evaluate, run_compiled
+from warehouse.viewdef.postgres import load_ndjson_pg, run_compiled_pg
 
 __all__ = ["VIEWS_DIR", "view_definitions", "materialise_views"]
 
@@ -45,6 +47,14 @@ def _load_ndjson_duckdb(duck, files: dict[str, Path], types: set[str]) -> None:
             duck.execute(f"CREATE OR REPLACE TABLE {table} (id VARCHAR, resource JSON)")
 
 
+def _load_ndjson_postgres(con, files: dict[str, Path], types: set[str]) -> None:
+    load_ndjson_pg(con, {rtype: files.get(rtype) for rtype in sorted(types)}, SCHEMA)
+
+
+# engine -> (load the NDJSON files as fhir_<Type> tables, run one compiled view)
+_COMPILED = {"duckdb": (_load_ndjson_duckdb, run_compiled), "postgresql": (_load_ndjson_postgres, run_compiled_pg)}
+
+
 def _read_type(files: dict[str, Path], rtype: str) -> list[dict]:
     if rtype not in files:
         return []
@@ -58,14 +68,16 @@ def materialise_views(engine: sa.Engine, ndjson_dir: Path) -> dict[str, int]:
     files = _ndjson_files(Path(ndjson_dir))
     counts: dict[str, int] = {}
     compiled: dict[str, pa.Table] = {}
-    if is_duckdb(engine):
+    if is_duckdb(engine) or is_postgres(engine):
+        types = {v["resource"] for v in views.values()}
+        load, run = _COMPILED["duckdb" if is_duckdb(engine) else "postgresql"]
         raw = engine.raw_connection()
         try:
-            duck = raw.driver_connection
-            _load_ndjson_duckdb(duck, files, {v["resource"] for v in views.values()})
+            driver = raw.driver_connection
+            load(driver, files, types)
             for name, view in views.items():
                 try:
-                    compiled[name] = run_compiled(duck, view, schema=SCHEMA)
+                    compiled[name] = run(driver, view, schema=SCHEMA)
                 except NotCompilable:
                     pass
             raw.commit()

@@ -19,7 +19,7 @@ def test_every_record_points_at_something_that_exists(clean, truth_table):
     referrals = {(r["source"], r["provider_ods"], r["local_id"]) for r in _rows(clean, truth_table, "referrals")}
     for name in ("records", "referrals", "contacts", "care_plans", "scores"):
         assert {r["person_id"] for r in _rows(clean, truth_table, name)} <= persons, name
-    for name in ("contacts", "scores"):
+    for name in ("contacts", "scores", "care_plans"):
         rows = _rows(clean, truth_table, name)
         linked = [r for r in rows if r["referral_local_id"]]
         assert all((r["source"], r["provider_ods"], r["referral_local_id"]) in referrals for r in linked), name
@@ -104,3 +104,30 @@ def test_care_plans_include_crisis_plans_and_vcse_goals(clean, truth_table):
 
 def test_generation_is_fast(clean):
     assert clean.seconds < 20
+
+
+# Where each referral table sends the truth's source_code and reason (synthetic/data/extracts.yaml).
+_SOURCE_AND_REASON = {"MHS101Referral": ("ServiceRequestId", "SourceOfReferralMH", "PrimReasonReferralMH"),
+                      "IDS101Referral": ("ServiceRequestId", "SourceOfReferralIAPT", "PresentingComplaint"),
+                      "referral": ("referral_id", "referrer_type", "need_domains")}
+
+
+def test_referral_source_and_reason_and_care_plan_referral_are_what_the_extracts_say(clean, truth_table, landed):
+    sent, plans = {}, {}
+    for f in landed(clean.landing):
+        if f.source != "gp" and f.table in _SOURCE_AND_REASON:
+            key, source_code, reason = (f.columns.index(c) for c in _SOURCE_AND_REASON[f.table])
+            sent.update({(f.source, f.provider, r[key]): (r[source_code], r[reason]) for r in f.rows})
+        if f.source == "vcse" and f.table == "plan":
+            plan, referral = f.columns.index("plan_id"), f.columns.index("referral_id")
+            plans.update({(f.provider, r[plan]): r[referral] for r in f.rows})
+    referrals = truth_table(clean.truth, "referrals")
+    received = [r for r in referrals if r["status"] != "not_received"]
+    assert received and all(sent[(r["source"], r["provider_ods"], r["local_id"])] == (r["source_code"], r["reason"])
+                            for r in received)
+    assert all(r["source_code"] == r["reason"] == "" for r in referrals if r["status"] == "not_received")
+    care_plans = truth_table(clean.truth, "care_plans")
+    vcse = [p for p in care_plans if p["source"] == "vcse"]
+    assert vcse and all(plans[(p["provider_ods"], p["local_id"])] == p["referral_local_id"] for p in vcse)
+    assert all(p["referral_local_id"].startswith("SR") for p in care_plans if p["source"] == "mhsds")
+    assert all(p["referral_local_id"] == "" for p in care_plans if p["source"] == "gp")

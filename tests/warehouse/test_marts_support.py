@@ -1,16 +1,14 @@
 """Shared fixtures for the marts, publish and questions tests (no tests here).
 
-Each test gets a fresh warehouse (a DuckDB file; also PostgreSQL when CAREBRIDGE_TEST_PG_URL is
-set) and writes tiny hand-made `identifiable.v_*` tables with the columns of docs/internals.md.
+Each test gets a fresh warehouse (a DuckDB file, and PostgreSQL: skipped with the reason when
+CAREBRIDGE_TEST_PG_URL is not set; tests/conftest.py) and writes tiny hand-made `identifiable.v_*`
+tables with the columns of docs/internals.md.
 Rows are given as dicts; missing columns are null.
 """
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -18,7 +16,7 @@ import sqlalchemy as sa
 
 from carebridge.reference import load_reference
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
-from warehouse.db import SCHEMAS, ensure_schemas, make_engine, query, write_table
+from warehouse.db import ensure_schemas, make_engine, query, write_table
 
 TEST_KEY = b"test-pseudonymisation-key"
 SNOMED = "http://snomed.info/sct"
@@ -168,47 +166,14 @@ def table(engine: sa.Engine, schema: str, name: str, order_by: str | None = None
     return rows(engine, f"SELECT * FROM {schema}.{name}" + (f" ORDER BY {order_by}" if order_by else ""))
 
 
-# --- engines -------------------------------------------------------------------------------------
+# --- engines: tests/conftest.py gives each test an empty warehouse on DuckDB and on PostgreSQL ---
 
-PG_URL = os.environ.get("CAREBRIDGE_TEST_PG_URL")
-BACKENDS = ["duckdb"] + (["postgres"] if PG_URL else [])
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str | None]:
-    """One throw-away database for the whole session; each test recreates the schemas in it."""
-    if not PG_URL:
-        yield None
-        return
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"cb_marts_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    url = sa.make_url(PG_URL).set(database=name)
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.dispose()
+BACKENDS = ("duckdb", "postgresql")  # the params of conftest's warehouse_url, for module-scoped warehouses
 
 
-def fresh_engine(backend: str, directory: Path, pg_url: str | None) -> sa.Engine:
-    """An empty warehouse: a new DuckDB file in `directory`, or the PostgreSQL test database with
-    its schemas dropped and recreated."""
-    if backend == "duckdb":
-        eng = make_engine(f"duckdb:///{directory / 'warehouse.duckdb'}")
-    else:
-        eng = make_engine(pg_url)
-        with eng.begin() as conn:
-            for schema in SCHEMAS:
-                conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+@pytest.fixture
+def engine(warehouse_url: str) -> Iterator[sa.Engine]:
+    eng = make_engine(warehouse_url)
     ensure_schemas(eng)
-    return eng
-
-
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path, pg_database) -> Iterator[sa.Engine]:
-    eng = fresh_engine(request.param, tmp_path, pg_database)
     yield eng
     eng.dispose()

@@ -1,9 +1,15 @@
 """View validation, loading, the compiled path's behaviour, the suite runner, engine agreement
-on generated resources, value rules (references, boundaries) and the benchmark."""
+on generated resources, value rules (references, boundaries) and the benchmark.
+
+Tests of the compiled path run on DuckDB and, when CAREBRIDGE_TEST_PG_URL is set, on PostgreSQL
+(fixture `compiled`), each against the reference evaluator."""
 
 from __future__ import annotations
 
 import json
+import os
+import uuid
+from types import SimpleNamespace
 
 import duckdb
 import pyarrow as pa
@@ -15,7 +21,9 @@ from warehouse.viewdef import (NotCompilable, ViewDefinitionError, benchmark, co
                                load_resources, run_compiled, run_suite)
 from warehouse.viewdef import semantics
 from warehouse.viewdef.model import output_schema, parse_view
-from warehouse.viewdef.suite import compare_rows
+from warehouse.viewdef.suite import compare_rows, libpq_url
+
+PG_URL = os.environ.get("CAREBRIDGE_TEST_PG_URL")
 
 
 def view(*columns: dict, **extra) -> dict:
@@ -31,6 +39,34 @@ def con():
     connection = duckdb.connect()
     yield connection
     connection.close()
+
+
+@pytest.fixture(scope="module")
+def pg_con():
+    if not PG_URL:
+        pytest.skip("CAREBRIDGE_TEST_PG_URL is not set: no PostgreSQL server for the compiled path")
+    import psycopg
+
+    connection = psycopg.connect(libpq_url(PG_URL), autocommit=True)
+    yield connection
+    connection.close()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def compiled(request):
+    """The compiled path on one engine: `load({"Patient": [...]})`, `run(view)`."""
+    if request.param == "duckdb":
+        connection = request.getfixturevalue("con")
+        yield SimpleNamespace(load=lambda by_type: load_resources(connection, by_type),
+                              run=lambda v: run_compiled(connection, v))
+        return
+    from warehouse.viewdef.postgres import load_resources_pg, run_compiled_pg
+
+    connection = request.getfixturevalue("pg_con")
+    schema = f"vd_{uuid.uuid4().hex[:10]}"
+    yield SimpleNamespace(load=lambda by_type: load_resources_pg(connection, by_type, schema),
+                          run=lambda v: run_compiled_pg(connection, v, schema))
+    connection.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 # --- validation ----------------------------------------------------------------------------------
@@ -76,39 +112,72 @@ def test_load_resources_creates_one_json_table_per_type_and_replaces(con):
     assert con.execute("SELECT id FROM raw.fhir_Patient").fetchall() == [("only",)]
 
 
-def test_compile_view_reads_the_schema_table():
-    sql = compile_view(view(col("id", "id")), schema="identifiable")
+@pytest.mark.postgres
+def test_load_resources_pg_creates_one_jsonb_table_per_type_and_replaces(pg_con):
+    from warehouse.viewdef.postgres import load_resources_pg
+
+    schema = f"vd_{uuid.uuid4().hex[:10]}"
+    try:
+        counts = load_resources_pg(pg_con, {"Patient": ({"resourceType": "Patient", "id": f"p{i}", "gender": "o'x"}
+                                                        for i in range(3)),
+                                            "Observation": [{"resourceType": "Observation", "id": "o1"}]}, schema)
+        assert counts == {"Patient": 3, "Observation": 1}
+        columns = pg_con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                                 "WHERE table_schema = %s AND table_name = 'fhir_patient' ORDER BY ordinal_position",
+                                 [schema]).fetchall()
+        assert columns == [("id", "text"), ("resource", "jsonb")]
+        assert pg_con.execute(f"SELECT resource ->> 'gender' FROM {schema}.fhir_Patient WHERE id = 'p2'").fetchone() == ("o'x",)
+        load_resources_pg(pg_con, {"Patient": [{"resourceType": "Patient", "id": "only"}]}, schema)
+        assert pg_con.execute(f"SELECT id FROM {schema}.fhir_Patient").fetchall() == [("only",)]
+    finally:
+        pg_con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+def test_postgresql_dialect_compiles_to_jsonb_with_quoted_path_keys():
+    sql = compile_view(view(col("id", "id"), col("given", "name.given", collection=True)),
+                       dialect="postgresql", schema="identifiable")
     assert "FROM identifiable.fhir_Patient AS r" in sql
+    assert """jsonb_path_query(r.resource, CAST('$."name"[*]."given"[*]' AS jsonpath))""" in sql
+    assert "list_transform" not in sql and "json_extract" not in sql
 
 
-def test_run_compiled_without_a_table_returns_no_rows_with_the_view_schema(con):
-    table = run_compiled(con, view(col("id", "id"), col("n", "name.count()")))
+def test_compile_view_reads_the_schema_table_and_parses_each_resource_once():
+    sql = compile_view(view(col("id", "id"), col("family", "name.family.first()"), col("given", "name.given.first()")),
+                       schema="identifiable")
+    assert "FROM identifiable.fhir_Patient)" in sql
+    # DuckDB: the top-level members used are extracted with one multi-path json_extract per row.
+    assert sql.count("json_extract(resource, ['$.id', '$.name'])") == 1
+    assert "r.resource" not in sql
+
+
+def test_run_compiled_without_a_table_returns_no_rows_with_the_view_schema(compiled):
+    table = compiled.run(view(col("id", "id"), col("n", "name.count()")))
     assert table.num_rows == 0 and table.schema == pa.schema([("id", pa.string()), ("n", pa.int64())])
 
 
-def test_several_values_in_a_plain_column_is_an_error_on_both_engines(con):
+def test_several_values_in_a_plain_column_is_an_error_on_both_engines(compiled):
     resources = [{"resourceType": "Patient", "id": "p", "name": [{"family": "A"}, {"family": "B"}]}]
-    load_resources(con, {"Patient": resources})
+    compiled.load({"Patient": resources})
     bad = view(col("family", "name.family"))
     with pytest.raises(ViewDefinitionError, match="family"):
         evaluate(bad, resources)
     with pytest.raises(ViewDefinitionError, match="family"):
-        run_compiled(con, bad)
+        compiled.run(bad)
 
 
-def test_non_boolean_where_found_at_run_time_is_an_error_on_both_engines(con):
+def test_non_boolean_where_found_at_run_time_is_an_error_on_both_engines(compiled):
     resources = [{"resourceType": "Patient", "id": "p", "contained": [{"resourceType": "Basic", "id": "x"}]}]
-    load_resources(con, {"Patient": resources})
+    compiled.load({"Patient": resources})
     bad = view(col("id", "id"), where=[{"path": "contained.id"}])
     with pytest.raises(ViewDefinitionError, match="boolean"):
         evaluate(bad, resources)
     with pytest.raises(ViewDefinitionError, match="boolean"):
-        run_compiled(con, bad)
+        compiled.run(bad)
 
 
 def test_unknown_dialect_and_untyped_boundary_are_not_compilable():
-    with pytest.raises(NotCompilable, match="postgres"):
-        compile_view(view(col("id", "id")), dialect="postgres")
+    with pytest.raises(NotCompilable, match="oracle"):
+        compile_view(view(col("id", "id")), dialect="oracle")
     with pytest.raises(NotCompilable, match="boundary"):
         compile_view(view(col("b", "contained.id.lowBoundary()")))
 
@@ -117,18 +186,18 @@ def test_unknown_dialect_and_untyped_boundary_are_not_compilable():
     ("name.given", ["a", "b"]), ("name.given[1]", ["b"]), ("name.given.count()", [2]),
     ("name.given.join('+')", ["a+b"]),
 ])
-def test_null_padding_of_primitive_arrays_is_not_a_value(con, path, expected):
+def test_null_padding_of_primitive_arrays_is_not_a_value(compiled, path, expected):
     # FHIR JSON pads primitive arrays with null where only some items carry extensions (_given).
     patient = {"resourceType": "Patient", "id": "p", "name": [{"given": ["a", None, "b"],
                                                                "_given": [None, {"extension": []}, None]}]}
-    load_resources(con, {"Patient": [patient]})
+    compiled.load({"Patient": [patient]})
     column_view = view(col("v", path, collection=True, type="integer" if "count" in path else "string"))
     assert evaluate(column_view, [patient]).column("v").to_pylist() == [expected]
-    assert run_compiled(con, column_view).column("v").to_pylist() == [expected]
+    assert compiled.run(column_view).column("v").to_pylist() == [expected]
 
 
 @pytest.mark.parametrize("nested", [False, True])
-def test_for_each_or_null_over_nothing_gives_one_row_on_both_engines(con, nested):
+def test_for_each_or_null_over_nothing_gives_one_row_on_both_engines(compiled, nested):
     # Own columns see an empty focus and %rowIndex 0; nested selects' columns are null.
     patient = {"resourceType": "Patient", "id": "p"}
     select = {"forEachOrNull": "name", "column": [
@@ -136,23 +205,23 @@ def test_for_each_or_null_over_nothing_gives_one_row_on_both_engines(con, nested
         col("given", "given", collection=True), col("has", "exists()", type="boolean"), col("lit", "'x'")]}
     if nested:
         select["select"] = [{"forEach": "given", "column": [col("g", "$this")]}]
-    load_resources(con, {"Patient": [patient]})
+    compiled.load({"Patient": [patient]})
     or_null = {"resource": "Patient", "select": [select]}
     expected = {"i": 0, "family": None, "given": [], "has": False, "lit": "x", **({"g": None} if nested else {})}
     assert evaluate(or_null, [patient]).to_pylist() == [expected]
-    assert run_compiled(con, or_null).to_pylist() == [expected]
+    assert compiled.run(or_null).to_pylist() == [expected]
 
 
-def test_repeat_walks_depth_first_with_row_index(con):
+def test_repeat_walks_depth_first_with_row_index(compiled):
     response = {"resourceType": "QuestionnaireResponse", "id": "q", "item": [
         {"linkId": "1", "item": [{"linkId": "1.1", "item": [{"linkId": "1.1.1"}]}, {"linkId": "1.2"}]},
         {"linkId": "2"}]}
-    load_resources(con, {"QuestionnaireResponse": [response]})
+    compiled.load({"QuestionnaireResponse": [response]})
     walk = {"resource": "QuestionnaireResponse", "select": [{"repeat": ["item"], "column": [
         col("i", "%rowIndex", type="integer"), col("link", "linkId")]}]}
     expected = [{"i": 0, "link": "1"}, {"i": 1, "link": "1.1"}, {"i": 2, "link": "1.1.1"},
                 {"i": 3, "link": "1.2"}, {"i": 4, "link": "2"}]
-    assert sorted(run_compiled(con, walk).to_pylist(), key=lambda r: r["i"]) == expected
+    assert sorted(compiled.run(walk).to_pylist(), key=lambda r: r["i"]) == expected
     assert evaluate(walk, [response]).to_pylist() == expected
 
 
@@ -238,9 +307,9 @@ AGREEMENT_VIEW = {
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(patients=st.lists(_patient, min_size=1, max_size=6))
-def test_reference_and_compiled_engines_agree(patients, con):
-    load_resources(con, {"Patient": patients})
-    compiled = run_compiled(con, AGREEMENT_VIEW).to_pylist()
+def test_reference_and_compiled_engines_agree(patients, compiled):
+    compiled.load({"Patient": patients})
+    compiled = compiled.run(AGREEMENT_VIEW).to_pylist()
     reference = evaluate(AGREEMENT_VIEW, patients).to_pylist()
     assert compare_rows(compiled, reference) is None
 
@@ -291,9 +360,9 @@ OBSERVATION_VIEW = {
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(observations=st.lists(_observation, min_size=1, max_size=5))
-def test_engines_agree_on_choice_types_components_and_boundaries(observations, con):
-    load_resources(con, {"Observation": observations})
-    compiled = run_compiled(con, OBSERVATION_VIEW).to_pylist()
+def test_engines_agree_on_choice_types_components_and_boundaries(observations, compiled):
+    compiled.load({"Observation": observations})
+    compiled = compiled.run(OBSERVATION_VIEW).to_pylist()
     reference = evaluate(OBSERVATION_VIEW, observations).to_pylist()
     assert compare_rows(compiled, reference) is None
 

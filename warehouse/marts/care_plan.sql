@@ -1,6 +1,8 @@
 -- One row per CarePlan. Its service is that of the referral it is basedOn; else (MHSDS care plans
--- name no referral) the person's referral at the same provider most recently received on or before
--- the plan was created, else their earliest later one there.
+-- name no referral) the person's referral at the same provider with an attended contact on the day
+-- the plan was created (a plan is agreed at a contact: this tells a CMHT's plan from a crisis team's
+-- referral received meanwhile), else the one most recently received on or before the plan was
+-- created, else their earliest later one there.
 WITH plan AS (
     SELECT
         cp.care_plan_id,
@@ -23,13 +25,17 @@ by_request AS (
     JOIN identifiable.m_referral_base AS b ON b.referral_id = m.referral_id
     GROUP BY pl.care_plan_id
 ),
+met_on AS (
+    SELECT DISTINCT referral_id, contact_date FROM identifiable.m_contact WHERE attended AND referral_id IS NOT NULL
+),
 by_provider AS (
     SELECT
         pl.care_plan_id,
         b.service_id,
         ROW_NUMBER() OVER (
             PARTITION BY pl.care_plan_id
-            ORDER BY CASE WHEN b.received_date <= pl.created_date THEN 0 ELSE 1 END,
+            ORDER BY CASE WHEN mo.referral_id IS NOT NULL THEN 0 ELSE 1 END,
+                     CASE WHEN b.received_date <= pl.created_date THEN 0 ELSE 1 END,
                      CASE WHEN b.received_date <= pl.created_date THEN b.received_date END DESC NULLS LAST,
                      b.received_date,
                      b.referral_id
@@ -37,6 +43,7 @@ by_provider AS (
     FROM plan AS pl
     JOIN identifiable.m_referral_base AS b
         ON b.person_id = pl.person_id AND b.service_provider_ods = pl.provider_ods AND b.received_date IS NOT NULL
+    LEFT JOIN met_on AS mo ON mo.referral_id = b.referral_id AND mo.contact_date = pl.created_date
 )
 SELECT
     MD5(pl.person_key || '|' || pl.care_plan_id) AS care_plan_key,

@@ -1,10 +1,11 @@
-"""SQL on FHIR v2 ViewDefinition runner: a Python reference evaluator and a compiler to DuckDB SQL.
+"""SQL on FHIR v2 ViewDefinition runner: a Python reference evaluator and a compiler to SQL
+(DuckDB, and PostgreSQL jsonb: `warehouse.viewdef.postgres`).
 
     evaluate(view, resources) -> pa.Table             # reference evaluator, per resource
-    compile_view(view, dialect="duckdb") -> str        # one SQL query over <schema>.fhir_<Type>
-    run_compiled(con, view, schema="main") -> pa.Table
+    compile_view(view, dialect="duckdb") -> str        # one SQL query over <schema>.fhir_<Type>; or "postgresql"
+    run_compiled(con, view, schema="main") -> pa.Table # DuckDB (postgres.run_compiled_pg on PostgreSQL)
     load_resources(con, {"Patient": [...]}, schema="main")
-    run_suite(directory) -> dict                       # conformance report
+    run_suite(directory, engine="duckdb") -> dict      # conformance results (suite.to_report: the suite's format)
     benchmark(view, resources) -> dict                 # rows/second: reference, duckdb, fhirpathpy
 
 Both engines share the parser (`parser`), the validated view model (`model`) and static typing

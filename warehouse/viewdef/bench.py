@@ -2,14 +2,16 @@
 query, and the same view algorithm with fhirpathpy as its FHIRPath engine (the baseline).
 
 fhirpathpy is used only here. The SQL on FHIR functions it lacks (getResourceKey,
-getReferenceKey) are added to it as user functions with the reference engine's semantics; a view
-it still cannot run reports an error for that engine instead of a rate.
+getReferenceKey) are added to it as user functions with the reference engine's semantics, and
+`join` is replaced by the suite's reading (an empty input joins to ''); a view it still cannot run
+reports an error for that engine instead of a rate.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -25,7 +27,7 @@ from warehouse.viewdef.reference import evaluate_view, plan_view
 from warehouse.viewdef.sql_view import run_compiled
 from warehouse.viewdef.suite import compare_rows
 
-__all__ = ["benchmark", "fhirpathpy_builder"]
+__all__ = ["benchmark", "fhirpathpy_builder", "Timing", "timed"]
 
 
 def _resource_keys(inputs: list) -> list:
@@ -37,7 +39,13 @@ def _reference_keys(inputs: list, type_specifier: Any = None) -> list:
     return [k for k in (semantics.reference_key(i, wanted) for i in inputs) if k is not None]
 
 
+def _join(inputs: list, separator: str = "") -> list:
+    """join as the SQL on FHIR suite reads it: an empty input gives '' (fhirpathpy gives empty)."""
+    return [(separator or "").join(semantics.to_text(i) for i in inputs)]
+
+
 _SQL_ON_FHIR_FUNCTIONS = {
+    "join": {"fn": _join, "arity": {0: [], 1: ["String"]}},
     "getResourceKey": {"fn": _resource_keys, "arity": {0: []}},
     "getReferenceKey": {"fn": _reference_keys, "arity": {0: [], 1: ["TypeSpecifier"]}},
 }
@@ -57,15 +65,24 @@ def fhirpathpy_builder(node: Node, text: str, scope: Scope) -> Fn:
     return run
 
 
-def _timed(run: Callable[[], pa.Table]) -> tuple[pa.Table, float]:
-    start = time.perf_counter()
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds and CPU seconds of this process (all its threads, so DuckDB's workers count)."""
+    wall: float
+    cpu: float
+
+
+def timed(run: Callable[[], pa.Table]) -> tuple[pa.Table, Timing]:
+    wall, cpu = time.perf_counter(), time.process_time()
     table = run()
-    return table, time.perf_counter() - start
+    return table, Timing(time.perf_counter() - wall, time.process_time() - cpu)
 
 
-def _rate(table: pa.Table, seconds: float, resources: int) -> dict[str, Any]:
-    return {"rows": table.num_rows, "seconds": round(seconds, 4),
+def _rate(table: pa.Table, timing: Timing, resources: int) -> dict[str, Any]:
+    seconds = timing.wall
+    return {"rows": table.num_rows, "seconds": round(seconds, 4), "cpu_seconds": round(timing.cpu, 4),
             "rows_per_second": round(table.num_rows / seconds, 1) if seconds > 0 else None,
+            "rows_per_cpu_second": round(table.num_rows / timing.cpu, 1) if timing.cpu > 0 else None,
             "resources_per_second": round(resources / seconds, 1) if seconds > 0 else None}
 
 
@@ -74,23 +91,23 @@ def _duckdb_engine(view: dict, resource_type: str, resources: list[dict], refere
     """Load into an in-memory DuckDB (timed apart), then time the compiled query."""
     con = duckdb.connect()
     try:
-        _, load_seconds = _timed(lambda: load_resources(con, {resource_type: (
+        _, load = timed(lambda: load_resources(con, {resource_type: (
             r for r in resources if r.get("resourceType") == resource_type)}))
-        compiled, seconds = _timed(lambda: run_compiled(con, view))
+        compiled, timing = timed(lambda: run_compiled(con, view))
     except NotCompilable as error:
         return {"error": f"NotCompilable: {error}"}
     finally:
         con.close()
-    return {**_rate(compiled, seconds, count), "load_seconds": round(load_seconds, 4),
+    return {**_rate(compiled, timing, count), "load_seconds": round(load.wall, 4),
             "agrees_with_reference": compare_rows(compiled.to_pylist(), reference.to_pylist()) is None}
 
 
 def _fhirpathpy_engine(parsed: View, resources: list[dict], reference: pa.Table, count: int) -> dict[str, Any]:
     try:
-        baseline, seconds = _timed(lambda: evaluate_view(parsed, resources, fhirpathpy_builder))
+        baseline, timing = timed(lambda: evaluate_view(parsed, resources, fhirpathpy_builder))
     except Exception as error:  # fhirpathpy lacks some functions; report rather than fail the run
         return {"error": f"{type(error).__name__}: {error}"}
-    return {**_rate(baseline, seconds, count),
+    return {**_rate(baseline, timing, count),
             "agrees_with_reference": compare_rows(baseline.to_pylist(), reference.to_pylist()) is None}
 
 
@@ -100,9 +117,9 @@ def benchmark(view: dict, resources: Iterable[dict]) -> dict[str, Any]:
     parsed = parse_view(view)
     plan_view(parsed)  # warm the FHIR schema cache so no engine pays for it
     count = sum(1 for r in resources if r.get("resourceType") == parsed.resource)
-    reference, seconds = _timed(lambda: evaluate_view(parsed, resources))
+    reference, timing = timed(lambda: evaluate_view(parsed, resources))
     return {"view": parsed.resource, "resources": count, "engines": {
-        "reference": _rate(reference, seconds, count),
+        "reference": _rate(reference, timing, count),
         "duckdb": _duckdb_engine(view, parsed.resource, resources, reference, count),
         "fhirpathpy": _fhirpathpy_engine(parsed, resources, reference, count),
     }}

@@ -31,10 +31,12 @@ from warehouse.viewdef.model import Constant
 from warehouse.viewdef.nodes import (Binary, Call, EmptyLiteral, Index, Literal, Member, Node, This,
                                      TypeOp, Unary, Variable)
 
-__all__ = ["Shape", "JsonPath", "Sql", "SqlScope", "compile_expr", "as_list", "as_item", "as_scalar",
+__all__ = ["ROOT", "Shape", "JsonPath", "Sql", "SqlScope", "compile_expr", "as_list", "as_item", "as_scalar",
            "as_bool", "as_strict_bool", "as_family_list", "value_family"]
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_COLUMN = re.compile(r'^\w+(\.(\w+|"\w+"))*$')  # a plain (qualified) column reference
+ROOT = "r.resource"  # the resource column of the view's table, as the compiled query names it
 
 
 class Shape(Enum):
@@ -103,11 +105,27 @@ def _empty_list(d: Dialect) -> Sql:
 
 # --- rendering and shape conversions -----------------------------------------------------------
 
+def _from_root_member(path: JsonPath, d: Dialect) -> JsonPath:
+    """A path read from the resource starts at its top-level member instead, where the dialect
+    hoists those (DuckDB parses a JSON text on every access: the members are extracted once per
+    row, by `sql_view`, and each path then parses only its small member)."""
+    if path.base != ROOT or not path.steps or not d.has("root_member") or not _PLAIN_KEY.match(path.steps[0][1:]):
+        return path
+    member, rest = d.sql("root_member", key=path.steps[0][1:]), path.steps[1:]
+    if rest and rest[0] == "[*]":  # an absent member must still give an empty list
+        member = f"coalesce({member}, {d.sql('json_null_value')})"
+    return replace(path, base=member, steps=rest)
+
+
 def _render_path(path: JsonPath, d: Dialect, getter: str = "json_get") -> str:
     """SQL for a pending path: one JSON extraction, mapped over the base list if there is one."""
+    path = _from_root_member(path, d)
     literal = d.literal(path.text())
+    if "[*]" in path.steps:
+        getter += "_all"  # the path yields a list
     if not path.base_is_list:
-        rendered = d.sql(getter, json=path.base, path=literal) if path.steps else path.base
+        extract = path.steps or getter != "json_get"
+        rendered = d.sql(getter, json=path.base, path=literal) if extract else path.base
     elif "[*]" in path.steps:
         rendered = d.sql("list_flatten", list=d.sql("list_map", list=path.base, var="_e", body=d.sql(getter, json="_e", path=literal)))
     else:
@@ -119,7 +137,7 @@ def _render_path(path: JsonPath, d: Dialect, getter: str = "json_get") -> str:
 
 
 def _not_json_null(json: str, getter: str, d: Dialect) -> str:
-    if getter == "json_text":
+    if getter.startswith("json_text"):
         return f"{json} IS NOT NULL"
     return f"{d.sql('json_type', json=json)} <> {d.literal(d.json_types['null'][0])}"
 
@@ -136,14 +154,19 @@ def from_path(path: JsonPath) -> Sql:
     return Sql(_shape_of_path(path), path=path)
 
 
-def _error(d: Dialect, message: str) -> str:
-    return d.sql("error", message=d.literal(SQL_ERROR_PREFIX + message))
+def _message(d: Dialect, message: str) -> str:
+    return d.literal(SQL_ERROR_PREFIX + message)
+
+
+def _error(d: Dialect, message: str, family: str) -> str:
+    """An SQL expression of `family` that raises `message` when evaluated."""
+    return d.sql("error", message=_message(d, message), type=d.sql_types[family])
 
 
 def _guard_single(list_sql: str, then: str, d: Dialect, what: str) -> str:
     """`then` (which reads item 1 of the list), or an error when the list has several items."""
     many = f"{d.sql('list_len', list=list_sql)} > 1"
-    return f"CASE WHEN {many} THEN {_error(d, f'{what} expects a single value')} ELSE {then} END"
+    return d.sql("guard", test=many, message=_message(d, f"{what} expects a single value"), value=then)
 
 
 def as_list(value: Sql, d: Dialect) -> str:
@@ -239,7 +262,7 @@ def as_strict_bool(value: Sql, static_type: str | None, d: Dialect) -> str:
     if value_family(static_type) == "bool" or (value.shape is Shape.SCALAR and value.family == "bool"):
         return as_scalar(value, "bool", d, "where")
     json = as_item(value, d, "where")
-    fail = _error(d, "where path must return a boolean")
+    fail = _error(d, "where path must return a boolean", "bool")
     return d.sql("let", value=json, var="_b",
                  body=f"CASE WHEN _b IS NULL THEN NULL WHEN {_json_is_bool('_b', d)} THEN {_cast('_b', 'bool', d)} ELSE {fail} END")
 
@@ -333,7 +356,7 @@ def _dynamic_member(json: str, key: str, d: Dialect) -> str:
     """A member whose cardinality the schema does not know: read the JSON as it comes."""
     quoted = '$."' + key + '"'
     kind = d.sql("json_type_at", json=json, path=d.literal(quoted))
-    items = d.sql("json_get", json=json, path=d.literal(quoted + "[*]"))
+    items = d.sql("json_get_all", json=json, path=d.literal(quoted + "[*]"))
     single = d.sql("list_of", item=d.sql("json_get", json=json, path=d.literal(quoted)))
     array, null = (d.literal(d.json_types[t][0]) for t in ("array", "null"))
     items = d.sql("list_filter", list=items, var="_n", body=_not_json_null("_n", "json_get", d))
@@ -624,7 +647,10 @@ def _keys(node: Call, scope: SqlScope, key_of: Callable[[str], str]) -> Sql:
     if source.shape is Shape.ITEM and source.path is not None and not source.text and not source.path.steps:
         return Sql(Shape.SCALAR, key_of(source.path.base), "text")  # a plain column: no need to bind it
     if source.shape is not Shape.LIST:
-        return Sql(Shape.SCALAR, d.sql("let", value=as_item(source, d, node.name), var="_k", body=key_of("_k")), "text")
+        json = as_item(source, d, node.name)
+        if _COLUMN.match(json):  # e.g. a hoisted member: repeating it costs nothing
+            return Sql(Shape.SCALAR, key_of(json), "text")
+        return Sql(Shape.SCALAR, d.sql("let", value=json, var="_k", body=key_of("_k")), "text")
     mapped = d.sql("list_map", list=render(source, d), var="_k", body=d.sql("to_json", value=key_of("_k")))
     return Sql(Shape.LIST, d.sql("list_filter", list=mapped, var="_v", body="_v IS NOT NULL"))
 
@@ -635,21 +661,25 @@ def _resource_key(node: Call, scope: SqlScope) -> Sql:
 
 
 def _reference_key(node: Call, scope: SqlScope) -> Sql:
+    """The id part of a reference (semantics.reference_key). `reference` is read once and tested
+    against the `[base/]Type/id[/_history/v]` pattern; once it matches, type and id are its last
+    path segments (a capturing regex costs several times more per row). urn:uuid and #contained
+    references, which carry no type, are typed by `Reference.type`."""
     d = scope.dialect
     wanted = type_argument(node.args[0]) if node.args else None
     ref_re, urn_re, contained_re = (d.literal(p) for p in (semantics.REFERENCE_RE, semantics.URN_RE, semantics.CONTAINED_RE))
+    versioned = f"{d.sql('path_segment', text='_r', index=-2)} = '_history'"
+    ref_type, ref_id = (f"CASE WHEN {versioned} THEN {d.sql('path_segment', text='_r', index=i - 2)} "
+                        f"ELSE {d.sql('path_segment', text='_r', index=i)} END" for i in (-2, -1))
+    typed_ok = "true" if wanted is None else f"{ref_type} = {d.literal(wanted)}"
+    other_key = (f"coalesce({d.sql('regex_group', text='_r', pattern=urn_re, group=1)}, "
+                 f"{d.sql('regex_group', text='_r', pattern=contained_re, group=1)})")
 
     def key_of(json: str) -> str:
-        ref = d.sql("json_text", json=json, path="'$.reference'")
-        typed_ok = "true" if wanted is None else f"{d.sql('regex_group', text=ref, pattern=ref_re, group=1)} = {d.literal(wanted)}"
-        declared = d.sql("json_text", json=json, path=d.literal("$.type"))
-        other_ok = "true" if wanted is None else f"{declared} = {d.literal(wanted)}"
-        other_key = (f"coalesce({d.sql('regex_group', text=ref, pattern=urn_re, group=1)}, "
-                     f"{d.sql('regex_group', text=ref, pattern=contained_re, group=1)})")
-        return (f"CASE WHEN {d.sql('regex_match', text=ref, pattern=ref_re)} THEN "
-                f"CASE WHEN {typed_ok} THEN {d.sql('regex_group', text=ref, pattern=ref_re, group=2)} END "
-                f"WHEN {d.sql('regex_match', text=ref, pattern=urn_re)} OR {d.sql('regex_match', text=ref, pattern=contained_re)} "
-                f"THEN CASE WHEN {other_ok} THEN {other_key} END END")
+        other_ok = "true" if wanted is None else f"{d.sql('json_text', json=json, path=d.literal('$.type'))} = {d.literal(wanted)}"
+        body = (f"CASE WHEN {d.sql('regex_match', text='_r', pattern=ref_re)} THEN CASE WHEN {typed_ok} THEN {ref_id} END "
+                f"WHEN {other_ok} THEN {other_key} END")
+        return d.sql("let", value=d.sql("json_text", json=json, path="'$.reference'"), var="_r", body=body)
     return _keys(node, scope, key_of)
 
 

@@ -11,7 +11,7 @@ from itertools import islice
 import duckdb
 import pyarrow as pa
 
-__all__ = ["load_resources", "resource_batches"]
+__all__ = ["load_resources", "resource_batches", "valid_name"]
 
 _BATCH_ROWS = 50_000
 
@@ -35,7 +35,7 @@ def resource_batches(resources: Iterable[dict], size: int = _BATCH_ROWS) -> Iter
         yield pa.table({"id": ids, "resource": texts})
 
 
-def _valid_name(name: str) -> str:
+def valid_name(name: str) -> str:
     if not name.isidentifier():
         raise ValueError(f"not a valid table name part: {name!r}")
     return name
@@ -46,10 +46,10 @@ def load_resources(con: duckdb.DuckDBPyConnection, resources: Mapping[str, Itera
     """(Re)create one `fhir_<Type>` table per resource type, loading Arrow batches of JSON text.
 
     Returns the number of rows loaded per table. Existing tables of those types are replaced."""
-    con.execute(f"CREATE SCHEMA IF NOT EXISTS {_valid_name(schema)}")
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {valid_name(schema)}")
     counts: dict[str, int] = {}
     for resource_type, items in resources.items():
-        table = f"{schema}.fhir_{_valid_name(resource_type)}"
+        table = f"{schema}.fhir_{valid_name(resource_type)}"
         con.execute(f"CREATE OR REPLACE TABLE {table} (id VARCHAR, resource JSON)")
         counts[resource_type] = 0
         for batch in resource_batches(items):

@@ -10,12 +10,13 @@ cartesian product); unionAll is a lateral `UNION ALL` of its branches.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import duckdb
 import pyarrow as pa
 
-from warehouse.viewdef.compiler import (Shape, Sql, SqlScope, as_family_list, as_list, as_scalar,
+from warehouse.viewdef.compiler import (ROOT, Shape, Sql, SqlScope, as_family_list, as_list, as_scalar,
                                         as_strict_bool, compile_expr, item)
 from warehouse.viewdef.dialect import Dialect, get_dialect
 from warehouse.viewdef.errors import SQL_ERROR_PREFIX, ViewDefinitionError
@@ -163,8 +164,8 @@ def _repeat_relation(select: Select, scope: SqlScope, collection: str, body: _Pa
     ordering by key gives pre-order and %rowIndex."""
     d, cte = scope.dialect, f"_r{pos}"
     step_scope = _level_scope(scope, select, f"{cte}.focus", "0")
-    seed = f"SELECT u.focus, {d.sql('list_of', item='u.pos')} FROM {d.sql('unnest_keyed', list=collection)} AS u"
-    step = (f"SELECT u.focus, {d.sql('list_append', list=f'{cte}.key', item='u.pos')} FROM {cte} "
+    seed = f"SELECT u.focus, {d.sql('key_of', item='u.pos')} FROM {d.sql('unnest_keyed', list=collection)} AS u"
+    step = (f"SELECT u.focus, {d.sql('key_append', list=f'{cte}.key', item='u.pos')} FROM {cte} "
             f"CROSS JOIN LATERAL {d.sql('unnest_keyed', list=_collection(select, step_scope))} AS u")
     ordered = f"SELECT focus, row_number() OVER (ORDER BY key) - 1 AS idx FROM {cte}"
     return (f"WITH RECURSIVE {cte}(focus, key) AS ({seed} UNION ALL {step}) "
@@ -180,12 +181,22 @@ def _where(view: View, scope: SqlScope) -> str:
 def compile_parsed(view: View, dialect: str = "duckdb", schema: str = "main") -> str:
     """SQL for an already validated view (see `compile_view`)."""
     d = get_dialect(dialect)
-    scope = SqlScope(view.env, item("r.resource"), item("r.resource"), "0", {c.name: c for c in view.constants}, d)
+    scope = SqlScope(view.env, item(ROOT), item(ROOT), "0", {c.name: c for c in view.constants}, d)
     part = _shared(view.root, scope, "r0", "0")
     where = _where(view, scope)
-    table = d.sql("table", schema=schema, resource=view.resource)
-    root = f"SELECT {_select_list(part.inner)} FROM {table} AS r" + (f" WHERE {where}" if where else "")
+    columns = _select_list(part.inner)
+    source = _root_source(d.sql("table", schema=schema, resource=view.resource), columns + where, d)
+    root = f"SELECT {columns} FROM {source} AS r" + (f" WHERE {where}" if where else "")
     return _query(part.outputs, f"({root}) AS r0", part.joins)
+
+
+def _root_source(table: str, sql: str, d: Dialect) -> str:
+    """The resource table, with the top-level members the compiled SQL reads hoisted (if the dialect does)."""
+    if not d.has("root_member"):
+        return table
+    marker = re.escape(d.sql("root_member", key="KEY")).replace("KEY", "([A-Za-z_][A-Za-z0-9_]*)")
+    keys = sorted(set(re.findall(marker, sql)))
+    return d.sql("root_source", table=table, keys=keys) if keys else table
 
 
 def compile_view(view: dict, dialect: str = "duckdb", schema: str = "main") -> str:

@@ -1,8 +1,10 @@
 """Runs the SQL on FHIR v2 conformance suite and writes the suite's report format.
 
-`run_suite(directory)` returns `{file: {"tests": [{"name", "result": {"passed", "reason"?, "engine"}}]}}`.
-Each test runs on the compiled DuckDB path; only a view the compiler cannot express
-(`NotCompilable`) falls back to the reference evaluator, and the result says so (`engine`).
+`run_suite(directory, engine="duckdb")` returns
+`{file: {"tests": [{"name", "result": {"passed", "reason"?, "engine"}}]}}`; `to_report` strips it
+to the suite's own format (`{"passed", "reason"?}`). Engines: `duckdb` and `postgresql` run the
+compiled SQL (a view the compiler cannot express, `NotCompilable`, falls back to the reference
+evaluator and the result's `engine` says so); `reference` runs the Python evaluator only.
 Rows are compared order-insensitively, numbers numerically, collections item by item.
 """
 
@@ -10,8 +12,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,8 @@ from warehouse.viewdef.loading import load_resources
 from warehouse.viewdef.reference import evaluate
 from warehouse.viewdef.sql_view import run_compiled
 
-__all__ = ["FHIR_VERSION", "run_suite", "run_file", "check_test", "skip_reason", "compare_rows",
-           "load_suite_file", "Runner"]
+__all__ = ["FHIR_VERSION", "ENGINES", "run_suite", "run_file", "check_test", "skip_reason", "compare_rows",
+           "load_suite_file", "to_report", "summary", "libpq_url", "Runner"]
 
 FHIR_VERSION = "4.0.1"
 
@@ -100,10 +104,10 @@ def _grouped(resources: list[dict]) -> dict[str, list[dict]]:
     return dict(by_type)
 
 
-def _run_with_fallback(test: dict, con: duckdb.DuckDBPyConnection, resources: list[dict]) -> dict:
+def _run_with_fallback(test: dict, engine: str, compiled: Runner, resources: list[dict]) -> dict:
     """The compiled path; the reference evaluator only when the view is not compilable."""
     try:
-        return {**check_test(test, lambda view: run_compiled(con, view)), "engine": "duckdb"}
+        return {**check_test(test, compiled), "engine": engine}
     except NotCompilable as error:
         result = check_test(test, lambda view: evaluate(view, resources))
         note = f"not compilable ({error}): ran the reference evaluator"
@@ -111,25 +115,94 @@ def _run_with_fallback(test: dict, con: duckdb.DuckDBPyConnection, resources: li
         return {**result, "engine": "reference"}
 
 
-def run_file(path: Path) -> dict:
-    """Report entry of one suite file: `{"tests": [...]}`."""
-    suite = load_suite_file(path)
+def _guarded(test: dict, engine: str, compiled: Runner, resources: list[dict]) -> dict:
+    """One test; an engine failure (not a view error) fails this test only, with the error as reason."""
+    try:
+        return _run_with_fallback(test, engine, compiled, resources)
+    except Exception as error:  # noqa: BLE001 - a report lists every test, whatever broke
+        return {"passed": False, "reason": f"engine error: {type(error).__name__}: {error}", "engine": engine}
+
+
+@contextmanager
+def _duckdb(resources: list[dict], _: str | None) -> Iterator[Runner]:
     con = duckdb.connect()
     try:
-        load_resources(con, _grouped(suite["resources"]))
-        entries = []
-        for test in suite["tests"]:
-            reason = skip_reason(suite, test)
-            if reason is not None:
-                result = {"passed": False, "skipped": True, "reason": reason}
-            else:
-                result = _run_with_fallback(test, con, suite["resources"])
-            entries.append({"name": test["title"], "result": result})
+        load_resources(con, _grouped(resources))
+        yield lambda view: run_compiled(con, view)
     finally:
         con.close()
-    return {"tests": entries}
 
 
-def run_suite(directory: Path) -> dict:
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy URL (`postgresql+psycopg://...`) as the libpq URL psycopg connects with."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme.split('+', 1)[0]}://{rest}"
+
+
+@contextmanager
+def _postgresql(resources: list[dict], pg_url: str | None) -> Iterator[Runner]:
+    """A throwaway schema per suite file, dropped afterwards."""
+    import psycopg
+
+    from warehouse.viewdef.postgres import load_resources_pg, run_compiled_pg
+
+    if not pg_url:
+        raise ValueError("the postgresql engine needs a database URL")
+    schema = f"sof_suite_{os.getpid()}"
+    with psycopg.connect(libpq_url(pg_url), autocommit=True) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        try:
+            load_resources_pg(con, _grouped(resources), schema)
+            yield lambda view: run_compiled_pg(con, view, schema)
+        finally:
+            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+_COMPILED = {"duckdb": _duckdb, "postgresql": _postgresql}
+ENGINES = ("duckdb", "postgresql", "reference")
+
+
+def _results(suite: dict, engine: str, compiled: Runner | None) -> list[dict]:
+    entries = []
+    for test in suite["tests"]:
+        reason = skip_reason(suite, test)
+        if reason is not None:
+            result = {"passed": False, "skipped": True, "reason": reason}
+        elif compiled is None:
+            result = {**check_test(test, lambda view: evaluate(view, suite["resources"])), "engine": "reference"}
+        else:
+            result = _guarded(test, engine, compiled, suite["resources"])
+        entries.append({"name": test["title"], "result": result})
+    return entries
+
+
+def run_file(path: Path, engine: str = "duckdb", pg_url: str | None = None) -> dict:
+    """Report entry of one suite file: `{"tests": [...]}`."""
+    suite = load_suite_file(path)
+    if engine == "reference":
+        return {"tests": _results(suite, engine, None)}
+    if engine not in _COMPILED:
+        raise ValueError(f"unknown engine {engine!r} (have: {', '.join(ENGINES)})")
+    with _COMPILED[engine](suite["resources"], pg_url) as compiled:
+        return {"tests": _results(suite, engine, compiled)}
+
+
+def run_suite(directory: Path, engine: str = "duckdb", pg_url: str | None = None) -> dict:
     """Run every `*.json` suite file in `directory`; returns the suite report keyed by file name."""
-    return {path.name: run_file(path) for path in sorted(Path(directory).glob("*.json"))}
+    return {path.name: run_file(path, engine, pg_url) for path in sorted(Path(directory).glob("*.json"))}
+
+
+def to_report(results: dict) -> dict:
+    """The suite's own report format: each result reduced to `passed` and, if any, `reason`."""
+    def strip(result: dict) -> dict:
+        return {k: v for k, v in result.items() if k in ("passed", "reason")}
+    return {name: {"tests": [{"name": t["name"], "result": strip(t["result"])} for t in entry["tests"]]}
+            for name, entry in results.items()}
+
+
+def summary(results: dict) -> dict[str, int]:
+    """Counts of passed, failed and skipped tests in a `run_suite` result."""
+    flat = [t["result"] for entry in results.values() for t in entry["tests"]]
+    skipped = sum(1 for r in flat if r.get("skipped"))
+    passed = sum(1 for r in flat if r["passed"])
+    return {"passed": passed, "failed": len(flat) - passed - skipped, "skipped": skipped}

@@ -1,0 +1,206 @@
+"""The batched FHIR export: map, validate and write `fhir/ndjson/` shard by shard of people.
+
+Gives exactly what `map_resources` + `validate_resources` + `write_ndjson` give (the same bytes,
+whatever the number of shards), with memory bounded by the shard size instead of the population:
+1. `shards.split_inputs` deduplicates, matches referrals and splits the inputs by person;
+2. each shard is mapped (`mapping.map_records`), validated against the R4B models, checked
+   against the UK Core rules (`profile_batches`) and written as sorted part files, in `workers`
+   processes (each holds one shard at a time);
+3. Organizations and HealthcareServices are mapped once, from what every shard referenced;
+4. each type's parts are merged into `<Type>.ndjson` in id order, and the manifest written.
+Part files live in `<out>/fhir/.work/export/` and are removed at the end. The validation and
+profile reports equal `validate_resources` and `check_profiles` over the whole output.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from fhir_mapping.context import MappingContext, PersonIndexLike, ReferenceLike, build_context, sql_name
+from fhir_mapping.mapping import map_records, merged_warnings, sorted_unmapped
+from fhir_mapping.ndjson import merge_parts, ndjson_folder, write_manifest, write_part
+from fhir_mapping.organization import map_healthcare_services, map_organizations
+from fhir_mapping.profile_batches import check_shard, profile_report, recheck_references, unresolved
+from fhir_mapping.profiles import ProfileReport
+from fhir_mapping.referrals import build_referrals
+from fhir_mapping.shards import ShardInput, SplitInputs, shard_count, split_inputs
+from fhir_mapping.validation import ValidationReport, validate_chunk
+
+__all__ = ["FhirExport", "ShardOutput", "write_fhir_export", "map_shard"]
+
+Services = dict[tuple[str, str], str | None]
+
+
+@dataclass(frozen=True)
+class FhirExport:
+    counts: dict[str, int]          # resource type -> resources written
+    validation: ValidationReport
+    profiles: ProfileReport
+    unmapped: pa.Table              # UNMAPPED_SCHEMA
+    warnings: list[str]
+    referral_matches: pa.Table      # MATCH_SCHEMA
+    manifest: Path
+    shards: int
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a batch of resources gave: counts written, R4B and profile failures."""
+    counts: dict[str, int]
+    checked: int
+    failures: list[dict[str, str]]
+    profile_failures: list[dict[str, str]]
+    elsewhere: set[str]             # references to resources outside the batch
+
+
+@dataclass(frozen=True)
+class ShardOutput:
+    shard: int
+    checked: Checked
+    unmapped: pa.Table
+    warnings: list[str]
+    organisations_used: set[str]
+    services_used: Services
+
+
+def _part(work: Path, name: str, rtype: str) -> Path:
+    return work / name / f"{rtype}.part"
+
+
+def _check_and_write(resources: dict[str, list[dict[str, Any]]], work: Path, name: str) -> Checked:
+    """Validate and profile-check resources and write them as part files."""
+    failures = validate_chunk([r for rtype in sorted(resources) for r in resources[rtype]])
+    profiles = check_shard(resources)
+    counts = {rtype: write_part(items, _part(work, name, rtype)) for rtype, items in resources.items() if items}
+    return Checked(counts=counts, checked=profiles.checked, failures=failures, profile_failures=profiles.failures,
+                   elsewhere=profiles.elsewhere)
+
+
+def map_shard(task: ShardInput, work: Path) -> ShardOutput:
+    """Map, validate and write one shard (runs in a worker process)."""
+    ctx = build_context(task.staged, task.index, task.reference)
+    referrals = build_referrals(ctx)
+    resources = map_records(ctx, referrals, task.matches)
+    ctx.con.close()
+    home = set(task.home_persons.to_pylist())
+    resources["Patient"] = [p for p in resources["Patient"] if p["id"] in home]
+    checked = _check_and_write(resources, work, f"{task.shard:05d}")
+    return ShardOutput(shard=task.shard, checked=checked, unmapped=sorted_unmapped(ctx.unmapped), warnings=ctx.warnings,
+                       organisations_used=ctx.organisations_used, services_used=ctx.services_used)
+
+
+def _in_process(split: SplitInputs, work: Path) -> Iterator[ShardOutput]:
+    for task in split:
+        yield map_shard(task, work)
+
+
+def _in_pool(split: SplitInputs, work: Path, workers: int) -> Iterator[ShardOutput]:
+    """Shards in `workers` processes, at most one shard per worker in flight (bounded memory)."""
+    # spawn, not fork: the caller may hold DuckDB or Dagster threads that a fork would copy mid-flight.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: set[Future[ShardOutput]] = set()
+        for task in split:
+            if len(pending) >= workers:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                yield from (f.result() for f in done)
+            pending.add(pool.submit(map_shard, task, work))
+        for future in pending:
+            yield future.result()
+
+
+def merged_services(over_all: Services, per_shard: list[Services]) -> Services:
+    """The services the records reference, with the setting the first referencing record implies.
+
+    `over_all` comes from the referrals of the whole population, in the order `map_resources`
+    reads them, so its settings are the ones a single pass finds first; a shard can only add
+    services no referral names, or a setting where the referrals imply none (a GP appointment's
+    `primary`)."""
+    merged = dict(over_all)
+    for used in per_shard:
+        for key, setting in used.items():
+            if merged.get(key) is None:
+                merged[key] = setting
+    return merged
+
+
+def _reference_resources(split: SplitInputs, outputs: list[ShardOutput]) -> tuple[dict[str, list], list[str]]:
+    """Organizations and HealthcareServices of everything the shards referenced; (resources, warnings)."""
+    ctx = MappingContext(con=duckdb.connect(), reference=split.reference)
+    for key, rows in split.staged.items():
+        ctx.register(sql_name(key), rows.table)
+    ctx.organisations_used = set(split.organisations_used).union(*(o.organisations_used for o in outputs))
+    ctx.services_used = merged_services(split.services_used, [o.services_used for o in outputs])
+    resources = {"Organization": map_organizations(ctx), "HealthcareService": map_healthcare_services(ctx)}
+    ctx.con.close()
+    return resources, ctx.warnings
+
+
+def _merge_all(work: Path, folder: Path, names: list[str], counts: dict[str, int],
+               watch: set[str]) -> set[str]:
+    """Merge every type's parts into its NDJSON file; returns which `Type/id` keys of `watch` were written."""
+    found: set[str] = set()
+    for rtype in sorted(counts):
+        parts = [p for p in (_part(work, name, rtype) for name in names) if p.exists()]
+        ids = frozenset(key.split("/", 1)[1] for key in watch if key.startswith(f"{rtype}/"))
+        found |= {f"{rtype}/{i}" for i in merge_parts(parts, folder / f"{rtype}.ndjson", ids)[1]}
+    return found
+
+
+def _remove_work(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)
+    if work.parent.exists() and not any(work.parent.iterdir()):
+        work.parent.rmdir()
+
+
+def _total(batches: list[Checked]) -> Checked:
+    counts: dict[str, int] = {}
+    for batch in batches:
+        for rtype, n in batch.counts.items():
+            counts[rtype] = counts.get(rtype, 0) + n
+    return Checked(counts=dict(sorted(counts.items())), checked=sum(b.checked for b in batches),
+                   failures=[f for b in batches for f in b.failures],
+                   profile_failures=[f for b in batches for f in b.profile_failures],
+                   elsewhere=set().union(*(b.elsewhere for b in batches)))
+
+
+def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike, reference: ReferenceLike,
+                      out_dir: Path, transaction_time: str, *, shards: int | None = None,
+                      workers: int = 2) -> FhirExport:
+    """Map every staged row to FHIR, validate, check and write `fhir/ndjson/` in shards of people."""
+    k = shards or shard_count(person_index.persons.num_rows, workers)
+    split = split_inputs(staged, person_index, reference, k)
+    work = Path(out_dir) / "fhir" / ".work" / "export"
+    shutil.rmtree(work, ignore_errors=True)
+    runs = _in_pool(split, work, min(workers, k)) if workers > 1 and k > 1 else _in_process(split, work)
+    outputs = sorted(runs, key=lambda o: o.shard)
+    reference_resources, reference_warnings = _reference_resources(split, outputs)
+    total = _total([o.checked for o in outputs] + [_check_and_write(reference_resources, work, "reference")])
+    folder = ndjson_folder(out_dir)
+    found = _merge_all(work, folder, [f"{o.shard:05d}" for o in outputs] + ["reference"], total.counts,
+                       total.elsewhere)
+    _remove_work(work)
+    manifest = write_manifest(folder, total.counts, transaction_time)
+    written = {rtype for rtype, n in total.counts.items() if n}
+    missing = unresolved(total.elsewhere, found, written)
+    dangling = recheck_references([folder / f"{rtype}.ndjson" for rtype in sorted(written)], missing, written)
+    return FhirExport(
+        counts=total.counts,
+        validation=ValidationReport(checked=total.checked, failures=sorted(
+            total.failures, key=lambda f: (f["resource_type"], f["id"]))),
+        profiles=profile_report(total.checked, total.profile_failures + dangling),
+        unmapped=sorted_unmapped(split.unmapped + [o.unmapped for o in outputs]),
+        warnings=merged_warnings([w for o in outputs for w in o.warnings] + reference_warnings),
+        referral_matches=split.matches,
+        manifest=manifest,
+        shards=k,
+    )

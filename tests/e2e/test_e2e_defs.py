@@ -1,0 +1,64 @@
+"""The whole code location loads (what `dagster dev -m pipelines` does): every asset, check, job,
+sensor and schedule resolves; the landing sensor finds new delivery folders."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from pipelines import defs
+from pipelines.definitions import ASSETS
+from pipelines.sensors import new_delivery_months
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_code_location_loads_with_every_asset_check_job_sensor_and_schedule():
+    repository = defs.get_repository_def()
+    repository.load_all_definitions()
+    assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {
+        "staged_month", "staged", "person_index", "fhir_resources", "fhir_bundles", "fhir_views", "analytics",
+        "published", "data_docs"}
+    assert len(ASSETS) == len(repository.assets_defs_by_key)
+    checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    assert {"row_accounting", "one_person_per_record", "fhir_model_valid", "care_relationship_only"} <= checks
+    assert {name.split("_")[1] for name in checks if name.startswith("gx_")} == {
+        "staged", "fhir", "analytics", "published"}
+    for job in ("monthly_staging", "build"):
+        assert defs.resolve_job_def(job).name == job
+    build = defs.resolve_job_def("build").asset_layer.executable_asset_keys
+    assert dg.AssetKey("analytics") in build and dg.AssetKey("staged_month") not in build
+    assert defs.resolve_sensor_def("landing_sensor").job_name == "monthly_staging"
+    assert defs.resolve_sensor_def("build_after_staging")
+    schedule = defs.resolve_schedule_def("monthly_staging_schedule")
+    assert schedule.job_name == "monthly_staging" and schedule.cron_schedule == "0 6 8 * *"
+
+
+def _deliver(landing, source: str, ods: str, month: str, submission: str) -> None:
+    folder = landing / source / ods / month / submission
+    folder.mkdir(parents=True)
+    (folder / "placeholder.csv").write_text("a\n", encoding="utf-8")
+
+
+def test_new_delivery_months_finds_only_folders_not_seen_before(tmp_path):
+    landing = tmp_path / "landing"
+    assert new_delivery_months(landing, set()) == ([], set())            # no landing area yet
+    _deliver(landing, "gp", "Z90001", "2025-04", "20250503T1015")
+    _deliver(landing, "mhsds", "RZZ", "2025-05", "20250604T0900")
+    months, seen = new_delivery_months(landing, set())
+    assert months == ["2025-04", "2025-05"] and len(seen) == 2
+    assert new_delivery_months(landing, seen) == ([], seen)
+    _deliver(landing, "vcse", "8ZZ01", "2025-05", "20250605T1100")       # a second delivery for May
+    assert new_delivery_months(landing, seen)[0] == ["2025-05"]
+
+
+def test_the_landing_sensor_requests_a_staging_run_per_new_month(tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    monkeypatch.setenv("CAREBRIDGE_LANDING", str(landing))
+    sensor = defs.resolve_sensor_def("landing_sensor")
+    with dg.build_sensor_context() as context:
+        assert isinstance(sensor(context), dg.SkipReason)
+        _deliver(landing, "talking_therapies", "RZY", "2025-06", "20250704T1200")
+        requests = sensor(context)
+        assert [r.partition_key for r in requests] == ["2025-06"]
+        assert isinstance(sensor(context), dg.SkipReason)                 # the cursor remembers it

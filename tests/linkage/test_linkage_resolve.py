@@ -1,0 +1,145 @@
+"""Decisions on scored pairs: links, conflicting NHS numbers, ambiguity and chaining (hand-made pairs)."""
+
+import pyarrow as pa
+
+from linkage.model import Thresholds
+from linkage.resolve import resolve
+
+T = Thresholds(link=6, ambiguity_margin=3, chain_veto=-10, nhs_conflict=12, nhs_split=-10)
+NHS_A, NHS_B = "9434765919", "9000000009"
+
+
+def records(*rows):
+    """rows: (unique_id, nhs_number or None, priority)."""
+    return pa.table({
+        "unique_id": pa.array([r[0] for r in rows], pa.int64()),
+        "nhs_number": pa.array([r[1] for r in rows], pa.string()),
+        "trusted": [r[1] is not None for r in rows],
+        "priority": pa.array([r[2] for r in rows], pa.int64()),
+        "reporting_month": ["2025-04"] * len(rows)})
+
+
+def pairs(*rows, **weights):
+    """rows: (l, r, match_weight); keyword `w_<column>=[...]` adds per-comparison weights."""
+    table = {"unique_id_l": pa.array([r[0] for r in rows], pa.int64()),
+             "unique_id_r": pa.array([r[1] for r in rows], pa.int64()),
+             "match_weight": pa.array([float(r[2]) for r in rows], pa.float64()),
+             "match_probability": pa.array([0.5] * len(rows), pa.float64())}
+    table.update({k: pa.array(v, pa.float64()) for k, v in weights.items()})
+    return pa.table(table)
+
+
+def by_record(resolution):
+    return {r["unique_id"]: r for r in resolution.clusters.to_pylist()}
+
+
+def kinds(resolution):
+    return sorted((r["kind"], r["unique_id_l"], r["unique_id_r"]) for r in resolution.reviews.to_pylist())
+
+
+def test_record_without_nhs_number_joins_the_person_it_matches():
+    result = resolve(records((1, NHS_A, 0), (2, None, 3)), pairs((1, 2, 20)), T)
+    assert by_record(result)[2]["anchor_nhs"] == NHS_A
+    assert by_record(result)[2]["match_method"] == "probabilistic" and by_record(result)[2]["match_weight"] == 20
+    assert kinds(result) == []
+
+
+def test_weak_pair_does_not_link():
+    result = resolve(records((1, NHS_A, 0), (2, None, 3)), pairs((1, 2, 5.9)), T)
+    assert by_record(result)[2]["anchor_nhs"] is None and by_record(result)[2]["match_method"] == "unlinked"
+
+
+def test_two_valid_nhs_numbers_that_match_strongly_are_reviewed_not_merged():
+    result = resolve(records((1, NHS_A, 0), (2, NHS_B, 1)), pairs((1, 2, 30)), T)
+    assert by_record(result)[1]["anchor_nhs"] == NHS_A and by_record(result)[2]["anchor_nhs"] == NHS_B
+    assert kinds(result) == [("nhs_number_conflict", 1, 2)]
+
+
+def test_record_clearly_someone_else_under_one_nhs_number_is_held_apart_and_reviewed():
+    # Evidence = match weight less the prior (-20): record 3 at -35 has evidence -15 <= -10.
+    result = resolve(records((1, NHS_A, 0), (2, NHS_A, 1), (3, NHS_A, 3)), pairs((1, 2, 10), (1, 3, -35)), T, prior=-20)
+    clusters = by_record(result)
+    assert clusters[1]["anchor_nhs"] == clusters[2]["anchor_nhs"] == NHS_A
+    assert clusters[3]["anchor_nhs"] is None and clusters[3]["cluster"] == 3
+    assert kinds(result) == [("shared_nhs_number", 1, 3)]
+
+
+def test_disagreement_explained_by_the_prior_is_not_a_split():
+    result = resolve(records((1, NHS_A, 0), (2, NHS_A, 1)), pairs((1, 2, -25)), T, prior=-20)
+    assert by_record(result)[2]["anchor_nhs"] == NHS_A and kinds(result) == []
+
+
+def test_record_matching_two_people_about_equally_is_reviewed_and_joins_neither():
+    result = resolve(records((1, NHS_A, 0), (2, NHS_B, 0), (3, None, 3)), pairs((1, 3, 12), (2, 3, 10)), T)
+    assert by_record(result)[3]["anchor_nhs"] is None
+    assert kinds(result) == [("ambiguous_match", 3, None)]
+
+
+def test_clear_winner_between_two_people_links():
+    result = resolve(records((1, NHS_A, 0), (2, NHS_B, 0), (3, None, 3)), pairs((1, 3, 20), (2, 3, 7)), T)
+    assert by_record(result)[3]["anchor_nhs"] == NHS_A and kinds(result) == []
+
+
+def test_person_scores_with_the_best_weight_of_each_comparison_across_its_records():
+    # Record 3 (no NHS number) against person A: A's trust record (1, no names) agrees on birth date;
+    # A's GP record (2) has another name. Best per comparison: birth date +15, name -9, prior -20.
+    result = resolve(records((1, NHS_A, 1), (2, NHS_A, 0), (3, None, 3)),
+                     pairs((1, 3, 8), (2, 3, -6), w_birth_date=[15.0, 15.0], w_given_name=[None, -9.0]), T, prior=-20)
+    assert by_record(result)[3]["anchor_nhs"] is None
+    # Agreeing with the GP record's name, and with the trust record's postcode: 15 + 9 + 5 - 20 = 9.
+    result = resolve(records((1, NHS_A, 1), (2, NHS_A, 0), (3, None, 3)),
+                     pairs((1, 3, 0), (2, 3, 9), w_birth_date=[15.0, 15.0], w_given_name=[None, 9.0],
+                           w_postcode=[5.0, -4.0]), T, prior=-20)
+    assert by_record(result)[3]["anchor_nhs"] == NHS_A and by_record(result)[3]["match_weight"] == 9.0
+
+
+def test_records_without_nhs_numbers_link_to_each_other_and_follow_their_person():
+    result = resolve(records((1, NHS_A, 0), (2, None, 3), (3, None, 1)), pairs((1, 2, 20), (2, 3, 15)), T)
+    clusters = by_record(result)
+    assert clusters[2]["anchor_nhs"] == clusters[3]["anchor_nhs"] == NHS_A
+    assert clusters[3]["match_method"] == "probabilistic"
+
+
+def test_records_without_any_nhs_number_form_a_person_of_their_own():
+    result = resolve(records((5, None, 3), (7, None, 1), (9, None, 2)), pairs((5, 7, 15), (7, 9, 8)), T)
+    assert {r["cluster"] for r in result.clusters.to_pylist()} == {5}
+    assert {r["match_method"] for r in result.clusters.to_pylist()} == {"probabilistic"}
+
+
+def test_no_chaining_into_a_person_the_record_contradicts():
+    # 3 links to 2, 2 links to person A, but 3 itself scores -15 against A: 3 stays out.
+    result = resolve(records((1, NHS_A, 0), (2, None, 3), (3, None, 1)),
+                     pairs((1, 2, 20), (2, 3, 7), (1, 3, -15)), T)
+    clusters = by_record(result)
+    assert clusters[2]["anchor_nhs"] == NHS_A
+    assert clusters[3]["anchor_nhs"] is None and clusters[3]["match_method"] == "unlinked"
+
+
+def test_component_reaching_two_people_is_reviewed_and_not_merged():
+    result = resolve(records((1, NHS_A, 0), (2, NHS_B, 0), (3, None, 3), (4, None, 3), (5, None, 1)),
+                     pairs((1, 3, 20), (2, 4, 20), (3, 5, 9), (4, 5, 9)), T)
+    clusters = by_record(result)
+    assert clusters[3]["anchor_nhs"] == NHS_A and clusters[4]["anchor_nhs"] == NHS_B
+    assert clusters[5]["anchor_nhs"] is None and clusters[5]["cluster"] == 5
+    assert [k for k in kinds(result)] == [("cluster_conflict", 3, None), ("cluster_conflict", 4, None),
+                                          ("cluster_conflict", 5, None)]
+
+
+def test_two_records_joining_one_person_but_contradicting_each_other_do_not_both_stay():
+    # 2 and 3 each match person A; against each other they score -15: the weaker link (3) stands alone.
+    result = resolve(records((1, NHS_A, 0), (2, None, 0), (3, None, 3)), pairs((1, 2, 20), (1, 3, 8), (2, 3, -15)), T)
+    clusters = by_record(result)
+    assert clusters[2]["anchor_nhs"] == NHS_A
+    assert clusters[3]["anchor_nhs"] is None and clusters[3]["match_method"] == "unlinked"
+
+
+def test_connected_components_follow_long_chains():
+    import duckdb
+
+    from linkage.resolve import connected_components
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE n AS SELECT * FROM (VALUES (4), (3), (2), (1), (7), (8), (9)) t(node)")
+    con.execute("CREATE TABLE e AS SELECT * FROM (VALUES (4, 3), (3, 2), (2, 1), (8, 7)) t(a, b)")
+    connected_components(con, "n", "e", "cc")
+    assert dict(con.sql("SELECT node, component FROM cc").fetchall()) == {1: 1, 2: 1, 3: 1, 4: 1, 7: 7, 8: 7, 9: 9}

@@ -1,0 +1,40 @@
+"""The Splink pass on its own: training choices, and a run too small to learn from."""
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from linkage.splink_linker import SplinkLinker, fill_unobserved_m, probability_two_random_records_match, prior_weight
+
+
+def test_lambda_comes_from_records_sharing_an_nhs_number():
+    # 10 labelled records, 3 true pairs among 45: lambda = 3/45.
+    assert probability_two_random_records_match(10, 3, 12) == pytest.approx(3 / 45)
+    assert probability_two_random_records_match(0, 0, 12) == pytest.approx(1 / 12)
+    assert prior_weight(0.5) == 0.0 and prior_weight(1 / 1025) == pytest.approx(-10)
+
+
+def test_levels_no_labelled_pair_reached_get_a_small_m_not_splinks_default():
+    settings = {"comparisons": [{"output_column_name": "birth_date", "comparison_levels": [
+        {"is_null_level": True}, {"m_probability": 0.99}, {"m_probability": None}, {"m_probability": 0.01}]}]}
+    levels = fill_unobserved_m(settings, 0.001)["comparisons"][0]["comparison_levels"]
+    m = [level.get("m_probability") for level in levels[1:]]
+    assert sum(m) == pytest.approx(1.0) and m[1] == pytest.approx(0.001 / 1.001)
+    assert settings["comparisons"][0]["comparison_levels"][2]["m_probability"] is None  # input left alone
+
+
+def test_a_run_too_small_to_train_on_still_scores_its_pairs():
+    records = pa.table({
+        "unique_id": pa.array([1, 2, 3], pa.int64()), "trusted": [True, False, True],
+        "nhs_number": ["9434765919", None, "9000000009"], "given_name": ["Ann", "Ann", "Bob"],
+        "family_name": ["Lee", "Lee", "Ray"], "birth_date": [dt.date(1980, 1, 2), dt.date(1980, 1, 2), dt.date(1990, 5, 6)],
+        "gender": ["female", "female", "male"], "postcode": ["ZZ1 1AA", "ZZ1 1AA", "ZZ9 9ZZ"],
+        "lsoa_code": ["E01", None, "E02"], "ethnic_category": ["A", "A", "B"], "gp_practice_ods": ["Z1", None, "Z1"]})
+    scored = SplinkLinker()(records)
+    assert scored.training["m"].startswith("Splink defaults")
+    pairs = {(r["unique_id_l"], r["unique_id_r"]): r for r in scored.pairs.to_pylist()}
+    assert (1, 2) in pairs and pairs[(1, 2)]["match_weight"] > 0
+    # One weight per comparison; null where a record lacks the column (record 2 has no practice).
+    assert pairs[(1, 2)]["w_given_name"] > 0 and pairs[(1, 2)]["w_gp_practice_ods"] is None
+    assert "match_weights" in scored.charts and scored.parameters["linker_uid"] == "carebridge"

@@ -1,0 +1,117 @@
+"""The same pipeline on PostgreSQL: the real Dagster jobs over a generated system give the same
+analytics and published tables as on DuckDB, and the roles keep analysts out of `identifiable`."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from decimal import Decimal
+
+import psycopg
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from carebridge.cli import main
+from carebridge.roles import libpq_conninfo
+from warehouse.build import ANALYTICS_TABLES
+from warehouse.db import make_engine, query, read_table, write_table
+from warehouse.publish import published_specs
+
+pytestmark = pytest.mark.postgres
+TABLES = [("analytics", n) for n in ANALYTICS_TABLES] + [("published", n) for n in published_specs()]
+
+
+def _value(v):
+    """One value the same way on both engines: numbers as floats to 9 significant digits."""
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, float, Decimal)):
+        f = float(v)
+        return "NaN" if math.isnan(f) else float(f"{f:.9g}")
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    return v
+
+
+def _canonical(table: pa.Table) -> list[tuple]:
+    rows = [tuple(_value(v) for v in row.values()) for row in table.to_pylist()]
+    return sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
+
+
+@pytest.fixture(scope="module")
+def both_engines(duckdb_run, postgres_run, helpers, tmp_path_factory):
+    with helpers.duckdb_copy(duckdb_run, tmp_path_factory.mktemp("duck")) as duck:
+        pg = make_engine(postgres_run.warehouse_url)
+        yield duck, pg
+        pg.dispose()
+
+
+@pytest.mark.parametrize("schema, name", TABLES, ids=[f"{s}.{n}" for s, n in TABLES])
+def test_postgresql_gives_the_same_table_as_duckdb(both_engines, schema, name):
+    duck, pg = both_engines
+    expected, actual = read_table(duck, schema, name), read_table(pg, schema, name)
+    assert actual.column_names == expected.column_names
+    assert actual.num_rows == expected.num_rows and (actual.num_rows > 0 or name == "journey_step")
+    same = _canonical(actual) == _canonical(expected)   # not `assert a == b`: a failure must not print rows
+    assert same, f"{schema}.{name} differs between PostgreSQL and DuckDB"
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+def _connect_as(url: str, role: str) -> psycopg.Connection:
+    return psycopg.connect(libpq_conninfo(sa.make_url(url).set(username=role, password=None)
+                                          .render_as_string(hide_password=False)), autocommit=True)
+
+
+def _readable(conn: psycopg.Connection, schema: str, name: str) -> bool:
+    try:
+        conn.execute(f"SELECT count(*) FROM {schema}.{name}").fetchone()
+        return True
+    except psycopg.errors.InsufficientPrivilege:
+        return False
+
+
+def _tables(url: str, schema: str) -> list[str]:
+    engine = make_engine(url)
+    try:
+        return query(engine, f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'"
+                     )["table_name"].to_pylist()
+    finally:
+        engine.dispose()
+
+
+def test_setup_roles_lets_the_analyst_read_analytics_and_nothing_identifiable(postgres_run, helpers, capsys):
+    url = postgres_run.warehouse_url
+    prefix = helpers.role_prefix()
+    names = {"pipeline": f"{prefix}pipeline", "analyst": f"{prefix}analyst", "publisher": f"{prefix}publisher"}
+    args = ["setup-roles", "--warehouse", url, "--pipeline-role", names["pipeline"],
+            "--analyst-role", names["analyst"], "--publisher-role", names["publisher"]]
+    assert main(args) == 0 and main(args) == 0, capsys.readouterr().err          # idempotent
+    identifiable, analytics, published = (_tables(url, s) for s in ("identifiable", "analytics", "published"))
+    assert len(identifiable) > 30 and set(ANALYTICS_TABLES) <= set(analytics)
+
+    with _connect_as(url, names["analyst"]) as analyst:
+        refused = [n for n in identifiable if not _readable(analyst, "identifiable", n)]
+        assert refused == identifiable                                            # every identifiable table
+        assert all(_readable(analyst, "analytics", n) for n in analytics)
+        assert all(_readable(analyst, "published", n) for n in published)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            analyst.execute("DELETE FROM analytics.person")                       # read-only
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            analyst.execute("CREATE TABLE analytics.mine (x int)")
+    with _connect_as(url, names["publisher"]) as publisher:
+        assert all(_readable(publisher, "published", n) for n in published)
+        assert not any(_readable(publisher, "analytics", n) for n in analytics)
+        assert not any(_readable(publisher, "identifiable", n) for n in identifiable)
+
+    # Tables the pipeline role creates later are readable as declared, through default privileges.
+    as_pipeline = make_engine(sa.make_url(url).set(username=names["pipeline"]).render_as_string(hide_password=False))
+    try:
+        for schema in ("identifiable", "analytics"):
+            write_table(as_pipeline, schema, "roles_probe", pa.table({"x": [1]}))
+    finally:
+        as_pipeline.dispose()
+    with _connect_as(url, names["analyst"]) as analyst:
+        assert _readable(analyst, "analytics", "roles_probe")
+        assert not _readable(analyst, "identifiable", "roles_probe")
