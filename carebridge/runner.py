@@ -78,6 +78,26 @@ def _run_config(log_level: str) -> dict:
     return {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
+def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | None) -> CarebridgeResource:
+    return CarebridgeResource(landing_dir=str(landing.resolve()), out_dir=str(out.resolve()),
+                              warehouse_url=warehouse_url, key_file=str(key_file) if key_file else "")
+
+
+def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str,
+                   assets: Sequence[str] | None = None) -> list[str]:
+    """Run the build job (or some of its assets); raise on a blocking check or a failed step,
+    else return the checks that only warned."""
+    selection = [dg.AssetKey(name) for name in assets] if assets else None
+    result = defs.resolve_job_def("build").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=_run_config(log_level), asset_selection=selection)
+    errors, warnings = _failed_checks(result)
+    if errors:
+        raise PipelineError(f"blocking check failed: {', '.join(errors)}")
+    if not result.success:
+        raise PipelineError(_first_failure(result))
+    return warnings
+
+
 def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Path | None = None,
                  reporter: Callable[[str], None] = print, log_level: str = "CRITICAL") -> RunOutcome:
     """Stage every month of the landing area, then build; Dagster's own log goes to the console
@@ -89,25 +109,17 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
         raise PipelineError(f"no deliveries under {landing} (expected <source>/<ODS>/<YYYY-MM>/<submission>/)")
     out.mkdir(parents=True, exist_ok=True)
     _prune_months(out, months)
-    resource = CarebridgeResource(landing_dir=str(landing.resolve()), out_dir=str(out.resolve()),
-                                  warehouse_url=warehouse_url, key_file=str(key_file) if key_file else "")
+    resource = _resource(landing, out, warehouse_url, key_file)
     defs = build_definitions(resource)
     instance = _instance()
     set_reporter(reporter)
-    warnings: list[str] = []
     try:
         for month in months:
             result = defs.resolve_job_def("monthly_staging").execute_in_process(
                 partition_key=month, instance=instance, raise_on_error=False, run_config=_run_config(log_level))
             if not result.success:
                 raise PipelineError(f"staging {month} failed: {_first_failure(result)}")
-        result = defs.resolve_job_def("build").execute_in_process(
-            instance=instance, raise_on_error=False, run_config=_run_config(log_level))
-        errors, warnings = _failed_checks(result)
-        if errors:
-            raise PipelineError(f"blocking check failed: {', '.join(errors)}")
-        if not result.success:
-            raise PipelineError(_first_failure(result))
+        warnings = _checked_build(defs, instance, log_level)
     finally:
         set_reporter(None)
         dispose_engines()
@@ -119,22 +131,13 @@ def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_ur
                    log_level: str = "CRITICAL") -> list[str]:
     """Re-materialise some assets of the build job (e.g. `analytics`, `published`) in one run over
     what earlier runs left; returns the checks that warned. Raises PipelineError like run_pipeline."""
-    resource = CarebridgeResource(landing_dir=str(landing.resolve()), out_dir=str(out.resolve()),
-                                  warehouse_url=warehouse_url, key_file=str(key_file) if key_file else "")
     set_reporter(reporter)
     try:
-        result = build_definitions(resource).resolve_job_def("build").execute_in_process(
-            instance=_instance(), raise_on_error=False, run_config=_run_config(log_level),
-            asset_selection=[dg.AssetKey(name) for name in assets])
-        errors, warnings = _failed_checks(result)
-        if errors:
-            raise PipelineError(f"blocking check failed: {', '.join(errors)}")
-        if not result.success:
-            raise PipelineError(_first_failure(result))
+        return _checked_build(build_definitions(_resource(landing, out, warehouse_url, key_file)), _instance(),
+                              log_level, assets)
     finally:
         set_reporter(None)
         dispose_engines()
-    return warnings
 
 
 def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str]) -> RunOutcome:
@@ -142,8 +145,12 @@ def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str
 
     engine = make_engine(resource.url)
     try:
-        quarantined = query(engine, "SELECT count(*) AS n FROM identifiable.quarantine")["n"][0].as_py()
-        rejected = query(engine, "SELECT count(*) AS n FROM identifiable.load_audit WHERE file_status <> 'loaded'")["n"][0].as_py()
+        # Line 0 is the header row kept for a rejected file; the count is of data rows.
+        quarantined = query(engine, "SELECT count(*) AS n FROM identifiable.quarantine "
+                                    "WHERE source_line > 0")["n"][0].as_py()
+        # Superseded files (an earlier submission replaced by a later one) are not rejections.
+        rejected = query(engine, "SELECT count(*) AS n FROM identifiable.load_audit "
+                                 "WHERE file_status IN ('rejected', 'unknown_table', 'unreadable')")["n"][0].as_py()
     finally:
         engine.dispose()
     return RunOutcome(months=months, warehouse_url=resource.url, out=resource.out,
