@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -194,66 +195,84 @@ def write_bundles(resources: dict[str, list[dict[str, Any]]], relationships: pa.
 
 
 # --- streaming writer over an NDJSON export -------------------------------------------------------
+#
+# The index holds no JSON: each resource is a row (rid, key, person, holder, date, references) with
+# rid numbering the keys in order, which is also the order of the export's lines (types by name,
+# each file in id order). Bundle entries are (group, rid) pairs; the bundles are written in one pass
+# over the NDJSON files, each line copied into every open bundle that holds it, so every bundle
+# receives its entries in key order, as `write_bundles` sorts them.
 
 # In canonical JSON (ndjson.dumps) a string member "reference" is always `"reference":"...`; inside
 # a string every quote is escaped, so the pattern cannot match there. References hold no escapes.
 _REFERENCE_PATTERN = r'"reference":"([^"\\]*)"'
 
+# Bundles written per pass over the NDJSON files (each is an open file while its pass runs).
+_OPEN_BUNDLES = 256
+
 
 def _index_sql(rtype: str, path: Path) -> str:
     """One type's NDJSON file as index rows; each line parsed once by DuckDB."""
     date = code_maps()["record_date_element"].get(rtype)
-    paths = ["$.id", "$.subject.reference", "$.patient.reference", "$.meta.tag[0].code"] + ([f"$.{date}"] if date else [])
+    paths = ["$.id", "$.subject", "$.subject.reference", "$.patient.reference", "$.meta.tag[0].code"]
+    paths += [f"$.{date}"] if date else []
     return f"""
     INSERT INTO resources
     WITH raw AS (SELECT json::VARCHAR AS json FROM read_ndjson_objects('{path.as_posix()}')),
-    parts AS (SELECT json, json_extract_string(json, {paths!r}) AS v, json_exists(json, '$.subject') AS has_subject
-              FROM raw)
-    SELECT '{rtype}/' || v[1] AS key, '{rtype}' AS rtype,
-           nullif(regexp_extract(CASE WHEN has_subject THEN v[2] ELSE v[3] END, '^Patient/(.*)$', 1), '') AS person_id,
-           CASE WHEN strpos(v[4], '|') > 0 THEN substr(v[4], strpos(v[4], '|') + 1) ELSE v[4] END AS holder_ods,
-           {"v[5]" if date else "NULL"} AS record_date, {"true" if date else "false"} AS is_record, json
+    parts AS (SELECT json_extract_string(json, {paths!r}) AS v,
+                     regexp_extract_all(json, '{_REFERENCE_PATTERN}', 1) AS refs FROM raw)
+    SELECT '{rtype}/' || v[1], '{rtype}', v[1],
+           nullif(regexp_extract(CASE WHEN v[2] IS NOT NULL THEN v[3] ELSE v[4] END, '^Patient/(.*)$', 1), ''),
+           CASE WHEN strpos(v[5], '|') > 0 THEN substr(v[5], strpos(v[5], '|') + 1) ELSE v[5] END,
+           {"v[6]" if date else "NULL"}, {"true" if date else "false"}, refs
     FROM parts
     """
 
 
 _SETUP_SQL = """
-CREATE TABLE resources (key VARCHAR, rtype VARCHAR, person_id VARCHAR, holder_ods VARCHAR, record_date VARCHAR,
-                        is_record BOOLEAN, json VARCHAR)
+CREATE TABLE resources (key VARCHAR, rtype VARCHAR, id VARCHAR, person_id VARCHAR, holder_ods VARCHAR,
+                        record_date VARCHAR, is_record BOOLEAN, refs VARCHAR[])
 """
 
-_STREAM_SQL = f"""
+_GRAPH_SQL = f"""
+CREATE TABLE nodes AS
+SELECT row_number() OVER (ORDER BY key) AS rid, * EXCLUDE (refs) FROM resources;
 CREATE TABLE edges AS
-SELECT DISTINCT e.key, e.ref
-FROM (SELECT key, unnest(regexp_extract_all(json, '{_REFERENCE_PATTERN}', 1)) AS ref FROM resources) e
-WHERE e.ref IN (SELECT key FROM resources);
-CREATE VIEW records AS SELECT key, person_id, holder_ods, record_date FROM resources WHERE is_record;
+SELECT DISTINCT n.rid AS src, t.rid AS dst
+FROM (SELECT key, unnest(refs) AS ref FROM resources) r JOIN nodes n USING (key) JOIN nodes t ON t.key = r.ref;
+DROP TABLE resources;
+CREATE VIEW records AS SELECT key, person_id, holder_ods, record_date FROM nodes WHERE is_record;
 CREATE TABLE seeds AS {_SEEDS_SQL};
+CREATE TABLE groups AS
+SELECT row_number() OVER (ORDER BY ods, month) AS grp, ods, month FROM (SELECT DISTINCT ods, month FROM seeds);
 CREATE TABLE entries AS
-WITH RECURSIVE closure(ods, month, key) AS (
-    SELECT ods, month, key FROM seeds
-    UNION
-    SELECT c.ods, c.month, e.ref FROM closure c JOIN edges e ON e.key = c.key
-)
-SELECT * FROM closure;
+SELECT g.grp, n.rid FROM seeds s JOIN groups g USING (ods, month) JOIN nodes n USING (key);
+CREATE TABLE frontier AS SELECT * FROM entries;
+"""
+
+# One step of the reference closure: what the last step's entries reference and no entry holds yet.
+_CLOSURE_STEP_SQL = """
+CREATE OR REPLACE TABLE frontier AS
+SELECT DISTINCT f.grp, e.dst AS rid FROM frontier f JOIN edges e ON e.src = f.rid
+WHERE NOT EXISTS (SELECT 1 FROM entries x WHERE x.grp = f.grp AND x.rid = e.dst);
+INSERT INTO entries SELECT * FROM frontier;
 """
 
 _ENTRIES_SQL = """
-SELECT e.ods, e.month, e.key, r.json FROM entries e JOIN resources r USING (key) ORDER BY e.ods, e.month, e.key
+SELECT e.rid, e.grp, n.id FROM entries e JOIN nodes n USING (rid)
+WHERE e.grp BETWEEN $first AND $last ORDER BY e.rid, e.grp
 """
 
 _DISCLOSURES_SQL = """
-SELECT e.ods AS recipient_ods, e.month, r.person_id, r.holder_ods, count(*)::BIGINT AS records
-FROM entries e JOIN resources r USING (key)
-WHERE r.person_id IS NOT NULL
+SELECT g.ods AS recipient_ods, g.month, n.person_id, n.holder_ods, count(*)::BIGINT AS records
+FROM entries e JOIN groups g USING (grp) JOIN nodes n USING (rid)
+WHERE n.person_id IS NOT NULL
 GROUP BY ALL ORDER BY ALL
 """
 
 _OUTSIDE_SQL = """
-SELECT count(*) FROM entries e JOIN resources r USING (key)
-WHERE r.rtype = 'Patient'
-  AND NOT EXISTS (SELECT 1 FROM relationships x
-                  WHERE x.ods = e.ods AND x.month = e.month AND 'Patient/' || x.person_id = e.key)
+SELECT count(*) FROM entries e JOIN groups g USING (grp) JOIN nodes n USING (rid)
+WHERE n.rtype = 'Patient'
+  AND NOT EXISTS (SELECT 1 FROM relationships x WHERE x.ods = g.ods AND x.month = g.month AND x.person_id = n.id)
 """
 
 
@@ -301,21 +320,44 @@ class _BundleFile:
         return self.path
 
 
-def _write_entries(con: duckdb.DuckDBPyConnection, folder: Path) -> list[Path]:
-    """Stream the ordered entries into one file per (ODS, month)."""
-    paths: list[Path] = []
-    current: _BundleFile | None = None
-    group: tuple[str, str] | None = None
-    reader = con.sql(_ENTRIES_SQL).to_arrow_reader(20_000)
+def _lines(folder: Path, files: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    """(resource type, line without its newline) of every export line, in rid order."""
+    for rtype, url in files:
+        with open(folder / url, encoding="utf-8", newline="\n") as fh:
+            for line in fh:
+                if line.strip():
+                    yield rtype, line.rstrip("\n")
+
+
+def _entry_rows(con: duckdb.DuckDBPyConnection, first: int, last: int) -> Iterator[tuple[int, int, str]]:
+    """(rid, group, id) of the entries of groups first..last, by rid."""
+    reader = con.sql(_ENTRIES_SQL, params={"first": first, "last": last}).to_arrow_reader(50_000)
     for batch in reader:
-        for ods, month, key, text in zip(*(batch.column(i).to_pylist() for i in range(4))):
-            if (ods, month) != group:
-                if current is not None:
-                    paths.append(current.close())
-                current, group = _BundleFile(folder, ods, month), (ods, month)
-            current.add(key, text)
-    if current is not None:
-        paths.append(current.close())
+        yield from zip(*(batch.column(i).to_pylist() for i in range(3)))
+
+
+def _write_pass(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tuple[str, str]],
+                bundles: dict[int, _BundleFile]) -> None:
+    """Copy every export line into the open bundles that hold it (one pass over the files)."""
+    lines = enumerate(_lines(ndjson_dir, files), start=1)
+    rid, rtype, line = 0, "", ""
+    for want, grp, resource_id in _entry_rows(con, min(bundles), max(bundles)):
+        while rid < want:
+            rid, (rtype, line) = next(lines, (want, ("", "")))
+        if f'"id":{_string(resource_id)}' not in line:
+            raise ValueError(f"{rtype or 'an'} NDJSON file changed or is not in id order: cannot stream bundles")
+        bundles[grp].add(f"{rtype}/{resource_id}", line)
+
+
+def _write_all(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tuple[str, str]],
+               folder: Path) -> list[Path]:
+    groups = con.sql("SELECT grp, ods, month FROM groups ORDER BY grp").fetchall()
+    paths: list[Path] = []
+    for start in range(0, len(groups), _OPEN_BUNDLES):
+        batch = groups[start:start + _OPEN_BUNDLES]
+        bundles = {grp: _BundleFile(folder, ods, month) for grp, ods, month in batch}
+        _write_pass(con, ndjson_dir, files, bundles)
+        paths += [bundles[grp].close() for grp, _, _ in batch]
     return paths
 
 
@@ -329,24 +371,35 @@ def _connect(work: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def _build_index(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tuple[str, str]],
+                 relationships: pa.Table) -> None:
+    """Index every resource, find the seeds and close them over references (in `entries`)."""
+    con.execute(_SETUP_SQL)
+    for rtype, url in files:
+        con.execute(_index_sql(rtype, ndjson_dir / url))
+    con.register("relationships", relationships)
+    con.execute(_GRAPH_SQL)
+    while con.sql("SELECT count(*) FROM frontier").fetchall()[0][0]:
+        con.execute(_CLOSURE_STEP_SQL)
+
+
 def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir: Path,
                               memory_limit: str = "2GB") -> BundleExport:
-    """`write_bundles` over the NDJSON export in `ndjson_dir` (its manifest's files), streaming.
+    """`write_bundles` over the NDJSON export in `ndjson_dir` (its manifest's files, each in id
+    order as `write_ndjson` and `write_fhir_export` write them), streaming: the same bytes.
 
     The index lives in `<out>/fhir/.work/bundles/` while it runs (DuckDB spills there beyond
     `memory_limit`) and is removed at the end.
     """
+    ndjson_dir = Path(ndjson_dir)
+    manifest = json.loads((ndjson_dir / "manifest.json").read_text(encoding="utf-8"))
+    files = sorted((item["type"], item["url"]) for item in manifest["output"])
     folder = _bundles_folder(out_dir)
     work = Path(out_dir) / "fhir" / ".work" / "bundles"
     con = _connect(work, memory_limit)
     try:
-        con.execute(_SETUP_SQL)
-        manifest = json.loads((Path(ndjson_dir) / "manifest.json").read_text(encoding="utf-8"))
-        for item in manifest["output"]:
-            con.execute(_index_sql(item["type"], Path(ndjson_dir) / item["url"]))
-        con.register("relationships", relationships)
-        con.execute(_STREAM_SQL)
-        paths = _write_entries(con, folder)
+        _build_index(con, ndjson_dir, files, relationships)
+        paths = _write_all(con, ndjson_dir, files, folder)
         disclosures = con.sql(_DISCLOSURES_SQL).to_arrow_table()
         outside = con.sql(_OUTSIDE_SQL).fetchall()[0][0]
     finally:

@@ -247,3 +247,19 @@ def test_no_inputs_give_the_reference_data_only(build, reference, tmp_path):
     whole = _whole({}, index, reference, tmp_path / "whole")
     export = _assert_same_export(whole, {}, index, reference, tmp_path / "batched", shards=3)
     assert set(export.counts) == {"Organization", "HealthcareService"}
+
+
+def test_bundles_written_a_few_at_a_time_are_the_same(result, staged, index, tmp_path, monkeypatch):
+    """More bundles than may be open at once: several passes over the files, the same bytes."""
+    import fhir_mapping.bundles as bundles
+
+    monkeypatch.setattr(bundles, "_OPEN_BUNDLES", 2)
+    old, new = _assert_same_bundles(result.resources, care_relationships(staged, index), tmp_path)
+    assert len(old) > 2 * 2
+
+
+def test_streaming_refuses_an_export_out_of_id_order(result, staged, index, tmp_path):
+    resources = {t: list(reversed(items)) for t, items in result.resources.items()}
+    write_ndjson(resources, tmp_path, "t")
+    with pytest.raises(ValueError, match="not in id order"):
+        write_bundles_from_ndjson(tmp_path / "fhir" / "ndjson", care_relationships(staged, index), tmp_path)
