@@ -215,9 +215,10 @@ def _index_sql(rtype: str, path: Path) -> str:
     date = code_maps()["record_date_element"].get(rtype)
     paths = ["$.id", "$.subject", "$.subject.reference", "$.patient.reference", "$.meta.tag[0].code"]
     paths += [f"$.{date}"] if date else []
+    source = path.as_posix().replace("'", "''")
     return f"""
     INSERT INTO resources
-    WITH raw AS (SELECT json::VARCHAR AS json FROM read_ndjson_objects('{path.as_posix()}')),
+    WITH raw AS (SELECT json::VARCHAR AS json FROM read_ndjson_objects('{source}')),
     parts AS (SELECT json_extract_string(json, {paths!r}) AS v,
                      regexp_extract_all(json, '{_REFERENCE_PATTERN}', 1) AS refs FROM raw)
     SELECT '{rtype}/' || v[1], '{rtype}', v[1],
@@ -366,7 +367,8 @@ def _connect(work: Path, memory_limit: str) -> duckdb.DuckDBPyConnection:
     work.mkdir(parents=True)
     con = duckdb.connect(str(work / "index.duckdb"))
     con.execute(f"SET memory_limit = '{memory_limit}'")
-    con.execute(f"SET temp_directory = '{(work / 'spill').as_posix()}'")
+    spill = (work / "spill").as_posix().replace("'", "''")
+    con.execute(f"SET temp_directory = '{spill}'")
     con.execute("SET preserve_insertion_order = false")
     return con
 
