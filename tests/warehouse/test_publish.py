@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,14 +15,17 @@ from test_marts_support import (  # noqa: F401  (engine: fixture)
     build, contact, engine, patient, received, score, table,
 )
 from warehouse.db import query
-from warehouse.publish import SUPPRESSED, apply_disclosure, as_text, published_specs
+from warehouse.publish import SUPPRESSED, apply_disclosure, as_text, published_specs, wilson_interval
 
 PUBLISHED_COLUMNS = {
     "activity_by_service_month": ["month", "provider", "service_type", "people", "referrals", "contacts", "dna_rate"],
     "waits_by_service": ["service_type", "period", "wait_measure", "standard_days", "referrals", "median_wait_days",
-                         "pct_within_standard"],
+                         "pct_within_standard", "target_pct"],
     "outcomes_by_group": ["service_type", "measure", "group_dimension", "group_value", "finished", "recovered",
-                          "recovery_rate", "reliable_improvement_rate"],
+                          "recovery_rate", "reliable_improvement_rate", "reliable_recovery_rate",
+                          "reliable_deterioration_rate", "recovery_rate_ci_low", "recovery_rate_ci_high",
+                          "reliable_improvement_rate_ci_low", "reliable_improvement_rate_ci_high",
+                          "reliable_recovery_rate_ci_low", "reliable_recovery_rate_ci_high"],
     "pathways": ["from_setting", "to_setting", "transition", "people", "median_days_between", "pct_seen"],
 }
 
@@ -44,6 +48,46 @@ def test_statistics_are_suppressed_with_their_base_count():
     t = pa.table({"median": [12.25, 30.0], "n": [5, 4]})
     result = apply_disclosure(t, [], {}, statistic_specs={"median": "n"})
     assert result.column("median").to_pylist() == [12.3, None]
+
+
+def _wilson(numerators: list, denominators: list) -> list[tuple]:
+    low, high = wilson_interval(pa.array(numerators, pa.int64()), pa.array(denominators, pa.int64()))
+    return list(zip(low.to_pylist(), high.to_pylist()))
+
+
+def test_wilson_interval_matches_known_values():
+    # 50/100: 40.4-59.6; 0/10 and 10/10 keep to 0-100 (one-sided); 1/2 and 6/7 from published tables
+    # of the Wilson interval; 3/0 and an unknown part have no interval.
+    assert _wilson([50, 0, 10, 1, 6, 3, None], [100, 10, 10, 2, 7, 0, 5]) == [
+        (40.4, 59.6), (0.0, 27.8), (72.2, 100.0), (9.5, 90.5), (48.7, 97.4), (None, None), (None, None)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 5000), st.data())
+def test_wilson_interval_holds_the_proportion_within_0_and_100(n, data):
+    x = data.draw(st.integers(0, n))
+    ((low, high),) = _wilson([x], [n])
+    assert 0.0 <= low <= round(100 * x / n, 1) <= high <= 100.0
+
+
+def test_intervals_are_suppressed_exactly_when_their_rate_is():
+    t = pa.table({"num": [50, 4, 5, 7, 0], "den": [100, 100, 4, 9, 30]})
+    result = apply_disclosure(t, ["num"], {"rate": ("num", "den")}, interval_specs={"rate": ("num", "den")})
+    assert result.column("rate").to_pylist() == [50.0, None, None, 77.8, None]
+    assert list(zip(result["rate_ci_low"].to_pylist(), result["rate_ci_high"].to_pylist())) == [
+        (40.4, 59.6), (None, None), (None, None), (45.3, 93.7), (None, None)]
+    # Under a rule of 8, 7/9 is suppressed too, rate and interval alike.
+    stricter = apply_disclosure(t, ["num"], {"rate": ("num", "den")}, threshold=8, interval_specs={"rate": ("num", "den")})
+    assert [stricter[c][3].as_py() for c in ("rate", "rate_ci_low", "rate_ci_high")] == [None, None, None]
+
+
+def test_an_interval_must_share_its_proportions_parts():
+    from warehouse.publish import _spec
+
+    declared = {"columns": ["r"], "counts": [], "proportions": {"r": ["a", "b"]}, "intervals": {"r": ["a", "c"]}}
+    with pytest.raises(ValueError, match="interval r"):
+        _spec("t", declared)
+    assert _spec("t", {**declared, "intervals": {"r": ["a", "b"]}}).controlled == ("r", "r_ci_low", "r_ci_high")
 
 
 def test_threshold_and_rounding_are_configurable():
@@ -108,15 +152,19 @@ def test_published_tables_apply_disclosure_control(engine):
                          "referrals": "*", "contacts": "*", "dna_rate": "*"}]
     waits = table(engine, "published", "waits_by_service", "period")
     assert [(w["period"], w["wait_measure"], w["standard_days"], w["referrals"], w["median_wait_days"],
-             w["pct_within_standard"]) for w in waits] == [
-        ("2025-01", "second_contact", 28, 5, 19.0, 100.0),           # six referrals, all within 4 weeks
-        ("2025-02", "second_contact", 28, None, None, None),         # one referral: suppressed
-    ]
+             w["pct_within_standard"], w["target_pct"]) for w in waits] == [
+        ("2025-01", "second_contact", 28, 5, 19.0, 100.0, None),     # six referrals, all within 4 weeks
+        ("2025-02", "second_contact", 28, None, None, None, None),   # one referral: suppressed
+    ]                                                                # (the 4-week standard has no target)
     outcomes = {(o["measure"], o["group_dimension"], o["group_value"]): o
                 for o in table(engine, "published", "outcomes_by_group")}
     overall = outcomes[("PHQ9", "all", "all")]
     assert (overall["finished"], overall["recovered"]) == (5, 5)
     assert overall["recovery_rate"] == overall["reliable_improvement_rate"] == 85.7       # 6 / 7
+    assert overall["reliable_recovery_rate"] == 85.7
+    assert overall["reliable_deterioration_rate"] is None                                # 0 / 7: suppressed
+    for rate in ("recovery_rate", "reliable_improvement_rate", "reliable_recovery_rate"):
+        assert (overall[f"{rate}_ci_low"], overall[f"{rate}_ci_high"]) == (48.7, 97.4)   # Wilson 6 / 7
     assert outcomes[("PHQ9", "sex", "female")]["finished"] == 5
     (pathway,) = table(engine, "published", "pathways")
     assert pathway == {"from_setting": "primary", "to_setting": "secondary", "transition": "first_referral",
@@ -127,3 +175,10 @@ def test_published_tables_apply_disclosure_control(engine):
         for row in published:
             for column in published_specs()[name].counts:
                 assert row[column] is None or (row[column] >= 5 and row[column] % 5 == 0), (name, row)
+
+
+def test_the_suites_contract_lists_the_published_columns():
+    from expectations.config import contract_columns
+
+    for name, spec in published_specs().items():
+        assert list(contract_columns("published", name)) == list(spec.columns), name

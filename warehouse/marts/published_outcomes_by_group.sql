@@ -2,7 +2,8 @@
 -- contacts; other services: at least 2 attended contacts), for every measure with a caseness rule
 -- (TT_COMBINED is the national Talking Therapies definition), overall and by age band, sex, ethnic
 -- group and IMD quintile. Recovery rate = recovered / finished at caseness at the start; reliable
--- improvement rate = reliably improved / finished.
+-- improvement rate = reliably improved / finished; reliable recovery rate = reliably recovered /
+-- finished at caseness at the start; reliable deterioration rate = reliably deteriorated / finished.
 WITH finished AS (
     SELECT
         s.service_type_code,
@@ -10,6 +11,8 @@ WITH finished AS (
         o.caseness_first,
         o.recovery,
         o.reliable_improvement,
+        o.reliable_recovery,
+        o.reliable_deterioration,
         COALESCE(p.age_band, 'unknown') AS age_band,
         COALESCE(p.sex, 'unknown') AS sex,
         COALESCE(p.ethnic_group, 'unknown') AS ethnic_group,
@@ -39,7 +42,9 @@ SELECT
     COUNT(*) AS finished,
     COUNT(*) FILTER (WHERE recovery) AS recovered,
     COUNT(*) FILTER (WHERE caseness_first) AS at_caseness,
-    COUNT(*) FILTER (WHERE reliable_improvement) AS reliably_improved
+    COUNT(*) FILTER (WHERE reliable_improvement) AS reliably_improved,
+    COUNT(*) FILTER (WHERE reliable_recovery) AS reliably_recovered,
+    COUNT(*) FILTER (WHERE reliable_deterioration) AS reliably_deteriorated
 FROM sliced
 GROUP BY 1, 2, 3, 4
 ORDER BY 1, 2, 3, 4
