@@ -39,6 +39,7 @@ def _print_outcome(outcome) -> None:
     print(f"warehouse       : {outcome.warehouse_url}")
     print(f"FHIR output     : {outcome.out / 'fhir'} (ndjson/ and bundles/)")
     print(f"Data Docs       : {outcome.out / 'data_docs' / 'index.html'}")
+    print(f"Report          : {outcome.out / 'report' / 'index.html'}")
 
 
 def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int:

@@ -8,9 +8,9 @@ from pipelines.linkage_assets import person_index
 from pipelines.resources import CarebridgeResource, resource_from_env
 from pipelines.sensors import build_after_staging, landing_sensor
 from pipelines.staging_assets import staged, staged_month
-from pipelines.warehouse_assets import analytics, data_docs, fhir_views, published
+from pipelines.warehouse_assets import analytics, data_docs, fhir_views, published, report
 
-ASSETS = [staged_month, staged, person_index, fhir_resources, fhir_bundles, fhir_views, analytics, published, data_docs]
+ASSETS = [staged_month, staged, person_index, fhir_resources, fhir_bundles, fhir_views, analytics, published, data_docs, report]
 
 monthly_schedule = dg.build_schedule_from_partitioned_job(
     monthly_staging_job, name="monthly_staging_schedule", day_of_month=8, hour_of_day=6,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 
 import dagster as dg
@@ -16,9 +17,14 @@ def counts_table(counts: Mapping[str, int], key: str = "table", value: str = "ro
 def preview(table: pa.Table, limit: int = 10) -> dg.MetadataValue:
     """A markdown preview of an aggregate table (never used on row-level identifiable data)."""
     rows = table.slice(0, limit).to_pylist()
-    if not rows:
-        return dg.MetadataValue.md("_empty_")
     header = "| " + " | ".join(table.column_names) + " |"
     rule = "|" + "---|" * len(table.column_names)
     body = ["| " + " | ".join("" if v is None else str(v) for v in row.values()) + " |" for row in rows]
-    return dg.MetadataValue.md("\n".join([header, rule, *body]))
+    more = [f"_{table.num_rows - limit:,} more rows_"] if table.num_rows > limit else []
+    return dg.MetadataValue.md("\n".join([header, rule, *body] if rows else [header, rule, "_no rows_"]) +
+                               ("\n\n" + more[0] if more else ""))
+
+
+def png_chart(png: bytes, title: str) -> dg.MetadataValue:
+    """A small chart shown inline in the asset's metadata (markdown with the PNG as a data URI)."""
+    return dg.MetadataValue.md(f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})")

@@ -1,4 +1,5 @@
-"""Warehouse assets: FHIR views, the pseudonymised analytics marts, published aggregates, Data Docs."""
+"""Warehouse assets: FHIR views, the pseudonymised analytics marts, published aggregates, Data Docs
+and the static report."""
 
 
 import dagster as dg
@@ -7,8 +8,10 @@ import pyarrow as pa
 from carebridge.keys import load_or_create_key
 from carebridge.reference import codes, load_reference
 from expectations.runner import build_data_docs
+from report import build_report
+from report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
-from pipelines.metadata import counts_table, preview
+from pipelines.metadata import counts_table, png_chart, preview
 from pipelines.quality import gx_check_results, gx_check_specs
 from pipelines.resources import CarebridgeResource
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
@@ -62,7 +65,11 @@ def published(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     counts = build_published(carebridge.engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
     tables = _tables(carebridge, "published", counts)
     metadata = {"rows_by_table": counts_table(counts)}
-    metadata.update({f"preview_{name}": preview(table) for name, table in tables.items()})
+    for name, table in tables.items():
+        metadata[f"preview_{name}"] = preview(table)
+        png = preview_png(name, table)
+        if png is not None:
+            metadata[f"chart_{name}"] = png_chart(png, name)
     return dg.MaterializeResult(metadata=metadata,
                                 check_results=gx_check_results(carebridge.out / "gx", "published", tables))
 
@@ -72,3 +79,12 @@ def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The Great Expectations Data Docs site for every validation of the run."""
     index = build_data_docs(carebridge.out / "gx", carebridge.out / "data_docs")
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
+
+
+@dg.asset(deps=[published, data_docs], group_name=WAREHOUSE, kinds={"html"})
+def report(carebridge: CarebridgeResource) -> dg.MaterializeResult:
+    """The static HTML report (`out/report/index.html`): charts of the published tables only,
+    self-contained so it opens offline, linking to the Data Docs."""
+    index = build_report(carebridge.engine, carebridge.out / "report", data_docs=carebridge.out / "data_docs" / "index.html")
+    return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)),
+                                          "size_kib": round(index.stat().st_size / 1024, 1)})

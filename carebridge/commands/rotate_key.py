@@ -19,7 +19,7 @@ from carebridge.keys import KeyFileError, check_key_location, commit_new_key, de
 
 __all__ = ["REKEYED_ASSETS", "rotate_key", "register"]
 
-REKEYED_ASSETS = ("analytics", "published", "data_docs")
+REKEYED_ASSETS = ("analytics", "published", "data_docs", "report")
 
 
 def rotate_key(landing: Path, out: Path, warehouse_url: str = "", key_file: Path | None = None,
