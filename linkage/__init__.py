@@ -9,7 +9,8 @@ from linkage.person_index import PersonIndex, build_person_index, link_records, 
 from linkage.records import person_records
 from linkage.splink_linker import ProbabilisticLinker, ScoredPairs, SplinkLinker
 from linkage.stable_ids import IdAssignment, empty_assignment
+from linkage.summary import LINKAGE_SUMMARY_SCHEMA, summary_table
 
 __all__ = ["PersonIndex", "ProbabilisticLinker", "ScoredPairs", "SplinkLinker", "IdAssignment", "LinkageModel",
            "build_person_index", "default_model", "empty_assignment", "link_records", "linkage_records", "load_model",
-           "person_records"]
+           "person_records", "LINKAGE_SUMMARY_SCHEMA", "summary_table"]

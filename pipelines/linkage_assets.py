@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from linkage import IdAssignment, SplinkLinker, build_person_index, default_model
+from linkage import IdAssignment, SplinkLinker, build_person_index, default_model, summary_table
 from linkage.stable_ids import lost_ids
 from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
@@ -78,8 +78,10 @@ def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     months = sorted({m for t in staged_tables.values() if "reporting_month" in t.column_names
                      for m in t["reporting_month"].unique().to_pylist() if m})
     append_table(engine, "identifiable", "linkage_run", _run_record(run, context.run_id, months, index, model))
-    charts = _write_charts(carebridge, index.scored.charts)
     summary = index.summary()
+    # The latest run's figures, tidy (published.data_quality_linkage reads them on any engine).
+    write_table(engine, "identifiable", "linkage_summary", summary_table(context.run_id, summary))
+    charts = _write_charts(carebridge, index.scored.charts)
     keys = index.links.select(["source", "provider_ods", "local_patient_id"])
     distinct = keys.group_by(keys.column_names).aggregate([]).num_rows
     lost = lost_ids(previous, index.assignment)

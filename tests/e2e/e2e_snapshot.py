@@ -24,6 +24,8 @@ RUN_BOOKKEEPING: dict[str, dict] = {
                                  "append_only": True},
     # person ids carried over between runs
     "identifiable.person_id_map": {"drop": ("last_seen_run",)},
+    # the latest linkage run's figures, replaced by each run
+    "identifiable.linkage_summary": {"drop": ("run_id",)},
 }
 
 

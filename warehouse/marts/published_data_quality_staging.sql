@@ -1,0 +1,16 @@
+-- What staging did with each source table's files (identifiable.load_audit, one row per file):
+-- files received, files rejected whole (a required column missing, an unknown table, unreadable),
+-- and rows read, staged, quarantined and superseded (replaced by a later submission).
+-- Operational counts of rows and files: no person's values are read.
+SELECT
+    COALESCE(source, 'unknown') AS source,
+    COALESCE(table_name, 'unknown') AS table_name,
+    COUNT(*) AS files,
+    COUNT(*) FILTER (WHERE file_status IN ('rejected', 'unknown_table', 'unreadable')) AS files_rejected,
+    COALESCE(SUM(rows_read), 0) AS rows_read,
+    COALESCE(SUM(rows_staged), 0) AS rows_staged,
+    COALESCE(SUM(rows_quarantined), 0) AS rows_quarantined,
+    COALESCE(SUM(rows_superseded), 0) AS rows_superseded
+FROM identifiable.load_audit
+GROUP BY 1, 2
+ORDER BY 1, 2

@@ -1,0 +1,67 @@
+-- Referrals to VCSE (social prescribing) services by need domain (reference.vcse_need_domain, found
+-- in the referral's reason code as q07 does: a referral with two needs counts under both; a referral
+-- with no recognised need counts under 'unknown'), overall (group_dimension 'all') and by age band,
+-- sex, ethnic group and IMD quintile ('unknown' where not known): referrals, people referred, and
+-- referrals seen (at least one attended contact).
+WITH dimension AS (
+    SELECT 'all' AS group_dimension
+    UNION ALL SELECT 'age_band'
+    UNION ALL SELECT 'sex'
+    UNION ALL SELECT 'ethnic_group'
+    UNION ALL SELECT 'imd_quintile'
+),
+person_group AS (
+    SELECT
+        person_key,
+        COALESCE(age_band, 'unknown') AS age_band,
+        COALESCE(sex, 'unknown') AS sex,
+        COALESCE(ethnic_group, 'unknown') AS ethnic_group,
+        COALESCE(CAST(CAST(FLOOR((imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
+    FROM analytics.person
+),
+sp AS (
+    SELECT r.referral_key, r.person_key, r.reason_code, COALESCE(r.attended_contacts, 0) > 0 AS seen
+    FROM analytics.referral AS r
+    JOIN analytics.service AS s ON s.service_key = r.service_key AND s.setting = 'vcse'
+),
+need AS (
+    SELECT sp.referral_key, d.domain AS need_domain
+    FROM sp
+    JOIN reference.vcse_need_domain AS d
+        ON POSITION(';' || d.domain || ';' IN ';' || REPLACE(COALESCE(sp.reason_code, ''), ' ', '') || ';') > 0
+),
+needs AS (
+    SELECT referral_key, need_domain FROM need
+    UNION ALL
+    SELECT sp.referral_key, 'unknown'
+    FROM sp
+    WHERE NOT EXISTS (SELECT 1 FROM need WHERE need.referral_key = sp.referral_key)
+),
+sliced AS (
+    SELECT
+        n.need_domain,
+        d.group_dimension,
+        CASE d.group_dimension
+            WHEN 'age_band' THEN COALESCE(p.age_band, 'unknown')
+            WHEN 'sex' THEN COALESCE(p.sex, 'unknown')
+            WHEN 'ethnic_group' THEN COALESCE(p.ethnic_group, 'unknown')
+            WHEN 'imd_quintile' THEN COALESCE(p.imd_quintile, 'unknown')
+            ELSE 'all'
+        END AS group_value,
+        sp.person_key,
+        sp.seen
+    FROM needs AS n
+    JOIN sp ON sp.referral_key = n.referral_key
+    LEFT JOIN person_group AS p ON p.person_key = sp.person_key
+    CROSS JOIN dimension AS d
+)
+SELECT
+    need_domain,
+    group_dimension,
+    group_value,
+    COUNT(*) AS referrals,
+    COUNT(DISTINCT person_key) AS people,
+    COUNT(*) FILTER (WHERE seen) AS seen
+FROM sliced
+GROUP BY 1, 2, 3
+ORDER BY 1, 2, 3
