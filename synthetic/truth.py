@@ -137,7 +137,9 @@ def _with_transitions(table: pa.Table) -> pa.Table:
     day = pc.coalesce(table["received_date"], table["referred_date"])
     columns = ("person_id", "local_id", "target_ods", "service_code", "setting", "status")
     person, local_id, target, service, setting, status = (_np(table[c]) for c in columns)
-    label = transitions(person, _np(pc.cast(day, pa.int32())), local_id, target, service, setting, status)
+    rejected = pc.cast(pc.cast(table["rejected_date"], pa.int32()), pa.float64()).fill_null(np.nan)
+    label = transitions(person, _np(pc.cast(day, pa.int32())), local_id, target, service, setting, status,
+                        _np(rejected))
     return table.add_column(table.schema.get_field_index("seen"), "transition", pa.array(label, pa.string()))
 
 

@@ -259,14 +259,16 @@ def expected_journeys(con: duckdb.DuckDBPyConnection, setting_rank: dict[str, in
         ),
         previous AS (
             SELECT o.*, p.service_ods AS prev_ods, p.service_code AS prev_code, p.setting AS prev_setting,
-                   p.setting_rank AS prev_rank, p.status AS prev_status, p.journey_date AS prev_date
+                   p.setting_rank AS prev_rank, p.status AS prev_status, p.journey_date AS prev_date,
+                   p.rejected_date AS prev_rejected_date
             FROM ordered AS o
             LEFT JOIN ordered AS p ON p.person_key = o.person_key AND p.step_no = o.step_no - 1
         )
         SELECT *,
                CASE WHEN step_no = 1 THEN 'first_referral'
                     WHEN service_ods = prev_ods AND service_code = prev_code THEN 're_referral'
-                    WHEN prev_status = 'rejected' AND setting_rank <= prev_rank THEN 'bounced_back'
+                    WHEN prev_status = 'rejected' AND setting_rank <= prev_rank
+                         AND (prev_rejected_date IS NULL OR prev_rejected_date <= journey_date) THEN 'bounced_back'
                     WHEN setting_rank > prev_rank THEN 'step_up'
                     WHEN setting_rank < prev_rank THEN 'step_down'
                     ELSE 'sideways' END AS transition,
@@ -374,7 +376,8 @@ def expected_care_plans(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # reference.md "Outcome measures": range, better direction, caseness, reliable change; items in the
-# score (DIALOG: the mean of items 1-8; GBO: the mean of the goals); SWEMWBS scores through the metric table.
+# score (DIALOG: the mean of items 1-8, all of them valid that date; GBO: the mean of the goals);
+# SWEMWBS scores through the metric table. Scores are whole numbers (item or total).
 MEASURES = {
     "PHQ9": (0, 27, "lower", ">=", 10, 6), "GAD7": (0, 21, "lower", ">=", 8, 4),
     "WSAS": (0, 40, "lower", None, None, None),
@@ -417,9 +420,10 @@ def expected_outcomes(con: duckdb.DuckDBPyConnection, swemwbs_metric: list[float
         JOIN e_referral AS r
             ON r.kind = 'received' AND r.source = s.source AND r.provider_ods = s.provider_ods
            AND r.local_id = s.referral_local_id
-        WHERE s.value BETWEEN m.min_value AND m.max_value
+        WHERE s.value BETWEEN m.min_value AND m.max_value AND s.value = floor(s.value)
           AND NOT (s.measure = 'DIALOG' AND s.item > {DIALOG_ITEMS_IN_SCORE})
-        GROUP BY ALL""")
+        GROUP BY ALL
+        HAVING s.measure <> 'DIALOG' OR COUNT(DISTINCT s.item) = {DIALOG_ITEMS_IN_SCORE}""")
     con.execute("""
         CREATE OR REPLACE TABLE e_outcome AS
         WITH paired AS (

@@ -49,3 +49,14 @@ def test_people_are_labelled_separately():
     labels = transitions(person, np.array([1, 2]), o("a", "b"), o("RZY", "RZZ"), o("TT", "A06"),
                          o("talking_therapies", "secondary"), o("open", "open"))
     assert list(labels) == ["first_referral", "first_referral"]
+
+
+def test_a_referral_made_before_the_previous_ones_rejection_is_not_bounced_back():
+    o = lambda *v: np.array(v, dtype=object)  # noqa: E731
+    person, day = np.zeros(2, dtype=np.int64), np.array([1, 9])
+    args = (o("a", "b"), o("RZZ", "8ZZ01"), o("A06", "SP"), o("secondary", "vcse"), o("rejected", "open"))
+    rejected_after = transitions(person, day, *args, rejected_day=np.array([12.0, np.nan]))
+    rejected_same_day = transitions(person, day, *args, rejected_day=np.array([9.0, np.nan]))
+    undated = transitions(person, day, *args, rejected_day=np.array([np.nan, np.nan]))
+    assert list(rejected_after) == ["first_referral", "step_down"]
+    assert list(rejected_same_day) == list(undated) == ["first_referral", "bounced_back"]

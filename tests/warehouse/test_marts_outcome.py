@@ -99,7 +99,7 @@ def test_dialog_is_the_mean_of_items_1_to_8_and_experience_items_are_ignored(eng
     observations = [("2025-01-10", code, v, None) for code, v in zip(items, first)]
     observations += [("2025-03-10", code, v, None) for code, v in zip(items, last)]
     observations += [(day, code, 1, None) for day in ("2025-01-10", "2025-03-10") for code in items[8:]]
-    exact = [("2025-01-10", items[0], 4, None), ("2025-03-10", items[0], 5, None)]   # change of exactly 1
+    exact = [(day, code, v, None) for day, v in (("2025-01-10", 4), ("2025-03-10", 5)) for code in items[:8]]  # +1
     build(engine, v_patient=[patient("p1"), patient("p2")],
           **_merge(_community("p1", "CMHT", observations), _community("p2", "CMHT", exact)))
     out = _outcomes(engine)

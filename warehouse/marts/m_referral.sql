@@ -1,5 +1,6 @@
--- Referrals with what happened on them. Waits count ATTENDED contacts on or after the received
--- date (DNAs and cancellations are not contacts); first treatment is, in Talking Therapies, the
+-- Referrals with what happened on them (rules and thresholds: docs/metrics.md). Waits count
+-- ATTENDED contacts on or after the received date (DNAs, arrivals too late to be seen and
+-- cancellations are not contacts); first treatment is, in Talking Therapies, the
 -- first attended contact of a treatment appointment type, elsewhere the first attended contact.
 -- Status: not_received, rejected (rejection date or revoked), closed (discharged or completed), open.
 -- finished: Talking Therapies - discharged with at least 2 treatment contacts; other services -

@@ -1,5 +1,6 @@
--- Paired outcomes per referral and measure (reference.md): the first and the latest valid score,
--- only where the referral has at least 2 scored dates of the measure. Caseness from the measure's
+-- Paired outcomes per referral and measure (reference.md; every rule and threshold: docs/metrics.md):
+-- the first and the latest valid score (m_score: one per measure and date), only where the referral
+-- has at least 2 scored dates of the measure. Caseness from the measure's
 -- cut-off (PHQ-9 >= 10, GAD-7 >= 8, ReQoL-10 below 25); reliable improvement / deterioration when
 -- the change reaches the measure's reliable-change amount in the good / bad direction; recovery =
 -- at caseness first and not last; reliable recovery = recovery and reliable improvement (for

@@ -1,7 +1,8 @@
 -- One row per person and service they were referred to, with the person's slicing columns: how
 -- many referrals, attended contacts, first and last date (referral or attended contact), the wait
--- to first contact of the first referral, and whether any measure was paired, reliably improved
--- or showed recovery (NULL when nothing was paired or the rule does not apply).
+-- to first contact of the first referral (same-day ties by referral id, never by a key), and
+-- whether any measure was paired, reliably improved or showed recovery (NULL when nothing was
+-- paired or the rule does not apply).
 WITH per_service AS (
     SELECT
         person_key,
@@ -18,7 +19,7 @@ first_referral AS (
         person_key,
         service_id,
         wait_first_contact_days,
-        ROW_NUMBER() OVER (PARTITION BY person_key, service_id ORDER BY journey_date, referral_key) AS nth
+        ROW_NUMBER() OVER (PARTITION BY person_key, service_id ORDER BY journey_date, referral_id) AS nth
     FROM identifiable.m_referral
 ),
 outcomes AS (
