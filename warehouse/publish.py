@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -73,7 +74,7 @@ def _pair(value: list[str]) -> tuple[str, str]:
     return numerator, denominator
 
 
-def _spec(name: str, d: Mapping) -> PublishedSpec:
+def _spec(name: str, d: Mapping[str, Any]) -> PublishedSpec:
     spec = PublishedSpec(
         name=name, columns=tuple(d["columns"]), counts=tuple(d["counts"]),
         proportions={k: _pair(v) for k, v in (d.get("proportions") or {}).items()},
