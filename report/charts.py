@@ -29,8 +29,28 @@ def _frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas()
 
 
-def _spec(chart: alt.TopLevelMixin) -> dict:
+EMPTY = "Nothing to draw: no rows were published for this chart, or every value was suppressed."
+
+
+def _has_values(frame: pd.DataFrame, column: str) -> bool:
+    return column in frame.columns and bool(frame[column].notna().any())
+
+
+def _spec(chart: alt.TopLevelMixin, frame: pd.DataFrame | None = None, column: str | None = None) -> dict:
+    """The chart's spec, or a one-line message where `frame` has no value in `column` to draw
+    (an empty Vega-Lite scale would only log warnings and draw empty axes)."""
+    if frame is not None and column is not None and not _has_values(frame, column):
+        return _message(EMPTY)
     return chart.to_dict()
+
+
+def _message(text: str) -> dict:
+    return (alt.Chart(pd.DataFrame({"text": [text]})).mark_text(align="left", fontSize=13, color="#5c6370")
+            .encode(text="text:N").properties(width=WIDTH, height=30, description=text)).to_dict()
+
+
+def _chart(key: str, title: str, spec: dict, source: str, rows: pa.Table, **kwargs) -> Chart:
+    return Chart(key, title, spec, source, rows, empty=spec.get("description") == EMPTY, **kwargs)
 
 
 def _dimension_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -58,7 +78,7 @@ def activity_charts(tables: Tables) -> list[Chart]:
                     color=alt.Color("service:N", title="Service type"),
                     tooltip=["month:O", "service:N", "measure:N", alt.Tooltip("value:Q", format=",")])
             .add_params(choice).properties(width=WIDTH, height=300))
-    return [Chart("activity_by_month", "Referrals, contacts and people by service type and month", _spec(line),
+    return [_chart("activity_by_month", "Referrals, contacts and people by service type and month", _spec(line, monthly, "referrals"),
                   "activity_by_service_month", table, caption="Each point adds up the published (rounded) cells of every provider of that "
                                  "service type; suppressed cells add nothing, so small services may be undercounted.")]
 
@@ -94,12 +114,12 @@ def wait_charts(tables: Tables) -> list[Chart]:
                       color=alt.Color("standard:N", title="Standard"),
                       tooltip=["standard:N", "period:O", "referrals:Q", "median_wait_days:Q"])
               .properties(width=WIDTH, height=260))
-    return [Chart("waits_within_standard", "Waits against the access standards", _spec(within), "waits_by_service", table,
+    return [_chart("waits_within_standard", "Waits against the access standards", _spec(within, frame, "pct_within_standard"), "waits_by_service", table,
                   caption="Talking Therapies: referral to first attended treatment (6 and 18 weeks); early "
                           "intervention in psychosis: first attended contact (2 weeks); core community teams: "
                           "second attended contact (4 weeks). Did-not-attend and cancelled appointments do not "
                           "stop the clock."),
-            Chart("waits_median", "Median waits", _spec(median), "waits_by_service", table)]
+            _chart("waits_median", "Median waits", _spec(median, frame, "median_wait_days"), "waits_by_service", table)]
 
 
 # --- outcomes --------------------------------------------------------------------------------
@@ -128,7 +148,7 @@ def _panels(frame: pd.DataFrame, by: str, draw, title: str, params=()) -> alt.To
     panels = [draw(rows).properties(title=alt.TitleParams(str(value), anchor="start", fontSize=12))
               for value, rows in frame.groupby(by, sort=True)]
     if not panels:
-        panels = [alt.Chart(pd.DataFrame({"note": ["nothing published"]})).mark_text().encode(text="note:N")]
+        return alt.Chart.from_dict(_message(EMPTY))
     chart = alt.vconcat(*panels, title=title)
     return chart.add_params(*params) if params else chart
 
@@ -170,7 +190,7 @@ def outcome_charts(tables: Tables) -> list[Chart]:
             continue
         chart = _rate_by_group_chart(rows, f"{spec['label']}: rates by group (95% confidence intervals)",
                                      spec.get("recovery_target"))
-        charts.append(Chart(f"outcomes_{measure.lower()}", spec["label"], _spec(chart), "outcomes_by_group",
+        charts.append(_chart(f"outcomes_{measure.lower()}", spec["label"], _spec(chart, rows, "recovery_rate"), "outcomes_by_group",
                             pa.Table.from_pandas(rows, preserve_index=False),
                             caption="Points: rate per group; lines: 95% Wilson confidence interval; blue line: "
                                     "everyone; dashed red: the 50% recovery standard. Recovery rate = recovered / "
@@ -193,7 +213,7 @@ def outcome_charts(tables: Tables) -> list[Chart]:
         return alt.layer(bar, interval).properties(width=WIDTH - 200, height=alt.Step(18))
 
     paired = _panels(community, "service", draw, "Community and VCSE outcome measures: reliable improvement")
-    charts.append(Chart("outcomes_paired_measures", "Paired outcome measures in other services", _spec(paired), "outcomes_by_group",
+    charts.append(_chart("outcomes_paired_measures", "Paired outcome measures in other services", _spec(paired, community, "reliable_improvement_rate"), "outcomes_by_group",
                         pa.Table.from_pandas(community.drop(columns=["service", "measure_name"]), preserve_index=False),
                         caption="First and latest valid score of the same measure within a referral; reliable "
                                 "improvement is a change of at least the measure's reliable-change amount."))
@@ -209,7 +229,8 @@ def pathway_charts(tables: Tables) -> list[Chart]:
     flows = [sankey.Flow(r.from_setting, r.to_setting, r.transition, float(r.people))
              for r in frame.itertuples() if pd.notna(r.people)]
     nodes, bands = sankey.layout(flows, rank)
-    flow_spec = sankey.vega_spec(nodes, bands, settings()["settings"], settings()["transitions"])
+    flow_spec = (sankey.vega_spec(nodes, bands, settings()["settings"], settings()["transitions"]) if bands
+                 else _message(EMPTY))
     frame = frame.assign(move=frame.apply(lambda r: f"{label('settings', r.from_setting)} → "
                                                     f"{label('settings', r.to_setting)} "
                                                     f"({label('transitions', r.transition)})", axis=1)
@@ -220,11 +241,12 @@ def pathway_charts(tables: Tables) -> list[Chart]:
                                color=alt.Color("transition:N", title="Move"),
                                tooltip=["move:N", "people:Q", "pct_seen:Q", "median_days_between:Q"])
             .properties(width=WIDTH - 260, height=alt.Step(16)))
-    return [Chart("pathways_flow", "Moves between settings", flow_spec, "pathways", table, mode="vega",
+    return [_chart("pathways_flow", "Moves between settings", flow_spec, "pathways", table,
+                   mode="vega" if bands else "vega-lite",
                   caption="Left: the setting a person was referred from (or their previous service); right: the "
                           "setting they were referred to. Band width: people making that move (published, rounded; "
                           "suppressed moves are not drawn)."),
-            Chart("pathways_seen", "Seen after the move", _spec(seen), "pathways", table)]
+            _chart("pathways_seen", "Seen after the move", _spec(seen, frame, "pct_seen"), "pathways", table)]
 
 
 # --- social prescribing ---------------------------------------------------------------------
@@ -252,8 +274,8 @@ def social_prescribing_charts(tables: Tables) -> list[Chart]:
             x=alt.X("mean:Q", title="Mean score"), y=y, color=alt.Color("when:N", title=None),
             tooltip=["measure_name:N", "when:N", "mean:Q", "paired:Q", "pct_improved:Q"]),
     ).properties(width=WIDTH - 200, height=alt.Step(22), title="Wellbeing scores: first and latest (mean)")
-    return [Chart("sp_needs", "Needs", _spec(need_chart), "social_prescribing_needs", needs_table),
-            Chart("sp_wellbeing", "Wellbeing change", _spec(dumbbell), "social_prescribing_wellbeing", wellbeing_table,
+    return [_chart("sp_needs", "Needs", _spec(need_chart, needs, "referrals"), "social_prescribing_needs", needs_table),
+            _chart("sp_wellbeing", "Wellbeing change", _spec(dumbbell, long, "mean"), "social_prescribing_wellbeing", wellbeing_table,
                   caption="People with a first and a latest score of the same measure in one VCSE referral. "
                           "SWEMWBS is shown as the metric score; higher is better on every measure shown.")]
 
@@ -284,11 +306,11 @@ def equality_charts(tables: Tables) -> list[Chart]:
     else:
         waits["standard"] = waits.apply(_standard_name, axis=1)
     dna = (activity.groupby(["group_dimension", "group_value", "setting_name"], as_index=False)["dna_rate"].mean())
-    return [Chart("equality_dna", "Did-not-attend rate by group", _spec(_by_group(
+    return [_chart("equality_dna", "Did-not-attend rate by group", _spec(_by_group(
                 dna, "dna_rate", "setting_name", "Did-not-attend rate by group and setting", "% of appointments DNA")),
                 "activity_by_group", tables["activity_by_group"],
                 caption="Where a setting has several service types the bar is the mean of their published rates."),
-            Chart("equality_waits", "Waits within standard by group", _spec(_by_group(
+            _chart("equality_waits", "Waits within standard by group", _spec(_by_group(
                 waits, "pct_within_standard", "standard", "Share of waits within standard by group",
                 "% within standard")), "waits_by_group", tables["waits_by_group"])]
 
@@ -322,6 +344,6 @@ def data_quality_charts(tables: Tables) -> list[Chart]:
                      .mark_bar().encode(x=alt.X("value:Q", title="Records"), y=alt.Y("measure:N", title=None),
                                         tooltip=["measure:N", alt.Tooltip("value:Q", format=",")])
                      .properties(width=WIDTH - 200, height=alt.Step(22)))
-    return [Chart("dq_rows", "Rows received, staged and quarantined", _spec(fates), "data_quality_staging", staging_table),
-            Chart("dq_reasons", "Quarantine reasons", _spec(reasons), "data_quality_quarantine", quarantine_table),
-            Chart("dq_linkage", "Linkage", _spec(linkage_chart), "data_quality_linkage", linkage_table)]
+    return [_chart("dq_rows", "Rows received, staged and quarantined", _spec(fates, rows, "rows"), "data_quality_staging", staging_table),
+            _chart("dq_reasons", "Quarantine reasons", _spec(reasons, quarantine, "rows"), "data_quality_quarantine", quarantine_table),
+            _chart("dq_linkage", "Linkage", _spec(linkage_chart, linked, "value"), "data_quality_linkage", linkage_table)]

@@ -22,6 +22,7 @@ class Chart:
     rows: pa.Table
     caption: str = ""
     mode: Literal["vega-lite", "vega"] = "vega-lite"
+    empty: bool = False  # nothing published to draw: the spec is a one-line message instead
 
 
 @dataclass(frozen=True)

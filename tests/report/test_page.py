@@ -131,3 +131,12 @@ def test_the_report_reads_the_published_schema_and_nothing_else(engine_name, war
         assert "sentinel-person-key-93f1" not in html and "Generated fixed" in html
     finally:
         engine.dispose()
+
+
+def test_a_chart_with_nothing_published_says_so_instead_of_drawing_empty_axes():
+    tables = published()
+    tables["data_quality_quarantine"] = tables["data_quality_quarantine"].slice(0, 0)
+    quality = {s.key: s for s in build_sections(tables)}["data-quality"]
+    reasons = next(c for c in quality.charts if c.key == "dq_reasons")
+    assert reasons.empty and reasons.spec["mark"]["type"] == "text"
+    assert not any(c.empty for c in quality.charts if c.key != "dq_reasons")
