@@ -4,23 +4,7 @@
 -- one attended contact), referrals received, attended contacts, and the DNA rate's numerator (DNAs)
 -- and denominator (attended + DNA appointments). A contact counts in the year of its date, a
 -- referral in the year it was received.
-WITH dimension AS (
-    SELECT 'all' AS group_dimension
-    UNION ALL SELECT 'age_band'
-    UNION ALL SELECT 'sex'
-    UNION ALL SELECT 'ethnic_group'
-    UNION ALL SELECT 'imd_quintile'
-),
-person_group AS (
-    SELECT
-        person_key,
-        COALESCE(age_band, 'unknown') AS age_band,
-        COALESCE(sex, 'unknown') AS sex,
-        COALESCE(ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
-    FROM analytics.person
-),
-activity AS (
+WITH activity AS (
     SELECT c.contact_date AS activity_date, c.service_key, c.person_key, c.attended, c.did_not_attend,
            FALSE AS is_referral
     FROM analytics.contact AS c
@@ -45,21 +29,14 @@ sliced AS (
         CAST(f.year_start AS VARCHAR) || '-' || SUBSTR(CAST(f.year_start + 1 AS VARCHAR), 3, 2) AS financial_year,
         f.setting,
         f.service_type,
-        d.group_dimension,
-        CASE d.group_dimension
-            WHEN 'age_band' THEN COALESCE(p.age_band, 'unknown')
-            WHEN 'sex' THEN COALESCE(p.sex, 'unknown')
-            WHEN 'ethnic_group' THEN COALESCE(p.ethnic_group, 'unknown')
-            WHEN 'imd_quintile' THEN COALESCE(p.imd_quintile, 'unknown')
-            ELSE 'all'
-        END AS group_value,
+        g.group_dimension,
+        g.group_value,
         f.person_key,
         f.attended,
         f.did_not_attend,
         f.is_referral
     FROM dated AS f
-    LEFT JOIN person_group AS p ON p.person_key = f.person_key
-    CROSS JOIN dimension AS d
+    JOIN identifiable.m_person_group AS g ON g.person_key = f.person_key
 )
 SELECT
     financial_year,

@@ -8,31 +8,21 @@ WITH finished AS (
     SELECT
         s.service_type_code,
         o.measure,
+        o.person_key,
         o.caseness_first,
         o.recovery,
         o.reliable_improvement,
         o.reliable_recovery,
-        o.reliable_deterioration,
-        COALESCE(p.age_band, 'unknown') AS age_band,
-        COALESCE(p.sex, 'unknown') AS sex,
-        COALESCE(p.ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((p.imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
+        o.reliable_deterioration
     FROM analytics.outcome AS o
     JOIN identifiable.m_referral AS r ON r.referral_key = o.referral_key AND r.finished
     JOIN analytics.service AS s ON s.service_key = o.service_key
-    LEFT JOIN analytics.person AS p ON p.person_key = o.person_key
     WHERE o.caseness_first IS NOT NULL
 ),
 sliced AS (
-    SELECT 'all' AS group_dimension, 'all' AS group_value, f.* FROM finished AS f
-    UNION ALL
-    SELECT 'age_band', f.age_band, f.* FROM finished AS f
-    UNION ALL
-    SELECT 'sex', f.sex, f.* FROM finished AS f
-    UNION ALL
-    SELECT 'ethnic_group', f.ethnic_group, f.* FROM finished AS f
-    UNION ALL
-    SELECT 'imd_quintile', f.imd_quintile, f.* FROM finished AS f
+    SELECT g.group_dimension, g.group_value, f.*
+    FROM finished AS f
+    JOIN identifiable.m_person_group AS g ON g.person_key = f.person_key
 )
 SELECT
     service_type_code AS service_type,

@@ -3,23 +3,7 @@
 -- with no recognised need counts under 'unknown'), overall (group_dimension 'all') and by age band,
 -- sex, ethnic group and IMD quintile ('unknown' where not known): referrals, people referred, and
 -- referrals seen (at least one attended contact).
-WITH dimension AS (
-    SELECT 'all' AS group_dimension
-    UNION ALL SELECT 'age_band'
-    UNION ALL SELECT 'sex'
-    UNION ALL SELECT 'ethnic_group'
-    UNION ALL SELECT 'imd_quintile'
-),
-person_group AS (
-    SELECT
-        person_key,
-        COALESCE(age_band, 'unknown') AS age_band,
-        COALESCE(sex, 'unknown') AS sex,
-        COALESCE(ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
-    FROM analytics.person
-),
-sp AS (
+WITH sp AS (
     SELECT r.referral_key, r.person_key, r.reason_code, COALESCE(r.attended_contacts, 0) > 0 AS seen
     FROM analytics.referral AS r
     JOIN analytics.service AS s ON s.service_key = r.service_key AND s.setting = 'vcse'
@@ -40,20 +24,13 @@ needs AS (
 sliced AS (
     SELECT
         n.need_domain,
-        d.group_dimension,
-        CASE d.group_dimension
-            WHEN 'age_band' THEN COALESCE(p.age_band, 'unknown')
-            WHEN 'sex' THEN COALESCE(p.sex, 'unknown')
-            WHEN 'ethnic_group' THEN COALESCE(p.ethnic_group, 'unknown')
-            WHEN 'imd_quintile' THEN COALESCE(p.imd_quintile, 'unknown')
-            ELSE 'all'
-        END AS group_value,
+        g.group_dimension,
+        g.group_value,
         sp.person_key,
         sp.seen
     FROM needs AS n
     JOIN sp ON sp.referral_key = n.referral_key
-    LEFT JOIN person_group AS p ON p.person_key = sp.person_key
-    CROSS JOIN dimension AS d
+    JOIN identifiable.m_person_group AS g ON g.person_key = sp.person_key
 )
 SELECT
     need_domain,

@@ -3,23 +3,7 @@
 -- ethnic group and IMD quintile ('unknown' where not known): referrals with a first and a latest
 -- score (paired), those improving / deteriorating by the measure's reliable-change amount (none
 -- where the measure has no such amount), and the mean first, latest and change of the paired scores.
-WITH dimension AS (
-    SELECT 'all' AS group_dimension
-    UNION ALL SELECT 'age_band'
-    UNION ALL SELECT 'sex'
-    UNION ALL SELECT 'ethnic_group'
-    UNION ALL SELECT 'imd_quintile'
-),
-person_group AS (
-    SELECT
-        person_key,
-        COALESCE(age_band, 'unknown') AS age_band,
-        COALESCE(sex, 'unknown') AS sex,
-        COALESCE(ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
-    FROM analytics.person
-),
-paired AS (
+WITH paired AS (
     SELECT o.measure, o.person_key, o.first_score, o.last_score, o.change, o.reliable_improvement,
            o.reliable_deterioration
     FROM analytics.outcome AS o
@@ -30,22 +14,15 @@ paired AS (
 sliced AS (
     SELECT
         o.measure,
-        d.group_dimension,
-        CASE d.group_dimension
-            WHEN 'age_band' THEN COALESCE(p.age_band, 'unknown')
-            WHEN 'sex' THEN COALESCE(p.sex, 'unknown')
-            WHEN 'ethnic_group' THEN COALESCE(p.ethnic_group, 'unknown')
-            WHEN 'imd_quintile' THEN COALESCE(p.imd_quintile, 'unknown')
-            ELSE 'all'
-        END AS group_value,
+        g.group_dimension,
+        g.group_value,
         o.first_score,
         o.last_score,
         o.change,
         o.reliable_improvement,
         o.reliable_deterioration
     FROM paired AS o
-    LEFT JOIN person_group AS p ON p.person_key = o.person_key
-    CROSS JOIN dimension AS d
+    JOIN identifiable.m_person_group AS g ON g.person_key = o.person_key
 )
 SELECT
     measure,

@@ -3,23 +3,7 @@
 -- that reached the measured event (as published_waits_by_service), their median wait in days from
 -- the received date, and how many were within the standard. target_pct: the standard's target as a
 -- percentage (NULL where the code list sets none), a constant, not data.
-WITH dimension AS (
-    SELECT 'all' AS group_dimension
-    UNION ALL SELECT 'age_band'
-    UNION ALL SELECT 'sex'
-    UNION ALL SELECT 'ethnic_group'
-    UNION ALL SELECT 'imd_quintile'
-),
-person_group AS (
-    SELECT
-        person_key,
-        COALESCE(age_band, 'unknown') AS age_band,
-        COALESCE(sex, 'unknown') AS sex,
-        COALESCE(ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
-    FROM analytics.person
-),
-standard AS (
+WITH standard AS (
     SELECT s.service_key, s.service_type_code, w.wait_measure, w.standard_days,
            CAST(ROUND(CAST(w.target * 100 AS NUMERIC(9, 4)), 1) AS DOUBLE PRECISION) AS target_pct
     FROM analytics.service AS s
@@ -54,18 +38,11 @@ sliced AS (
         w.wait_measure,
         w.standard_days,
         w.target_pct,
-        d.group_dimension,
-        CASE d.group_dimension
-            WHEN 'age_band' THEN COALESCE(p.age_band, 'unknown')
-            WHEN 'sex' THEN COALESCE(p.sex, 'unknown')
-            WHEN 'ethnic_group' THEN COALESCE(p.ethnic_group, 'unknown')
-            WHEN 'imd_quintile' THEN COALESCE(p.imd_quintile, 'unknown')
-            ELSE 'all'
-        END AS group_value,
+        g.group_dimension,
+        g.group_value,
         w.wait_days
     FROM days AS w
-    LEFT JOIN person_group AS p ON p.person_key = w.person_key
-    CROSS JOIN dimension AS d
+    JOIN identifiable.m_person_group AS g ON g.person_key = w.person_key
 )
 SELECT
     service_type_code AS service_type,
