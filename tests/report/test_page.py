@@ -8,7 +8,6 @@ import re
 
 import pyarrow as pa
 import pytest
-import sqlalchemy as sa
 
 from report.data import read_published
 from report.page import SECTIONS, build_report, build_sections, render_html

@@ -8,7 +8,7 @@ Rows are given as dicts; missing columns are null.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import pytest
@@ -169,6 +169,24 @@ def table(engine: sa.Engine, schema: str, name: str, order_by: str | None = None
 # --- engines: tests/conftest.py gives each test an empty warehouse on DuckDB and on PostgreSQL ---
 
 BACKENDS = ("duckdb", "postgresql")  # the params of conftest's warehouse_url, for module-scoped warehouses
+
+
+def merge_views(parts: Iterable[dict[str, list[dict]]]) -> dict[str, list[dict]]:
+    """Several hand-made worlds ({view name: rows}) as one."""
+    merged: dict[str, list[dict]] = {}
+    for part in parts:
+        for view, view_rows in part.items():
+            merged.setdefault(view, []).extend(view_rows)
+    return merged
+
+
+def built_warehouse(url: str, views: dict[str, list[dict]], publish: bool = False) -> Iterator[sa.Engine]:
+    """An engine on a warehouse built from `views` (for module-scoped fixtures over BACKENDS)."""
+    engine = make_engine(url)
+    ensure_schemas(engine)
+    build(engine, publish=publish, **views)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
 from test_marts_support import (  # noqa: E402
-    BACKENDS, build, contact, episode, gp_referral, key_of, patient, received, rows,
+    BACKENDS, build, built_warehouse, contact, episode, gp_referral, key_of, merge_views, patient, received, rows,
 )
 from warehouse.db import ensure_schemas, make_engine  # noqa: E402
 
@@ -121,20 +121,12 @@ def _records(pid: str, referrals: list[tuple], contacts: list[tuple]) -> dict:
 
 
 def world() -> dict:
-    merged: dict[str, list] = {}
-    for description, referrals, contacts, _ in CASES:
-        for view, view_rows in _records(IDS[description], referrals, contacts).items():
-            merged.setdefault(view, []).extend(view_rows)
-    return merged
+    return merge_views(_records(IDS[description], referrals, contacts) for description, referrals, contacts, _ in CASES)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def warehouse(request, warehouse_for):
-    engine = make_engine(warehouse_for(request.param))
-    ensure_schemas(engine)
-    build(engine, **world())
-    yield engine
-    engine.dispose()
+    yield from built_warehouse(warehouse_for(request.param), world())
 
 
 @pytest.fixture(scope="module")

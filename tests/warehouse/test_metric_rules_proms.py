@@ -18,10 +18,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
 from test_marts_support import (  # noqa: E402
-    BACKENDS, build, contact, episode, key_of, patient, received, rows, score,
+    BACKENDS, built_warehouse, contact, episode, key_of, merge_views, patient, received, rows, score,
 )
 from carebridge.reference import codes  # noqa: E402
-from warehouse.db import ensure_schemas, make_engine  # noqa: E402
 from warehouse.marts import read_sql  # noqa: E402
 
 MEASURE_SYSTEM = "https://carebridge.dev/fhir/CodeSystem/measure"   # VCSE wellbeing scores: local item names
@@ -190,20 +189,12 @@ def world() -> dict:
               for d, scores, _ in PAIRING_CASES]
     parts += [_referral(COUNTED_IDS[d], _pair("REQOL10", 20, 26), contacts=contacts, discharged=discharged)
               for d, contacts, discharged, _ in COUNTED_CASES]
-    merged: dict[str, list] = {}
-    for part in parts:
-        for view, view_rows in part.items():
-            merged.setdefault(view, []).extend(view_rows)
-    return merged
+    return merge_views(parts)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def warehouse(request, warehouse_for):
-    engine = make_engine(warehouse_for(request.param))
-    ensure_schemas(engine)
-    build(engine, **world())
-    yield engine
-    engine.dispose()
+    yield from built_warehouse(warehouse_for(request.param), world())
 
 
 @pytest.fixture(scope="module")

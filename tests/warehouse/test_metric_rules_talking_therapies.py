@@ -17,9 +17,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
 from test_marts_support import (  # noqa: E402
-    BACKENDS, build, contact, episode, key_of, patient, received, rows, score,
+    BACKENDS, built_warehouse, contact, episode, key_of, merge_views, patient, received, rows, score,
 )
-from warehouse.db import ensure_schemas, make_engine  # noqa: E402
 from warehouse.marts import read_sql  # noqa: E402
 from warehouse.questions import ask  # noqa: E402
 
@@ -130,20 +129,12 @@ def world() -> dict:
              for d, contacts, discharged, status, _ in FINISHED_CASES]
     parts += [_tt_referral(OUTCOME_IDS[d], phq, gad) for d, phq, gad, _ in OUTCOME_CASES]
     parts += [make(NOT_COMBINED_IDS[d]) for d, make in NOT_COMBINED_CASES]
-    merged: dict[str, list] = {}
-    for part in parts:
-        for view, view_rows in part.items():
-            merged.setdefault(view, []).extend(view_rows)
-    return merged
+    return merge_views(parts)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def warehouse(request, warehouse_for):
-    engine = make_engine(warehouse_for(request.param))
-    ensure_schemas(engine)
-    build(engine, **world())
-    yield engine
-    engine.dispose()
+    yield from built_warehouse(warehouse_for(request.param), world())
 
 
 @pytest.fixture(scope="module")

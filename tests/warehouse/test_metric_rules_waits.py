@@ -18,9 +18,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
 from test_marts_support import (  # noqa: E402
-    BACKENDS, build, contact, key_of, patient, received, rows,
+    BACKENDS, built_warehouse, contact, key_of, merge_views, patient, received, rows,
 )
-from warehouse.db import ensure_schemas, make_engine  # noqa: E402
 
 RECEIVED = date(2025, 1, 6)
 # attendance -> the source AttendStatus it stands for (kept on the Encounter; the marts read `attendance`)
@@ -109,20 +108,12 @@ def _standard_ids() -> list[tuple[str, str, str, int]]:
 def world() -> dict:
     parts = [_referral(CLOCK_IDS[d], at, contacts) for d, at, contacts, _ in CLOCK_CASES]
     parts += [_standard_referral(pid, at, measure, wait) for pid, at, measure, wait in _standard_ids()]
-    merged: dict[str, list] = {}
-    for part in parts:
-        for view, view_rows in part.items():
-            merged.setdefault(view, []).extend(view_rows)
-    return merged
+    return merge_views(parts)
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def warehouse(request, warehouse_for):
-    engine = make_engine(warehouse_for(request.param))
-    ensure_schemas(engine)
-    build(engine, publish=True, **world())
-    yield engine
-    engine.dispose()
+    yield from built_warehouse(warehouse_for(request.param), world(), publish=True)
 
 
 @pytest.fixture(scope="module")
