@@ -22,6 +22,7 @@ __all__ = ["activity_charts", "wait_charts", "outcome_charts", "pathway_charts",
            "equality_charts", "data_quality_charts"]
 
 WIDTH = 640
+LEGEND = alt.Legend(orient="bottom", direction="vertical", labelLimit=420)  # long service names stay readable
 Tables = Mapping[str, pa.Table]
 
 
@@ -75,7 +76,7 @@ def activity_charts(tables: Tables) -> list[Chart]:
             .transform_filter(alt.datum.measure == choice)
             .mark_line(point=True)
             .encode(x=alt.X("month:O", title="Month"), y=alt.Y("value:Q", title="Count"),
-                    color=alt.Color("service:N", title="Service type"),
+                    color=alt.Color("service:N", title="Service type", legend=LEGEND),
                     tooltip=["month:O", "service:N", "measure:N", alt.Tooltip("value:Q", format=",")])
             .add_params(choice).properties(width=WIDTH, height=300))
     return [_chart("activity_by_month", "Referrals, contacts and people by service type and month", _spec(line, monthly, "referrals"),
@@ -97,21 +98,21 @@ def wait_charts(tables: Tables) -> list[Chart]:
     else:
         frame["standard"] = frame.apply(_standard_name, axis=1)
     frame["measure"] = frame["wait_measure"].map(lambda m: label("wait_measures", m))
-    base = alt.Chart(frame).encode(x=alt.X("period:O", title="Month the wait ended"))
-    line = base.mark_line(point=True).encode(
+    line = alt.Chart().mark_line(point=True).encode(
+        x=alt.X("period:O", title="Month the wait ended"),
         y=alt.Y("pct_within_standard:Q", title="% within standard", scale=alt.Scale(domain=[0, 100])),
         tooltip=["standard:N", "measure:N", "period:O", "referrals:Q", "pct_within_standard:Q",
                  "median_wait_days:Q"])
     charts = [line]
-    if "target_pct" in frame.columns:
-        charts.append(base.mark_rule(strokeDash=[6, 4], color="#bf616a").encode(y="target_pct:Q"))
+    if "target_pct" in frame.columns:  # one horizontal line per panel (the standard's target is a constant)
+        charts.append(alt.Chart().mark_rule(strokeDash=[6, 4], color="#bf616a").encode(y="max(target_pct):Q"))
     within = (alt.layer(*charts, data=frame).properties(width=290, height=180)
               .facet(facet=alt.Facet("standard:N", title=None), columns=2)
               .properties(title="Share of waits within the access standard (dashed: national target)"))
     median = (alt.Chart(frame, title="Median wait in days")
               .mark_line(point=True)
               .encode(x=alt.X("period:O", title="Month the wait ended"), y=alt.Y("median_wait_days:Q", title="Days"),
-                      color=alt.Color("standard:N", title="Standard"),
+                      color=alt.Color("standard:N", title="Standard", legend=LEGEND),
                       tooltip=["standard:N", "period:O", "referrals:Q", "median_wait_days:Q"])
               .properties(width=WIDTH, height=260))
     return [_chart("waits_within_standard", "Waits against the access standards", _spec(within, frame, "pct_within_standard"), "waits_by_service", table,
@@ -289,7 +290,7 @@ def _by_group(frame: pd.DataFrame, value: str, colour: str, title: str, x_title:
     def draw(part: pd.DataFrame) -> alt.TopLevelMixin:
         return (alt.Chart(part).mark_bar().encode(
             x=alt.X(f"{value}:Q", title=x_title, scale=alt.Scale(domain=[0, 100])),
-            y=alt.Y("group_value:N", title=None), color=alt.Color(f"{colour}:N", title=None),
+            y=alt.Y("group_value:N", title=None), color=alt.Color(f"{colour}:N", title=None, legend=LEGEND),
             yOffset=alt.YOffset(f"{colour}:N"),
             tooltip=["dimension:N", "group_value:N", f"{colour}:N", f"{value}:Q"])
             .properties(width=WIDTH - 200, height=alt.Step(10)))
