@@ -1,9 +1,9 @@
 """Evaluate the project's ViewDefinitions over the FHIR export into `identifiable.v_*`.
 
-The NDJSON files are loaded as `identifiable.fhir_<Type>(id, resource)` (JSON on DuckDB, jsonb on
-PostgreSQL) and each view runs as one compiled SQL query inside the warehouse. Elsewhere (or for a
-view the compiler cannot take) the reference evaluator runs per resource and the rows are loaded
-in bulk.
+The NDJSON files are loaded as `identifiable.fhir_<Type>(id, resource)` (JSON on DuckDB, each line
+parsed once: `loading.load_ndjson`; jsonb on PostgreSQL) and each view runs as one compiled SQL
+query inside the warehouse. Elsewhere (or for a view the compiler cannot take) the reference
+evaluator runs per resource and the rows are loaded in bulk.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from warehouse.db import is_duckdb, is_postgres, write_table
 from warehouse.viewdef import NotCompilable, evaluate, run_compiled
+from warehouse.viewdef.loading import load_ndjson
 from warehouse.viewdef.postgres import load_ndjson_pg, run_compiled_pg
 
 __all__ = ["VIEWS_DIR", "view_definitions", "materialise_views"]
@@ -37,14 +38,7 @@ def _ndjson_files(ndjson_dir: Path) -> dict[str, Path]:
 
 
 def _load_ndjson_duckdb(duck, files: dict[str, Path], types: set[str]) -> None:
-    for rtype in sorted(types):
-        table = f"{SCHEMA}.fhir_{rtype}"
-        if rtype in files:
-            duck.execute(f"""CREATE OR REPLACE TABLE {table} AS
-                SELECT json ->> 'id' AS id, json AS resource
-                FROM read_json_objects(?, format = 'newline_delimited')""", [str(files[rtype])])
-        else:
-            duck.execute(f"CREATE OR REPLACE TABLE {table} (id VARCHAR, resource JSON)")
+    load_ndjson(duck, {rtype: files.get(rtype) for rtype in sorted(types)}, SCHEMA)
 
 
 def _load_ndjson_postgres(con, files: dict[str, Path], types: set[str]) -> None:

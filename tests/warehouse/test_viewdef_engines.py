@@ -150,6 +150,12 @@ def test_compile_view_reads_the_schema_table_and_parses_each_resource_once():
     assert "r.resource" not in sql
 
 
+def test_resource_key_is_read_from_the_hoisted_members_not_a_parse_of_its_own():
+    sql = compile_view(view(col("key", "getResourceKey()"), col("gender", "gender")))
+    assert sql.count("json_extract(resource, ['$.gender', '$.id'])") == 1
+    assert "r.resource" not in sql
+
+
 def test_run_compiled_without_a_table_returns_no_rows_with_the_view_schema(compiled):
     table = compiled.run(view(col("id", "id"), col("n", "name.count()")))
     assert table.num_rows == 0 and table.schema == pa.schema([("id", pa.string()), ("n", pa.int64())])

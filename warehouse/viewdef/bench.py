@@ -1,6 +1,10 @@
 """Rows per second of one view on three engines: the reference evaluator, the compiled DuckDB
 query, and the same view algorithm with fhirpathpy as its FHIRPath engine (the baseline).
 
+`benchmark(view, resources)` starts from Python dicts; `benchmark_ndjson(view, lines)` starts from
+NDJSON text, as the warehouse does: then each interpreter's time includes parsing the lines
+(`json.loads`), as the compiled path's load includes DuckDB's parse of the same text.
+
 fhirpathpy is used only here. The SQL on FHIR functions it lacks (getResourceKey,
 getReferenceKey) are added to it as user functions with the reference engine's semantics, and
 `join` is replaced by the suite's reading (an empty input joins to ''); a view it still cannot run
@@ -9,9 +13,12 @@ reports an error for that engine instead of a rate.
 
 from __future__ import annotations
 
+import json
+import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -19,7 +26,7 @@ import pyarrow as pa
 
 from warehouse.viewdef import semantics
 from warehouse.viewdef.errors import NotCompilable
-from warehouse.viewdef.loading import load_resources
+from warehouse.viewdef.loading import load_ndjson, load_resources
 from warehouse.viewdef.model import View, parse_view
 from warehouse.viewdef.nodes import Node
 from warehouse.viewdef.pyeval import Fn, Scope
@@ -27,7 +34,9 @@ from warehouse.viewdef.reference import evaluate_view, plan_view
 from warehouse.viewdef.sql_view import run_compiled
 from warehouse.viewdef.suite import compare_rows
 
-__all__ = ["benchmark", "fhirpathpy_builder", "Timing", "timed"]
+__all__ = ["benchmark", "benchmark_ndjson", "fhirpathpy_builder", "Timing", "timed"]
+
+Loader = Callable[[duckdb.DuckDBPyConnection], object]  # creates the view's fhir_<Type> table
 
 
 def _resource_keys(inputs: list) -> list:
@@ -86,13 +95,11 @@ def _rate(table: pa.Table, timing: Timing, resources: int) -> dict[str, Any]:
             "resources_per_second": round(resources / seconds, 1) if seconds > 0 else None}
 
 
-def _duckdb_engine(view: dict, resource_type: str, resources: list[dict], reference: pa.Table,
-                   count: int) -> dict[str, Any]:
+def _duckdb_engine(view: dict, load_into: Loader, reference: pa.Table, count: int) -> dict[str, Any]:
     """Load into an in-memory DuckDB (timed apart), then time the compiled query."""
     con = duckdb.connect()
     try:
-        _, load = timed(lambda: load_resources(con, {resource_type: (
-            r for r in resources if r.get("resourceType") == resource_type)}))
+        _, load = timed(lambda: load_into(con))
         compiled, timing = timed(lambda: run_compiled(con, view))
     except NotCompilable as error:
         return {"error": f"NotCompilable: {error}"}
@@ -102,24 +109,45 @@ def _duckdb_engine(view: dict, resource_type: str, resources: list[dict], refere
             "agrees_with_reference": compare_rows(compiled.to_pylist(), reference.to_pylist()) is None}
 
 
-def _fhirpathpy_engine(parsed: View, resources: list[dict], reference: pa.Table, count: int) -> dict[str, Any]:
+def _fhirpathpy_engine(parsed: View, source: Callable[[], Iterable[dict]], reference: pa.Table,
+                       count: int) -> dict[str, Any]:
     try:
-        baseline, timing = timed(lambda: evaluate_view(parsed, resources, fhirpathpy_builder))
+        baseline, timing = timed(lambda: evaluate_view(parsed, source(), fhirpathpy_builder))
     except Exception as error:  # fhirpathpy lacks some functions; report rather than fail the run
         return {"error": f"{type(error).__name__}: {error}"}
     return {**_rate(baseline, timing, count),
             "agrees_with_reference": compare_rows(baseline.to_pylist(), reference.to_pylist()) is None}
 
 
+def _benchmark(view: dict, source: Callable[[], Iterable[dict]], count: int, load_into: Loader,
+               parse_timed: bool) -> dict[str, Any]:
+    """Every engine on the resources `source()` gives (called inside each interpreter's timing)."""
+    parsed = parse_view(view)
+    plan_view(parsed)  # warm the FHIR schema cache so no engine pays for it
+    reference, timing = timed(lambda: evaluate_view(parsed, source()))
+    return {"view": parsed.resource, "resources": count, "interpreters_parse_json": parse_timed, "engines": {
+        "reference": _rate(reference, timing, count),
+        "duckdb": _duckdb_engine(view, load_into, reference, count),
+        "fhirpathpy": _fhirpathpy_engine(parsed, source, reference, count),
+    }}
+
+
 def benchmark(view: dict, resources: Iterable[dict]) -> dict[str, Any]:
     """Time `view` over `resources` on each engine; `agrees_with_reference` checks the rows match."""
     resources = list(resources)
-    parsed = parse_view(view)
-    plan_view(parsed)  # warm the FHIR schema cache so no engine pays for it
-    count = sum(1 for r in resources if r.get("resourceType") == parsed.resource)
-    reference, timing = timed(lambda: evaluate_view(parsed, resources))
-    return {"view": parsed.resource, "resources": count, "engines": {
-        "reference": _rate(reference, timing, count),
-        "duckdb": _duckdb_engine(view, parsed.resource, resources, reference, count),
-        "fhirpathpy": _fhirpathpy_engine(parsed, resources, reference, count),
-    }}
+    resource_type = parse_view(view).resource
+    mine = [r for r in resources if r.get("resourceType") == resource_type]
+    return _benchmark(view, lambda: resources, len(mine),
+                      lambda con: load_resources(con, {resource_type: mine}), parse_timed=False)
+
+
+def benchmark_ndjson(view: dict, lines: Sequence[str]) -> dict[str, Any]:
+    """Time `view` over NDJSON `lines` of its resource type: the interpreters' times include
+    `json.loads` of every line; DuckDB loads them with the warehouse's loader (`load_ndjson`)."""
+    lines = [line.rstrip("\r\n") for line in lines if line.strip()]
+    resource_type = parse_view(view).resource
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"{resource_type}.ndjson"
+        path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+        return _benchmark(view, lambda: (json.loads(line) for line in lines), len(lines),
+                          lambda con: load_ndjson(con, {resource_type: path}), parse_timed=True)

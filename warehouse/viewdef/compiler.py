@@ -656,8 +656,10 @@ def _keys(node: Call, scope: SqlScope, key_of: Callable[[str], str]) -> Sql:
 
 
 def _resource_key(node: Call, scope: SqlScope) -> Sql:
+    """`id` read as a path, so on the resource it comes from the hoisted top-level members (one
+    parse of the resource per row, shared with every other column) rather than a parse of its own."""
     d = scope.dialect
-    return _keys(node, scope, lambda json: d.sql("json_text", json=json, path=d.literal("$.id")))
+    return _keys(node, scope, lambda json: _render_path(JsonPath(json, False, (".id",)), d, "json_text"))
 
 
 def _reference_key(node: Call, scope: SqlScope) -> Sql:
