@@ -34,7 +34,7 @@ __all__ = ["MARTS_DIR", "MART_ORDER", "ANALYTICS_TABLES", "REFERENCE_SCHEMAS", "
 MART_ORDER: tuple[str, ...] = (
     "m_person_ref", "m_service_request", "m_referral_base", "m_request_referral", "m_contact",
     "m_referral", "m_score",
-    "service", "person", "m_person_group", "referral", "m_wait",
+    "service", "person", "person_group", "referral", "referral_need", "m_wait",
     "contact", "care_plan", "outcome", "journey_step", "who_gets_what",
 )
 ANALYTICS_TABLES: tuple[str, ...] = tuple(n for n in MART_ORDER if not n.startswith("m_"))

@@ -34,6 +34,7 @@ def _person() -> pa.Table:
         "gp_practice_ods": ["Z90001", "Z90002", "Z90003"],
         "pcn_code": ["U90001", "U90001", "U90001"],
         "smi_register": [False, True, False],
+        "imd_quintile": pa.array([1, 5, None], pa.int64()),
     })
 
 

@@ -13,6 +13,9 @@ from test_marts_support import (  # noqa: F401  (engine: fixture)
     TEST_KEY, build, contact, engine, episode, gp_referral, key_of, patient, received, rows, score,
     table,
 )
+import yaml
+
+import expectations
 from carebridge.reference import load_reference
 from warehouse.build import ANALYTICS_TABLES, MART_ORDER, build_marts, person_keys, reference_tables
 from warehouse.marts import MARTS_DIR
@@ -22,7 +25,8 @@ from warehouse.questions import QUESTIONS_DIR
 # outputs.md part B: the analytics contract, exact names and order.
 ANALYTICS_COLUMNS = {
     "person": ["person_key", "birth_year", "age_band", "sex", "ethnic_category", "ethnic_group", "lsoa_code",
-               "imd_decile", "gp_practice_ods", "pcn_code", "smi_register"],
+               "imd_decile", "gp_practice_ods", "pcn_code", "smi_register", "imd_quintile"],
+    "person_group": ["person_key", "group_dimension", "group_value"],
     "service": ["service_key", "provider_ods", "provider_name", "provider_kind", "setting", "service_type_code",
                 "service_type_name", "level"],
     "referral": ["referral_key", "person_key", "service_key", "source_setting", "source_code", "referring_ods",
@@ -36,6 +40,7 @@ ANALYTICS_COLUMNS = {
     "outcome": ["outcome_key", "referral_key", "person_key", "service_key", "measure", "first_score", "first_date",
                 "last_score", "last_date", "change", "caseness_first", "caseness_last", "reliable_improvement",
                 "reliable_deterioration", "recovery", "reliable_recovery"],
+    "referral_need": ["referral_key", "person_key", "need_domain"],
     "journey_step": ["person_key", "step_no", "referral_key", "from_setting", "to_setting", "transition",
                      "days_since_previous", "seen"],
     "who_gets_what": ["person_key", "age_band", "sex", "ethnic_group", "imd_quintile", "service_key", "setting",
@@ -109,6 +114,11 @@ def test_sql_files_have_no_percent_sign_and_every_mart_has_its_file():
     assert all((MARTS_DIR / f"{name}.sql").exists() for name in MART_ORDER)
 
 
+def test_the_expectations_contract_declares_the_same_analytics_columns():
+    contracts = yaml.safe_load((Path(expectations.__file__).parent / "contracts.yaml").read_text(encoding="utf-8"))
+    assert contracts["analytics"] == ANALYTICS_COLUMNS
+
+
 def test_build_is_idempotent_and_columns_match_the_contract(engine):
     counts = build(engine, **_small_world())
     assert counts == build_marts(engine)                                 # re-running replaces, never appends
@@ -124,6 +134,7 @@ def test_person_mart_derives_slicing_columns_without_identifiers(engine):
     p1, p2, p3 = people[key_of("p1")], people[key_of("p2")], people[key_of("p3")]
     assert (p1["birth_year"], p1["age_band"], p1["sex"]) == (1990, "26-35", "female")   # 34 at first referral
     assert (p1["ethnic_category"], p1["ethnic_group"], p1["imd_decile"]) == ("H", "Asian", 7)
+    assert p1["imd_quintile"] == 4                                     # deciles 7 and 8 are quintile 4
     assert (p1["gp_practice_ods"], p1["pcn_code"], p1["smi_register"]) == ("Z90001", "U90001", True)
     assert (p2["age_band"], p2["ethnic_group"], p2["imd_decile"], p2["smi_register"]) == (
         "0-17", "Not stated or not known", None, False)                   # 17 on 2025-02-28

@@ -1,7 +1,8 @@
 -- One row per person in scope. No NHS number, name, postcode or full birth date: birth year only,
 -- age band at the first referral (else at the latest activity), ethnic group (not stated / not
 -- known when missing or unrecognised), IMD decile through the LSOA, PCN as the practice's parent
--- organisation, and whether the person is on a GP severe mental illness register.
+-- organisation, whether the person is on a GP severe mental illness register, and the IMD quintile
+-- (FLOOR((decile + 1) / 2), 1 = most deprived), the unit every published breakdown uses.
 WITH patient AS (
     SELECT
         p.person_id,
@@ -63,7 +64,8 @@ SELECT
     CAST(imd.imd_decile AS INTEGER) AS imd_decile,
     a.gp_practice_ods,
     COALESCE(o.parent_ods, ro.parent_ods) AS pcn_code,
-    smi.person_id IS NOT NULL AS smi_register
+    smi.person_id IS NOT NULL AS smi_register,
+    CAST(FLOOR((CAST(imd.imd_decile AS INTEGER) + 1) / 2.0) AS INTEGER) AS imd_quintile
 FROM aged AS a
 LEFT JOIN reference.age_band AS ab ON a.age BETWEEN ab.min_age AND ab.max_age
 LEFT JOIN reference.ethnic_category AS ec ON ec.code = a.ethnic_category

@@ -36,7 +36,7 @@ sliced AS (
         f.did_not_attend,
         f.is_referral
     FROM dated AS f
-    JOIN identifiable.m_person_group AS g ON g.person_key = f.person_key
+    JOIN analytics.person_group AS g ON g.person_key = f.person_key
 )
 SELECT
     financial_year,

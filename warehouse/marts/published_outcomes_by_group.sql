@@ -22,7 +22,7 @@ WITH finished AS (
 sliced AS (
     SELECT g.group_dimension, g.group_value, f.*
     FROM finished AS f
-    JOIN identifiable.m_person_group AS g ON g.person_key = f.person_key
+    JOIN analytics.person_group AS g ON g.person_key = f.person_key
 )
 SELECT
     service_type_code AS service_type,

@@ -11,7 +11,7 @@ WITH sliced AS (
         j.person_key,
         j.seen
     FROM analytics.journey_step AS j
-    JOIN identifiable.m_person_group AS g ON g.person_key = j.person_key
+    JOIN analytics.person_group AS g ON g.person_key = j.person_key
 )
 SELECT
     from_setting,

@@ -1,25 +1,18 @@
--- Referrals to VCSE (social prescribing) services by need domain (reference.vcse_need_domain, found
--- in the referral's reason code as q07 does: a referral with two needs counts under both; a referral
--- with no recognised need counts under 'unknown'), overall (group_dimension 'all') and by age band,
+-- Referrals to VCSE (social prescribing) services by need domain (analytics.referral_need: a referral
+-- with two needs counts under both; a referral with no recognised need counts under 'unknown'), overall (group_dimension 'all') and by age band,
 -- sex, ethnic group and IMD quintile ('unknown' where not known): referrals, people referred, and
 -- referrals seen (at least one attended contact).
 WITH sp AS (
-    SELECT r.referral_key, r.person_key, r.reason_code, COALESCE(r.attended_contacts, 0) > 0 AS seen
+    SELECT r.referral_key, r.person_key, COALESCE(r.attended_contacts, 0) > 0 AS seen
     FROM analytics.referral AS r
     JOIN analytics.service AS s ON s.service_key = r.service_key AND s.setting = 'vcse'
 ),
-need AS (
-    SELECT sp.referral_key, d.domain AS need_domain
-    FROM sp
-    JOIN reference.vcse_need_domain AS d
-        ON POSITION(';' || d.domain || ';' IN ';' || REPLACE(COALESCE(sp.reason_code, ''), ' ', '') || ';') > 0
-),
 needs AS (
-    SELECT referral_key, need_domain FROM need
+    SELECT referral_key, need_domain FROM analytics.referral_need
     UNION ALL
     SELECT sp.referral_key, 'unknown'
     FROM sp
-    WHERE NOT EXISTS (SELECT 1 FROM need WHERE need.referral_key = sp.referral_key)
+    WHERE NOT EXISTS (SELECT 1 FROM analytics.referral_need AS n WHERE n.referral_key = sp.referral_key)
 ),
 sliced AS (
     SELECT
@@ -30,7 +23,7 @@ sliced AS (
         sp.seen
     FROM needs AS n
     JOIN sp ON sp.referral_key = n.referral_key
-    JOIN identifiable.m_person_group AS g ON g.person_key = sp.person_key
+    JOIN analytics.person_group AS g ON g.person_key = sp.person_key
 )
 SELECT
     need_domain,

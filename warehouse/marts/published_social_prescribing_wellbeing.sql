@@ -22,7 +22,7 @@ sliced AS (
         o.reliable_improvement,
         o.reliable_deterioration
     FROM paired AS o
-    JOIN identifiable.m_person_group AS g ON g.person_key = o.person_key
+    JOIN analytics.person_group AS g ON g.person_key = o.person_key
 )
 SELECT
     measure,

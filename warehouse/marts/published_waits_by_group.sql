@@ -14,6 +14,6 @@ SELECT
     PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY w.wait_days) AS median_wait_days,
     COUNT(*) FILTER (WHERE w.wait_days <= w.standard_days) AS within_standard
 FROM identifiable.m_wait AS w
-JOIN identifiable.m_person_group AS g ON g.person_key = w.person_key
+JOIN analytics.person_group AS g ON g.person_key = w.person_key
 GROUP BY w.service_type_code, w.wait_measure, w.standard_days, w.target_pct, g.group_dimension, g.group_value
 ORDER BY 1, 2, 3, 5, 6

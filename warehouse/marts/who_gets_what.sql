@@ -38,7 +38,7 @@ SELECT
     p.age_band,
     p.sex,
     p.ethnic_group,
-    CAST(FLOOR((p.imd_decile + 1) / 2.0) AS INTEGER) AS imd_quintile,
+    p.imd_quintile,
     ps.service_id AS service_key,
     s.setting,
     s.service_type_code,

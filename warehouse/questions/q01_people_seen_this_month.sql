@@ -10,39 +10,21 @@ WITH this_month AS (
     WHERE attended
 ),
 seen AS (
-    SELECT DISTINCT
-        m.month,
-        c.service_key,
-        c.person_key,
-        COALESCE(p.age_band, 'unknown') AS age_band,
-        COALESCE(p.sex, 'unknown') AS sex,
-        COALESCE(p.ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((p.imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
+    SELECT DISTINCT m.month, c.service_key, c.person_key
     FROM analytics.contact AS c
     JOIN this_month AS m ON SUBSTR(CAST(c.contact_date AS VARCHAR(10)), 1, 7) = m.month
-    LEFT JOIN analytics.person AS p ON p.person_key = c.person_key
     WHERE c.attended
-),
-sliced AS (
-    SELECT month, service_key, person_key, 'all' AS group_dimension, 'all' AS group_value FROM seen
-    UNION ALL
-    SELECT month, service_key, person_key, 'age_band', age_band FROM seen
-    UNION ALL
-    SELECT month, service_key, person_key, 'sex', sex FROM seen
-    UNION ALL
-    SELECT month, service_key, person_key, 'ethnic_group', ethnic_group FROM seen
-    UNION ALL
-    SELECT month, service_key, person_key, 'imd_quintile', imd_quintile FROM seen
 )
 SELECT
     sl.month,
     s.provider_ods,
     s.service_type_code,
     s.service_type_name,
-    sl.group_dimension,
-    sl.group_value,
+    g.group_dimension,
+    g.group_value,
     COUNT(DISTINCT sl.person_key) AS people
-FROM sliced AS sl
+FROM seen AS sl
+JOIN analytics.person_group AS g ON g.person_key = sl.person_key
 JOIN analytics.service AS s ON s.service_key = sl.service_key
-GROUP BY sl.month, s.provider_ods, s.service_type_code, s.service_type_name, sl.group_dimension, sl.group_value
-ORDER BY s.provider_ods, s.service_type_code, sl.group_dimension, sl.group_value
+GROUP BY sl.month, s.provider_ods, s.service_type_code, s.service_type_name, g.group_dimension, g.group_value
+ORDER BY s.provider_ods, s.service_type_code, g.group_dimension, g.group_value

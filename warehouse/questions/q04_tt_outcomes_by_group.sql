@@ -6,21 +6,12 @@
 --   them; at_caseness those at caseness at the start (PHQ-9 >= 10 or GAD-7 >= 8). recovery_rate and
 --   reliable_recovery_rate are percentages of at_caseness (the national denominator: finished minus
 --   not at caseness); reliable_improvement_rate is a percentage of finished. NULL when the denominator is 0.
-WITH tt AS (
-    SELECT
-        o.*,
-        COALESCE(p.ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((p.imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
+WITH sliced AS (
+    SELECT g.group_dimension, g.group_value, o.*
     FROM analytics.outcome AS o
-    LEFT JOIN analytics.person AS p ON p.person_key = o.person_key
+    JOIN analytics.person_group AS g
+        ON g.person_key = o.person_key AND g.group_dimension IN ('all', 'ethnic_group', 'imd_quintile')
     WHERE o.measure = 'TT_COMBINED'
-),
-sliced AS (
-    SELECT 'all' AS group_dimension, 'all' AS group_value, tt.* FROM tt
-    UNION ALL
-    SELECT 'ethnic_group', tt.ethnic_group, tt.* FROM tt
-    UNION ALL
-    SELECT 'imd_quintile', tt.imd_quintile, tt.* FROM tt
 ),
 counted AS (
     SELECT

@@ -7,34 +7,16 @@
 --   swemwbs_mean_change the mean change (higher is better); swemwbs_improved those improving by the
 --   reliable-change amount; life_satisfaction_mean_change the same for ONS4 life satisfaction.
 WITH sp AS (
-    SELECT
-        r.referral_key,
-        r.person_key,
-        r.reason_code,
-        r.attended_contacts,
-        COALESCE(r.source_setting, 'unknown') AS referred_from,
-        COALESCE(p.age_band, 'unknown') AS age_band,
-        COALESCE(p.sex, 'unknown') AS sex,
-        COALESCE(p.ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((p.imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
+    SELECT r.referral_key, r.person_key, r.attended_contacts, COALESCE(r.source_setting, 'unknown') AS referred_from
     FROM analytics.referral AS r
     JOIN analytics.service AS s ON s.service_key = r.service_key AND s.setting = 'vcse'
-    LEFT JOIN analytics.person AS p ON p.person_key = r.person_key
-),
-need AS (
-    SELECT sp.referral_key, d.domain
-    FROM sp
-    JOIN reference.vcse_need_domain AS d
-        ON POSITION(';' || d.domain || ';' IN ';' || REPLACE(COALESCE(sp.reason_code, ''), ' ', '') || ';') > 0
 ),
 sliced AS (
-    SELECT 'all' AS dimension, 'all' AS value, referral_key FROM sp
-    UNION ALL SELECT 'need', domain, referral_key FROM need
+    SELECT g.group_dimension AS dimension, g.group_value AS value, sp.referral_key
+    FROM sp
+    JOIN analytics.person_group AS g ON g.person_key = sp.person_key
+    UNION ALL SELECT 'need', need_domain, referral_key FROM analytics.referral_need
     UNION ALL SELECT 'referred_from', referred_from, referral_key FROM sp
-    UNION ALL SELECT 'age_band', age_band, referral_key FROM sp
-    UNION ALL SELECT 'sex', sex, referral_key FROM sp
-    UNION ALL SELECT 'ethnic_group', ethnic_group, referral_key FROM sp
-    UNION ALL SELECT 'imd_quintile', imd_quintile, referral_key FROM sp
 ),
 swemwbs AS (
     SELECT referral_key, change, reliable_improvement FROM analytics.outcome WHERE measure = 'SWEMWBS'

@@ -1,14 +1,14 @@
--- Every person's equality groups in long form, the one place published tables take them from: a
--- row per person and dimension ('all' with the value 'all', then age_band, sex, ethnic_group and
--- imd_quintile, 'unknown' where not known). IMD quintile = FLOOR((decile + 1) / 2), 1 = most
--- deprived. Join it on person_key to slice any figure by every dimension at once.
+-- Every person's equality groups in long form, the one place questions and published tables take
+-- them from: a row per person and dimension ('all' with the value 'all', then age_band, sex,
+-- ethnic_group and imd_quintile; 'unknown' where not known). Join it on person_key to slice any
+-- figure by every dimension at once.
 WITH person_group AS (
     SELECT
         person_key,
         COALESCE(age_band, 'unknown') AS age_band,
         COALESCE(sex, 'unknown') AS sex,
         COALESCE(ethnic_group, 'unknown') AS ethnic_group,
-        COALESCE(CAST(CAST(FLOOR((imd_decile + 1) / 2.0) AS INTEGER) AS VARCHAR), 'unknown') AS imd_quintile
+        COALESCE(CAST(imd_quintile AS VARCHAR), 'unknown') AS imd_quintile
     FROM analytics.person
 )
 SELECT person_key, 'all' AS group_dimension, 'all' AS group_value FROM person_group
