@@ -16,13 +16,14 @@ def counts_table(counts: Mapping[str, int], key: str = "table", value: str = "ro
 
 def preview(table: pa.Table, limit: int = 10) -> dg.MetadataValue:
     """A markdown preview of an aggregate table (never used on row-level identifiable data)."""
-    rows = table.slice(0, limit).to_pylist()
-    header = "| " + " | ".join(table.column_names) + " |"
-    rule = "|" + "---|" * len(table.column_names)
-    body = ["| " + " | ".join("" if v is None else str(v) for v in row.values()) + " |" for row in rows]
-    more = [f"_{table.num_rows - limit:,} more rows_"] if table.num_rows > limit else []
-    return dg.MetadataValue.md("\n".join([header, rule, *body] if rows else [header, rule, "_no rows_"]) +
-                               ("\n\n" + more[0] if more else ""))
+    lines = ["| " + " | ".join(table.column_names) + " |", "|" + "---|" * len(table.column_names)]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row.values()) + " |"
+              for row in table.slice(0, limit).to_pylist()]
+    if table.num_rows == 0:
+        lines.append("_no rows_")
+    elif table.num_rows > limit:
+        lines += ["", f"_{table.num_rows - limit:,} more rows_"]
+    return dg.MetadataValue.md("\n".join(lines))
 
 
 def png_chart(png: bytes, title: str) -> dg.MetadataValue:

@@ -37,6 +37,11 @@ def _has_values(frame: pd.DataFrame, column: str) -> bool:
     return column in frame.columns and bool(frame[column].notna().any())
 
 
+def _labels(values: pd.Series, kind: str) -> pd.Series:
+    """Each code of `values` with its name (report.yaml, code lists)."""
+    return values.map(lambda code: label(kind, code)).astype(object)
+
+
 def _spec(chart: alt.TopLevelMixin, frame: pd.DataFrame | None = None, column: str | None = None) -> dict:
     """The chart's spec, or a one-line message where `frame` has no value in `column` to draw
     (an empty Vega-Lite scale would only log warnings and draw empty axes)."""
@@ -57,7 +62,7 @@ def _chart(key: str, title: str, spec: dict, source: str, rows: pa.Table, **kwar
 def _dimension_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows of the four equality dimensions (not the `all` totals), with readable names."""
     rows = frame[frame["group_dimension"] != "all"].copy()
-    rows["dimension"] = rows["group_dimension"].map(lambda d: label("dimensions", d))
+    rows["dimension"] = _labels(rows["group_dimension"], "dimensions")
     return rows
 
 
@@ -66,7 +71,7 @@ def _dimension_rows(frame: pd.DataFrame) -> pd.DataFrame:
 def activity_charts(tables: Tables) -> list[Chart]:
     table = tables["activity_by_service_month"]
     frame = _frame(table)
-    frame["service"] = frame["service_type"].map(lambda c: label("service_types", c))
+    frame["service"] = _labels(frame["service_type"], "service_types")
     monthly = (frame.groupby(["month", "service"], as_index=False)[["referrals", "contacts", "people"]]
                .sum(min_count=1))
     choice = alt.param(name="activity_measure", value="referrals",
@@ -86,18 +91,16 @@ def activity_charts(tables: Tables) -> list[Chart]:
 
 # --- waits -----------------------------------------------------------------------------------
 
-def _standard_name(row: pd.Series) -> str:
-    return f"{label('service_types', row['service_type'])}: {int(row['standard_days'])} days"
+def _standards(frame: pd.DataFrame) -> pd.Series:
+    """The standard each row's wait is measured against, e.g. `TT NHS Talking Therapies: 42 days`."""
+    return _labels(frame["service_type"], "service_types") + ": " + frame["standard_days"].astype(str) + " days"
 
 
 def wait_charts(tables: Tables) -> list[Chart]:
     table = tables["waits_by_service"]
     frame = _frame(table)
-    if frame.empty:
-        frame["standard"] = pd.Series(dtype=str)
-    else:
-        frame["standard"] = frame.apply(_standard_name, axis=1)
-    frame["measure"] = frame["wait_measure"].map(lambda m: label("wait_measures", m))
+    frame["standard"] = _standards(frame)
+    frame["measure"] = _labels(frame["wait_measure"], "wait_measures")
     line = alt.Chart().mark_line(point=True).encode(
         x=alt.X("period:O", title="Month the wait ended"),
         y=alt.Y("pct_within_standard:Q", title="% within standard", scale=alt.Scale(domain=[0, 100])),
@@ -197,8 +200,8 @@ def outcome_charts(tables: Tables) -> list[Chart]:
                                     "everyone; dashed red: the 50% recovery standard. Recovery rate = recovered / "
                                     "(finished treatment - not at caseness at the start)."))
     community = frame[(frame["group_dimension"] == "all") & ~frame["measure"].isin(list(settings()["outcome_measures"]))]
-    community = community.assign(service=community["service_type"].map(lambda c: label("service_types", c)),
-                                 measure_name=community["measure"].map(lambda m: label("measures", m)))
+    community = community.assign(service=_labels(community["service_type"], "service_types"),
+                                 measure_name=_labels(community["measure"], "measures"))
     y = alt.Y("measure_name:N", title=None)
     x_scale = alt.Scale(domain=[0, 100])
 
@@ -232,10 +235,8 @@ def pathway_charts(tables: Tables) -> list[Chart]:
     nodes, bands = sankey.layout(flows, rank)
     flow_spec = (sankey.vega_spec(nodes, bands, settings()["settings"], settings()["transitions"]) if bands
                  else _message(EMPTY))
-    frame = frame.assign(move=frame.apply(lambda r: f"{label('settings', r.from_setting)} → "
-                                                    f"{label('settings', r.to_setting)} "
-                                                    f"({label('transitions', r.transition)})", axis=1)
-                         if not frame.empty else pd.Series(dtype=str))
+    frame["move"] = (_labels(frame["from_setting"], "settings") + " → " + _labels(frame["to_setting"], "settings")
+                     + " (" + _labels(frame["transition"], "transitions") + ")")
     seen = (alt.Chart(frame, title="Share of moves where the receiving service saw the person")
             .mark_bar().encode(x=alt.X("pct_seen:Q", title="% seen", scale=alt.Scale(domain=[0, 100])),
                                y=alt.Y("move:N", sort="-x", title=None),
@@ -264,7 +265,7 @@ def social_prescribing_charts(tables: Tables) -> list[Chart]:
                   .properties(width=WIDTH - 200, height=alt.Step(18)))
     wellbeing = _frame(wellbeing_table)
     overall = wellbeing[wellbeing["group_dimension"] == "all"].assign(
-        measure_name=lambda f: f["measure"].map(lambda m: label("measures", m)))
+        measure_name=lambda f: _labels(f["measure"], "measures"))
     long = overall.melt(id_vars=["measure_name", "paired", "pct_improved"], value_vars=["mean_first", "mean_last"],
                         var_name="when", value_name="mean")
     long["when"] = long["when"].map({"mean_first": "first score", "mean_last": "latest score"})
@@ -300,12 +301,9 @@ def _by_group(frame: pd.DataFrame, value: str, colour: str, title: str, x_title:
 
 def equality_charts(tables: Tables) -> list[Chart]:
     activity = _frame(tables["activity_by_group"])
-    activity["setting_name"] = activity["setting"].map(lambda s: label("settings", s))
+    activity["setting_name"] = _labels(activity["setting"], "settings")
     waits = _frame(tables["waits_by_group"])
-    if waits.empty:
-        waits["standard"] = pd.Series(dtype=str)
-    else:
-        waits["standard"] = waits.apply(_standard_name, axis=1)
+    waits["standard"] = _standards(waits)
     dna = (activity.groupby(["group_dimension", "group_value", "setting_name"], as_index=False)["dna_rate"].mean())
     return [_chart("equality_dna", "Did-not-attend rate by group", _spec(_by_group(
                 dna, "dna_rate", "setting_name", "Did-not-attend rate by group and setting", "% of appointments DNA")),
