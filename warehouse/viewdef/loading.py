@@ -101,6 +101,7 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, files: Mapping[str, Path | None]
         else:
             con.execute(f"""CREATE TABLE {stored} AS SELECT json AS resource
                             FROM read_json_objects(?, format = 'newline_delimited')""", [str(path)])
-        con.execute(f"CREATE VIEW {schema}.fhir_{resource_type} AS SELECT resource ->> 'id' AS id, resource FROM {stored}")
+        con.execute(f"CREATE VIEW {schema}.fhir_{valid_name(resource_type)} AS "
+                    f"SELECT resource ->> 'id' AS id, resource FROM {stored}")
         counts[resource_type] = con.execute(f"SELECT count(*) FROM {stored}").fetchall()[0][0]
     return counts

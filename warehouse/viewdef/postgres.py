@@ -39,6 +39,14 @@ def _copy_batch(cur: psycopg.Cursor, table: str, batch: pa.Table) -> None:
             copy.write_row(row)
 
 
+def _new_table(cur: psycopg.Cursor, schema: str, resource_type: str, columns: str) -> str:
+    """(Re)create `<schema>.fhir_<Type>` with `columns`; its qualified name."""
+    table = f"{schema}.fhir_{valid_name(resource_type)}"
+    cur.execute(f"DROP TABLE IF EXISTS {table}")
+    cur.execute(f"CREATE TABLE {table} ({columns})")
+    return table
+
+
 def load_resources_pg(con: psycopg.Connection, resources: Mapping[str, Iterable[dict]],
                       schema: str = "public") -> dict[str, int]:
     """(Re)create one `fhir_<Type>(id text, resource jsonb)` table per type and COPY the resources in.
@@ -48,9 +56,7 @@ def load_resources_pg(con: psycopg.Connection, resources: Mapping[str, Iterable[
     with con.transaction(), con.cursor() as cur:
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {valid_name(schema)}")
         for resource_type, items in resources.items():
-            table = f"{schema}.fhir_{valid_name(resource_type)}"
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-            cur.execute(f"CREATE TABLE {table} (id text, resource jsonb)")
+            table = _new_table(cur, schema, resource_type, "id text, resource jsonb")
             counts[resource_type] = 0
             for batch in resource_batches(items):
                 _copy_batch(cur, table, batch)
@@ -66,9 +72,8 @@ def load_ndjson_pg(con: psycopg.Connection, files: Mapping[str, Path | None], sc
     with con.transaction(), con.cursor() as cur:
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {valid_name(schema)}")
         for resource_type, path in files.items():
-            table = f"{schema}.fhir_{valid_name(resource_type)}"
-            cur.execute(f"DROP TABLE IF EXISTS {table}")
-            cur.execute(f"CREATE TABLE {table} (id text GENERATED ALWAYS AS (resource ->> 'id') STORED, resource jsonb)")
+            table = _new_table(cur, schema, resource_type,
+                               "id text GENERATED ALWAYS AS (resource ->> 'id') STORED, resource jsonb")
             if path is not None:
                 with cur.copy(f"COPY {table} (resource) FROM STDIN") as copy, open(path, encoding="utf-8") as fh:
                     for line in fh:
