@@ -21,7 +21,7 @@ def _months(value: str) -> tuple[str, str]:
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
-    from synthetic import default_truth_dir, generate
+    from carebridge.synthetic import default_truth_dir, generate
 
     truth = args.truth or default_truth_dir(args.landing)
     summary = generate(args.persons, args.landing, truth, seed=args.seed, months=args.months, fault_rate=args.fault_rate)
@@ -43,7 +43,7 @@ def _print_outcome(outcome) -> None:
 
 
 def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int:
-    from carebridge.keys import KeyFileError, default_key_path, ensure_key
+    from carebridge.core.keys import KeyFileError, default_key_path, ensure_key
     from carebridge.runner import PipelineError, run_pipeline
 
     key_path = key_file or default_key_path()
@@ -69,7 +69,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from synthetic import generate
+    from carebridge.synthetic import generate
 
     landing, truth = args.out / "landing", args.out / "truth"
     print(f"generating a synthetic integrated care system of {args.persons:,} people into {landing} ...")
@@ -86,7 +86,7 @@ def _cmd_ui(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from benchmarks.pipeline import run_benchmark
+    from carebridge.benchmarks.pipeline import run_benchmark
 
     return run_benchmark(args.persons, args.out, seed=args.seed, fault_rate=args.fault_rate)
 

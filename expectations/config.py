@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 
 __all__ = ["PACKAGE_DIR", "SUITES_DIR", "LAYERS", "Settings", "settings", "code_lists", "contract_columns"]
 

@@ -10,7 +10,7 @@ A suite file is a YAML list of entries::
     - include: staged_provenance                        # the entries of suites/_shared/<name>.yaml
 
 Code lists are never re-typed: a kwarg `value_set_from: <path>` becomes `value_set`, the value set
-at that path of the code lists (`carebridge.reference.codes()` plus `code_lists.yaml`); any other
+at that path of the code lists (`carebridge.core.reference.codes()` plus `code_lists.yaml`); any other
 `<name>_from: <path>` becomes `<name>`, the value found at the path. A path is dotted; `*` fans out
 over a mapping's values or a list's items, a number indexes a list, and a value set taken from a
 mapping is its keys: `ethnic_category` (the codes), `ethnic_category.*.group` (the five groups),

@@ -30,7 +30,7 @@ from typing import IO, Any
 import duckdb
 import pyarrow as pa
 
-from carebridge.ids import record_id
+from carebridge.core.ids import record_id
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
 from fhir_mapping.ndjson import dumps
 from fhir_mapping.referrals import build_referrals

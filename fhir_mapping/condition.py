@@ -6,7 +6,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 from fhir_mapping.elements import coding, concept, iso, local_identifier, meta, patient_ref, prune
 
 __all__ = ["map_conditions"]

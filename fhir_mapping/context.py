@@ -12,8 +12,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carebridge.ids import record_id
-from carebridge.reference import codes
+from carebridge.core.ids import record_id
+from carebridge.core.reference import codes
 from fhir_mapping.terminology import code_maps, inputs
 
 __all__ = ["PersonIndexLike", "ReferenceLike", "MappingContext", "UNMAPPED_SCHEMA", "sql_name", "build_context",

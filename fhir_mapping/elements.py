@@ -10,7 +10,7 @@ import datetime as dt
 from functools import cache
 from typing import Any
 
-from carebridge.ids import organisation_id, service_id
+from carebridge.core.ids import organisation_id, service_id
 from fhir_mapping.terminology import extension, local_identifier_system, profile, system
 
 __all__ = ["prune", "iso", "number", "coding", "concept", "meta", "org_ref", "service_ref", "patient_ref",

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 from fhir_mapping.context import MappingContext, with_record_ids
 from fhir_mapping.elements import coding, concept, iso, local_identifier, meta, number, org_ref, patient_ref, prune, record_ref
 from fhir_mapping.terminology import code_maps, system

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carebridge.ids import organisation_id, service_id
+from carebridge.core.ids import organisation_id, service_id
 from fhir_mapping.context import MappingContext, sql_name
 from fhir_mapping.elements import coding, concept, meta, org_ref, prune, service_key
 from fhir_mapping.service_request import service_type_display

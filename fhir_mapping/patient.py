@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 from fhir_mapping.context import MappingContext
 from fhir_mapping.elements import coding, concept, ext, iso, local_identifier, meta, org_ref, prune
 from fhir_mapping.terminology import code_maps, system

@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from carebridge import nhs_number
-from carebridge.reference import codes
+from carebridge.core import nhs_number
+from carebridge.core.reference import codes
 from fhir_mapping.terminology import extension, system, terminology
 
 __all__ = ["ProfileReport", "check_profiles", "check_resource", "rules", "RULES"]

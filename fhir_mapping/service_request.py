@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 from fhir_mapping.elements import (coding, concept, ext, iso, local_identifier, meta, org_ref, patient_ref,
                                    prune, record_ref, service_ref)
 from fhir_mapping.terminology import system

@@ -6,15 +6,15 @@ from datetime import datetime, timezone
 
 import dagster as dg
 
-from carebridge.reference import load_reference
+from carebridge.core.reference import load_reference
 from fhir_mapping import care_relationships
 from fhir_mapping.bundles import write_bundles_from_ndjson
 from fhir_mapping.export import write_fhir_export
-from linkage import PersonIndex
+from carebridge.linkage import PersonIndex
 from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
-from staging import staged_table_keys
+from carebridge.staging import staged_table_keys
 from warehouse.db import append_table, read_table, write_table
 from warehouse.store import load_person_index, load_staged
 

@@ -6,12 +6,12 @@ from datetime import datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from linkage import IdAssignment, SplinkLinker, build_person_index, default_model, summary_table
-from linkage.stable_ids import lost_ids
+from carebridge.linkage import IdAssignment, SplinkLinker, build_person_index, default_model, summary_table
+from carebridge.linkage.stable_ids import lost_ids
 from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
 from pipelines.staging_assets import staged
-from staging import staged_table_keys
+from carebridge.staging import staged_table_keys
 from warehouse.db import append_table, read_table, table_exists, write_table
 from warehouse.store import load_staged, save_person_index
 
@@ -61,7 +61,7 @@ def _write_charts(carebridge: CarebridgeResource, charts: dict[str, str]) -> dic
                                          description="every person id of the last run is still live or retired to one")])
 def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Links the records of one person across GP, trust, Talking Therapies and VCSE extracts: on a
-    valid NHS number, then probabilistically (Splink, Fellegi-Sunter; `linkage/probabilistic.yaml`)
+    valid NHS number, then probabilistically (Splink, Fellegi-Sunter; `carebridge/linkage/probabilistic.yaml`)
     on name, birth date, sex and postcode for records without one. Conflicting NHS numbers go to
     `identifiable.linkage_review`, never merged. Person ids carry over from the last run
     (`identifiable.person_id_map`); merged ids are kept in `identifiable.person_id_retired`."""

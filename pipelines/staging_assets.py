@@ -7,7 +7,7 @@ from pipelines.metadata import counts_table
 from pipelines.partitions import MONTHLY
 from pipelines.quality import gx_check_results, gx_check_specs
 from pipelines.resources import CarebridgeResource
-from staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
+from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
 from warehouse.store import save_staged
 
 STAGING = "staging"

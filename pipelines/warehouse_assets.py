@@ -5,11 +5,11 @@ and the static report."""
 import dagster as dg
 import pyarrow as pa
 
-from carebridge.keys import load_or_create_key
-from carebridge.reference import codes, load_reference
+from carebridge.core.keys import load_or_create_key
+from carebridge.core.reference import codes, load_reference
 from expectations.runner import build_data_docs
-from report import build_report
-from report.previews import preview_png
+from carebridge.report import build_report
+from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
 from pipelines.metadata import counts_table, png_chart, preview
 from pipelines.quality import gx_check_results, gx_check_specs

@@ -187,8 +187,8 @@ class PipelineRun:
 
 @pytest.fixture(scope="session")
 def generated_system(shared_build) -> GeneratedSystem:
-    from carebridge.keys import load_or_create_key
-    from synthetic import generate
+    from carebridge.core.keys import load_or_create_key
+    from carebridge.synthetic import generate
 
     def build(folder: Path) -> None:
         generate(SYSTEM_PERSONS, folder / "landing", folder / "truth", seed=SYSTEM_SEED, fault_rate=0.0)

@@ -22,7 +22,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
-from carebridge.reference import Reference, codes
+from carebridge.core.reference import Reference, codes
 from warehouse.db import ensure_schemas, execute_each, query, write_table
 from warehouse.marts import MARTS_DIR, read_sql, settings
 from warehouse.publish import publish_all

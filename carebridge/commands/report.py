@@ -11,7 +11,7 @@ __all__ = ["register"]
 
 
 def _report(args: argparse.Namespace) -> int:
-    from report import build_report
+    from carebridge.report import build_report
     from warehouse.db import default_url, make_engine
 
     url = args.warehouse or default_url(args.run)

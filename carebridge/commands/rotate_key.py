@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from carebridge.keys import KeyFileError, check_key_location, commit_new_key, default_key_path, load_key, stage_new_key
+from carebridge.core.keys import KeyFileError, check_key_location, commit_new_key, default_key_path, load_key, stage_new_key
 
 __all__ = ["REKEYED_ASSETS", "rotate_key", "register"]
 

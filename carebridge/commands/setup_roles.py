@@ -18,7 +18,7 @@ def _cmd(args: argparse.Namespace) -> int:
     import psycopg
     import sqlalchemy as sa
 
-    from carebridge.roles import Roles, setup_roles
+    from warehouse.roles import Roles, setup_roles
 
     if not args.warehouse:
         print("carebridge: setup-roles needs --warehouse postgresql+psycopg://... (or CAREBRIDGE_WAREHOUSE_URL)",
@@ -39,7 +39,7 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from carebridge.roles import default_roles  # no database driver needed to build the parser
+    from warehouse.roles import default_roles  # no database driver needed to build the parser
 
     names = default_roles()
     parser = subparsers.add_parser("setup-roles", help="create the pipeline, analyst and publisher roles on PostgreSQL",

@@ -47,7 +47,7 @@ def _test_suite(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from benchmarks.views import print_report, run
+    from carebridge.benchmarks.views import print_report, run
 
     result = run(args.persons, args.out, seed=args.seed, fhirpathpy_sample=args.fhirpathpy_sample or None,
                  pg_url=args.database_url or None, reuse=args.reuse)

@@ -3,8 +3,8 @@ import stat
 
 import pytest
 
-from carebridge.ids import person_id_for_nhs_number, record_id
-from carebridge.keys import KeyFileError, load_key, load_or_create_key
+from carebridge.core.ids import person_id_for_nhs_number, record_id
+from carebridge.core.keys import KeyFileError, load_key, load_or_create_key
 
 
 def test_record_ids_are_deterministic_and_distinguish_every_part():

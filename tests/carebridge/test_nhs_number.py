@@ -1,7 +1,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carebridge.nhs_number import check_digit, format_nhs_number, is_valid, normalise
+from carebridge.core.nhs_number import check_digit, format_nhs_number, is_valid, normalise
 
 
 def test_the_reference_example_is_valid_and_a_changed_digit_is_not():

@@ -64,8 +64,8 @@ def _system(folder: Path) -> System:
 
 
 def _generate(system: System, persons: int, seed: int, fault_rate: float, **kwargs) -> None:
-    from carebridge.keys import load_or_create_key
-    from synthetic import generate
+    from carebridge.core.keys import load_or_create_key
+    from carebridge.synthetic import generate
 
     generate(persons, system.landing, system.truth, seed=seed, fault_rate=fault_rate, **kwargs)
     load_or_create_key(system.key_file)
@@ -195,8 +195,8 @@ def faulty_engine(faulty_system: System) -> Iterator[sa.Engine]:
 
 def expectations(system: System, engine: sa.Engine) -> duckdb.DuckDBPyConnection:
     """The truth in DuckDB with every expected table (e2e_truth) and the services (e2e_questions)."""
-    from carebridge.keys import load_key
-    from carebridge.reference import codes, load_reference
+    from carebridge.core.keys import load_key
+    from carebridge.core.reference import codes, load_reference
     from warehouse.db import read_table
     from warehouse.store import staged_table_name
 

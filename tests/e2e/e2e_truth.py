@@ -7,7 +7,7 @@ of those the probabilistic linkage put back on a person (checked against the tru
 and the pseudonymisation key.
 
 A record without a valid NHS number that is not linked probabilistically is a person of its own
-(`carebridge.ids.person_id_for_record`). `pipeline_persons` models this, so each truth record
+(`carebridge.core.ids.person_id_for_record`). `pipeline_persons` models this, so each truth record
 knows the pipeline person it lands on; a GP referral then matches its receiving record only when
 both land on the same pipeline person. A GP type 1 objection excludes from analytics the pipeline
 person holding that GP record. Records the truth's faults.csv says a correct pipeline quarantines
@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from carebridge.ids import person_id_for_nhs_number, person_id_for_record, record_id
+from carebridge.core.ids import person_id_for_nhs_number, person_id_for_record, record_id
 
 __all__ = ["TRUTH_TABLES", "PERSON_TABLES", "load_truth", "staged_nhs_validity", "pipeline_persons", "person_key",
            "expected_referrals", "expected_contacts", "expected_care_plans", "expected_referral_activity",
@@ -146,7 +146,7 @@ def pipeline_persons(con: duckdb.DuckDBPyConnection, validity: pa.Table, links: 
 
 
 def _register_ids(con: duckdb.DuckDBPyConnection, name: str, sql: str, columns: tuple[str, str, str, str]) -> None:
-    """Append `record_id` (carebridge.ids.record_id of the four named columns) to a query's rows as table `name`."""
+    """Append `record_id` (carebridge.core.ids.record_id of the four named columns) to a query's rows as table `name`."""
     table = con.sql(sql).to_arrow_table()
     keys = zip(*(table[c].to_pylist() for c in columns))
     ids = [record_id(*k) if None not in k else None for k in keys]

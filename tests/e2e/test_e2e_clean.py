@@ -24,9 +24,9 @@ from e2e_compare import (  # noqa: E402
 from e2e_questions import EXPECTED, KEYS, expected_answer  # noqa: E402
 from e2e_truth import person_key  # noqa: E402
 
-from carebridge.ids import person_id_for_nhs_number  # noqa: E402
-from carebridge.keys import load_key  # noqa: E402
-from carebridge.nhs_number import is_valid  # noqa: E402
+from carebridge.core.ids import person_id_for_nhs_number  # noqa: E402
+from carebridge.core.keys import load_key  # noqa: E402
+from carebridge.core.nhs_number import is_valid  # noqa: E402
 from warehouse.db import query  # noqa: E402
 from warehouse.questions import get_question  # noqa: E402
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 def test_every_person_of_the_truth_is_in_analytics_once_and_objectors_are_absent(clean_system, clean_truth,
                                                                                  clean_engine):
-    """person_key re-derived here: HMAC-SHA256 (key file) of carebridge.ids.person_id_for_nhs_number."""
+    """person_key re-derived here: HMAC-SHA256 (key file) of carebridge.core.ids.person_id_for_nhs_number."""
     key = load_key(clean_system.key_file)
     truth = clean_truth.sql("SELECT nhs_number, type1_objection FROM t_persons").fetchall()
     keys = {person_key(key, person_id_for_nhs_number(nhs)): objector for nhs, objector in truth}

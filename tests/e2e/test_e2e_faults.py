@@ -16,7 +16,7 @@ from e2e_compare import (  # noqa: E402
 )
 from e2e_questions import EXPECTED, KEYS, expected_answer  # noqa: E402
 
-from staging import reconcile  # noqa: E402
+from carebridge.staging import reconcile  # noqa: E402
 from warehouse.db import query, read_table  # noqa: E402
 
 pytestmark = pytest.mark.e2e

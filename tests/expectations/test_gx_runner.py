@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 from expectations import config, runner
 from expectations.runner import validate_table
 

@@ -11,8 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from carebridge.ids import person_id_for_nhs_number, person_id_for_record
-from carebridge.reference import load_reference
+from carebridge.core.ids import person_id_for_nhs_number, person_id_for_record
+from carebridge.core.reference import load_reference
 
 D = dt.date
 TS = dt.datetime

@@ -15,8 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from carebridge.ids import person_id_for_nhs_number
-from carebridge.reference import load_reference
+from carebridge.core.ids import person_id_for_nhs_number
+from carebridge.core.reference import load_reference
 from fhir_mapping import care_relationships, map_resources, validate_resources, write_bundles, write_ndjson
 from fhir_mapping.bundles import write_bundles_from_ndjson
 from fhir_mapping.disclosure import disclosure_log
@@ -123,9 +123,9 @@ def test_batched_export_equals_the_whole_population_export_on_the_scenario(build
 
 @pytest.fixture(scope="module")
 def system(tmp_path_factory):
-    from linkage import build_person_index
-    from staging import stage_landing
-    from synthetic import generate
+    from carebridge.linkage import build_person_index
+    from carebridge.staging import stage_landing
+    from carebridge.synthetic import generate
 
     folder = tmp_path_factory.mktemp("batched_system")
     generate(300, folder / "landing", folder / "truth", seed=11, fault_rate=0.1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from carebridge.ids import organisation_id, person_id_for_nhs_number, person_id_for_record, record_id, service_id
+from carebridge.core.ids import organisation_id, person_id_for_nhs_number, person_id_for_record, record_id, service_id
 from fhir_mapping import map_resources
 
 NHS_1 = "9434765919"

@@ -23,7 +23,7 @@ import pytest
 
 from fhir_mapping.ndjson import dumps
 from fhir_mapping.terminology import local_identifier_system
-from staging import table_specs
+from carebridge.staging import table_specs
 
 GOLDEN = Path(__file__).parent / "golden"
 REGENERATE = os.environ.get("CAREBRIDGE_REGENERATE_GOLDEN") == "1"

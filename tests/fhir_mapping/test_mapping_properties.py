@@ -20,11 +20,11 @@ from hypothesis import strategies as st
 
 from fhir_mapping import map_resources, validate_resources
 from fhir_mapping.profiles import check_profiles
-from linkage import build_person_index
-from staging import table_specs
-from staging.checks import validate
-from staging.codelists import code_values
-from staging.tables import ColumnSpec, TableSpec
+from carebridge.linkage import build_person_index
+from carebridge.staging import table_specs
+from carebridge.staging.checks import validate
+from carebridge.staging.codelists import code_values
+from carebridge.staging.tables import ColumnSpec, TableSpec
 
 PROVIDERS = {"gp": "Z90001", "mhsds": "RZZ", "talking_therapies": "RZY", "vcse": "8ZZ01"}
 KNOWN_ODS = ["Z90001", "Z90002", "RZZ", "RZY", "8ZZ01"]

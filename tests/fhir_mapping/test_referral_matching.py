@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from carebridge.ids import person_id_for_nhs_number, record_id
+from carebridge.core.ids import person_id_for_nhs_number, record_id
 from fhir_mapping import map_resources
 
 DAY0 = dt.date(2025, 1, 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from carebridge.ids import record_id, service_id
+from carebridge.core.ids import record_id, service_id
 from fhir_mapping.terminology import terminology
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,8 +7,8 @@ import dagster as dg
 import duckdb
 import pytest
 
-from linkage import SplinkLinker, build_person_index, linkage_records
-from linkage.quality import pairwise_quality
+from carebridge.linkage import SplinkLinker, build_person_index, linkage_records
+from carebridge.linkage.quality import pairwise_quality
 
 PERSONS = 3000
 FAULT_RATE = 0.05
@@ -17,7 +17,7 @@ FIRST_MONTHS = ["2025-04", "2025-05", "2025-06", "2025-07", "2025-08", "2025-09"
 
 @pytest.fixture(scope="module")
 def system(shared_build) -> Path:
-    from synthetic import generate
+    from carebridge.synthetic import generate
 
     return shared_build(f"linkage_{PERSONS}_{FAULT_RATE}", lambda folder: generate(
         PERSONS, folder / "landing", folder / "truth", seed=42, fault_rate=FAULT_RATE))
@@ -30,7 +30,7 @@ def _truth(system: Path):
 
 def test_probabilistic_linkage_meets_the_quality_bar_on_records_without_a_valid_nhs_number(system):
     """Pairwise precision >= 0.995 and recall >= 0.98 (linkage.quality defines both exactly)."""
-    from staging import stage_landing
+    from carebridge.staging import stage_landing
 
     staged = stage_landing(system / "landing").tables
     index = build_person_index(staged, linker=SplinkLinker(), run="test")
@@ -57,7 +57,7 @@ def _materialize(resource):
 
 def test_person_index_asset_keeps_ids_when_a_new_load_arrives(system, tmp_path):
     from pipelines.resources import CarebridgeResource, dispose_engines
-    from staging import stage_landing
+    from carebridge.staging import stage_landing
     from warehouse.db import read_table
     from warehouse.store import save_staged
 

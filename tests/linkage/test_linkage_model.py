@@ -5,8 +5,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from linkage.model import blocking_rule_sql, default_model, load_model, model_from_dict, splink_settings
-from linkage.prepare import comparison_records
+from carebridge.linkage.model import blocking_rule_sql, default_model, load_model, model_from_dict, splink_settings
+from carebridge.linkage.prepare import comparison_records
 
 
 def _declared(**overrides):

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from linkage.quality import pairwise_quality
+from carebridge.linkage.quality import pairwise_quality
 
 
 def _tables(rows):

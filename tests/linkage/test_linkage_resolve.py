@@ -2,8 +2,8 @@
 
 import pyarrow as pa
 
-from linkage.model import Thresholds
-from linkage.resolve import resolve
+from carebridge.linkage.model import Thresholds
+from carebridge.linkage.resolve import resolve
 
 T = Thresholds(link=6, ambiguity_margin=3, chain_veto=-10, nhs_conflict=12, nhs_split=-10)
 NHS_A, NHS_B = "9434765919", "9000000009"
@@ -136,7 +136,7 @@ def test_two_records_joining_one_person_but_contradicting_each_other_do_not_both
 def test_connected_components_follow_long_chains():
     import duckdb
 
-    from linkage.resolve import connected_components
+    from carebridge.linkage.resolve import connected_components
 
     con = duckdb.connect()
     con.execute("CREATE TABLE n AS SELECT * FROM (VALUES (4), (3), (2), (1), (7), (8), (9)) t(node)")

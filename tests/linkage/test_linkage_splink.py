@@ -5,7 +5,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from linkage.splink_linker import SplinkLinker, fill_unobserved_m, probability_two_random_records_match, prior_weight
+from carebridge.linkage.splink_linker import SplinkLinker, fill_unobserved_m, probability_two_random_records_match, prior_weight
 
 
 def test_lambda_comes_from_records_sharing_an_nhs_number():

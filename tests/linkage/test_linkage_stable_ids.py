@@ -2,8 +2,8 @@
 
 import pyarrow as pa
 
-from carebridge.ids import person_id_for_nhs_number, person_id_for_record
-from linkage.stable_ids import assign_ids, lost_ids
+from carebridge.core.ids import person_id_for_nhs_number, person_id_for_record
+from carebridge.linkage.stable_ids import assign_ids, lost_ids
 
 NHS_A = "9434765919"
 P_A = person_id_for_nhs_number(NHS_A)
@@ -101,7 +101,7 @@ def test_a_split_keeps_the_id_with_the_larger_part():
 def test_ids_computed_in_sql_are_the_ids_of_carebridge_ids():
     import duckdb
 
-    from linkage.stable_ids import register_uuid5
+    from carebridge.linkage.stable_ids import register_uuid5
 
     con = duckdb.connect()
     register_uuid5(con)

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pyarrow as pa
 
-from carebridge.ids import person_id_for_nhs_number, person_id_for_record
-from linkage import ScoredPairs, build_person_index
+from carebridge.core.ids import person_id_for_nhs_number, person_id_for_record
+from carebridge.linkage import ScoredPairs, build_person_index
 
 D = dt.date
 

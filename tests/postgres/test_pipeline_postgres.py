@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from carebridge.cli import main
-from carebridge.roles import libpq_conninfo
+from warehouse.roles import libpq_conninfo
 from warehouse.build import ANALYTICS_TABLES
 from warehouse.db import make_engine, query, read_table, write_table
 from warehouse.publish import published_specs

@@ -8,7 +8,7 @@ import pytest
 
 psycopg = pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
 
-from carebridge.roles import Roles, access_rules, role_statements  # noqa: E402
+from warehouse.roles import Roles, access_rules, role_statements  # noqa: E402
 
 ROLES = Roles(pipeline="p", analyst="a", publisher="b")
 

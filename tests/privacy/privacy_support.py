@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from carebridge.nhs_number import is_valid
+from carebridge.core.nhs_number import is_valid
 from warehouse.db import query, read_table
 
 NHS_NUMBER = re.compile(r"\d{3}[ -]?\d{3}[ -]?\d{4}")

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 from warehouse.build import build_published
 from warehouse.db import query, read_table
 from warehouse.publish import TotalsSpec, apply_disclosure, published_specs, published_sql, recompute_totals

@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file (pytest runs in importlib mode)
 from privacy_support import as_text, files_under, schema_tables
 from carebridge.cli import main
-from carebridge.keys import (KeyFileError, check_key_location, commit_new_key, ensure_key, load_key,
+from carebridge.core.keys import (KeyFileError, check_key_location, commit_new_key, ensure_key, load_key,
                              stage_new_key)
 from carebridge.runner import PipelineError, rebuild_assets
 from warehouse.build import ANALYTICS_TABLES

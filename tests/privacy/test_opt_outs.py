@@ -20,7 +20,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file (pytest runs in importlib mode)
 from privacy_support import files_under, person_keys_of, schema_tables, sorted_rows
-from carebridge.ids import person_id_for_nhs_number
+from carebridge.core.ids import person_id_for_nhs_number
 from warehouse.build import ANALYTICS_TABLES
 from warehouse.db import query
 from warehouse.marts import read_sql

@@ -9,8 +9,8 @@ import re
 import pyarrow as pa
 import pytest
 
-from report.data import read_published
-from report.page import SECTIONS, build_report, build_sections, render_html
+from carebridge.report.data import read_published
+from carebridge.report.page import SECTIONS, build_report, build_sections, render_html
 from warehouse.db import ensure_schemas, make_engine, write_table
 
 N = None  # a suppressed value

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from report import sankey
+from carebridge.report import sankey
 
 RANK = {"primary": 1, "vcse": 1, "talking_therapies": 2, "secondary": 3}
 SETTINGS = ["primary", "vcse", "talking_therapies", "secondary", "self"]

@@ -7,8 +7,8 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from staging.checks import normalise_nhs_numbers, parse_column, validate
-from staging.tables import table_specs
+from carebridge.staging.checks import normalise_nhs_numbers, parse_column, validate
+from carebridge.staging.tables import table_specs
 
 VALID = {
     "gp.patient": dict(patient_id="P1", nhs_number="9434765919", birth_date="1980-05-01", sex="F",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
-from staging.tables import STAGED_TABLES
+from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
+from carebridge.staging.tables import STAGED_TABLES
 
 
 def _sorted(table):

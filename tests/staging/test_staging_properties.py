@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from staging import reconcile, stage_landing
+from carebridge.staging import reconcile, stage_landing
 
 ROW_KINDS = ["good", "bad_date", "missing", "bad_code", "old_date", "bad_nhs", "repeat", "short", "long"]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from staging.reader import decode, read_csv_raw, read_parquet_raw
+from carebridge.staging.reader import decode, read_csv_raw, read_parquet_raw
 
 
 def _all_raw(raw):

@@ -8,8 +8,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from staging import STAGED_TABLES, empty_table, reconcile, stage_landing
-from staging.audit import LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA
+from carebridge.staging import STAGED_TABLES, empty_table, reconcile, stage_landing
+from carebridge.staging.audit import LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA
 
 
 def audit_row(result, table_name: str, **match) -> dict:

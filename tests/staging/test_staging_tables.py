@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from staging import METADATA_COLUMNS, STAGED_TABLES, empty_table, table_specs
-from staging.codelists import code_values, range_lookup
-from staging.tables import ARROW_TYPES
+from carebridge.staging import METADATA_COLUMNS, STAGED_TABLES, empty_table, table_specs
+from carebridge.staging.codelists import code_values, range_lookup
+from carebridge.staging.tables import ARROW_TYPES
 
 EXTRACT_TABLES = {
     "gp": {"patient", "coded_event", "referral", "appointment"},

@@ -14,7 +14,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from synthetic import GenerationSummary, generate
+from carebridge.synthetic import GenerationSummary, generate
 
 PERSONS = 2000
 

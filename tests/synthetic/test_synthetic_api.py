@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from synthetic import default_truth_dir, generate, parse_months
-from synthetic.__main__ import main
+from carebridge.synthetic import default_truth_dir, generate, parse_months
+from carebridge.synthetic.__main__ import main
 
 
 def test_truth_folder_defaults_to_a_sibling_of_the_landing_area():

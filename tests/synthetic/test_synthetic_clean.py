@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from carebridge.nhs_number import is_valid
-from carebridge.reference import codes
+from carebridge.core.nhs_number import is_valid
+from carebridge.core.reference import codes
 
 PERSON_TABLES = {("gp", "patient"): "nhs_number", ("mhsds", "MHS001MPI"): "NHSNumber",
                  ("talking_therapies", "IDS001MPI"): "NHSNumber", ("vcse", "person"): "nhs_number"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from synthetic import generate
+from carebridge.synthetic import generate
 
 
 def _tree(root: Path) -> dict[str, bytes]:

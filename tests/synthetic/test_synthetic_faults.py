@@ -7,9 +7,9 @@ import json
 import math
 from collections import Counter, defaultdict
 
-from carebridge.nhs_number import is_valid
-from carebridge.reference import codes
-from synthetic.config import faults as fault_spec
+from carebridge.core.nhs_number import is_valid
+from carebridge.core.reference import codes
+from carebridge.synthetic.config import faults as fault_spec
 
 RATE = 0.05
 TRUTH_TABLES = ("records", "referrals", "contacts", "care_plans", "scores")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-from carebridge.reference import load_reference
-from synthetic import extract_columns
+from carebridge.core.reference import load_reference
+from carebridge.synthetic import extract_columns
 
 # Typed from shared/spec/extracts.md on purpose: if extracts.yaml drifts from the spec, these fail.
 SPEC_TABLES = {

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from carebridge.nhs_number import check_digit, is_valid
-from carebridge.reference import load_reference
-from synthetic.journeys import assign_pathways
-from synthetic.population import make_population, nhs_check_digits, nhs_numbers
-from synthetic.vector import stream
-from synthetic.window import make_window
+from carebridge.core.nhs_number import check_digit, is_valid
+from carebridge.core.reference import load_reference
+from carebridge.synthetic.journeys import assign_pathways
+from carebridge.synthetic.population import make_population, nhs_check_digits, nhs_numbers
+from carebridge.synthetic.vector import stream
+from carebridge.synthetic.window import make_window
 
 
 def test_check_digits_agree_with_carebridge():

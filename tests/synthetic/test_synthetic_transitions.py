@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthetic.transitions import transitions
+from carebridge.synthetic.transitions import transitions
 
 # (description, steps as (day, id, provider, service, setting, status), expected labels in input order)
 CASES = [

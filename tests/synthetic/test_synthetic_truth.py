@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import date
 
-from carebridge.reference import codes
-from synthetic.transitions import TRANSITIONS
+from carebridge.core.reference import codes
+from carebridge.synthetic.transitions import TRANSITIONS
 
 
 def _rows(generated, truth_table, name):

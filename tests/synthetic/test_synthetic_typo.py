@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from synthetic.faults import typo
+from carebridge.synthetic.faults import typo
 
 names = st.text(alphabet=st.characters(categories=["L"]) | st.sampled_from("’-' "), min_size=2, max_size=20)
 

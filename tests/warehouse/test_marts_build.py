@@ -16,7 +16,7 @@ from test_marts_support import (  # noqa: F401  (engine: fixture)
 import yaml
 
 import expectations
-from carebridge.reference import load_reference
+from carebridge.core.reference import load_reference
 from warehouse.build import ANALYTICS_TABLES, MART_ORDER, build_marts, person_keys, reference_tables
 from warehouse.marts import MARTS_DIR
 from warehouse.db import query

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this fil
 from test_marts_support import (  # noqa: F401  (engine: fixture)
     LOINC, build, contact, engine, episode, key_of, patient, received, rows, score,
 )
-from carebridge.reference import codes
+from carebridge.core.reference import codes
 
 PHQ9, GAD7, GAD7_LOINC = "720433000", "445455005", "70274-6"
 FLAGS = ("caseness_first", "caseness_last", "reliable_improvement", "reliable_deterioration", "recovery",

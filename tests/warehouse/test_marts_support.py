@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from carebridge.reference import load_reference
+from carebridge.core.reference import load_reference
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
 from warehouse.db import ensure_schemas, make_engine, query, write_table
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this fil
 from test_marts_support import (  # noqa: E402
     BACKENDS, built_warehouse, contact, episode, key_of, merge_views, patient, received, rows, score,
 )
-from carebridge.reference import codes  # noqa: E402
+from carebridge.core.reference import codes  # noqa: E402
 from warehouse.marts import read_sql  # noqa: E402
 
 MEASURE_SYSTEM = "https://carebridge.dev/fhir/CodeSystem/measure"   # VCSE wellbeing scores: local item names

@@ -23,8 +23,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
 from test_marts_support import BACKENDS, build, contact, gp_referral, patient, received, score, table
 
-from linkage import LINKAGE_SUMMARY_SCHEMA, summary_table
-from staging import LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA
+from carebridge.linkage import LINKAGE_SUMMARY_SCHEMA, summary_table
+from carebridge.staging import LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA
 from warehouse.build import build_published
 from warehouse.db import ensure_schemas, make_engine, read_table, write_table
 from warehouse.publish import published_specs

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from benchmarks.views import print_report, run
+from carebridge.benchmarks.views import print_report, run
 from warehouse.views_runner import view_definitions
 
 

@@ -1,0 +1,39 @@
+"""Names for the codes in published tables, from carebridge.report.yaml and the project's code lists."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from carebridge.core.reference import codes
+
+__all__ = ["settings", "label"]
+
+_FILE = Path(__file__).with_name("report.yaml")
+
+
+@cache
+def settings() -> dict[str, Any]:
+    with open(_FILE, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
+
+
+@cache
+def _names(kind: str) -> dict[str, str]:
+    if kind == "service_types":
+        return {**codes()["team_type"], **settings()["service_types"]}
+    if kind == "measures":
+        return {name: m["name"] for name, m in codes()["measures"].items()}
+    return dict(settings()[kind])
+
+
+def label(kind: str, code: object) -> str:
+    """`code` with its name where one is known (`A06 Community mental health team - functional`)."""
+    text = "" if code is None else str(code)
+    name = _names(kind).get(text)
+    if name is None:
+        return text or "not known"
+    return f"{text} {name}" if kind == "service_types" else name

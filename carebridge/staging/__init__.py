@@ -1,0 +1,39 @@
+"""Staging: landed extract files -> typed, checked Arrow tables, a quarantine and a load audit.
+
+The only package that reads source formats (docs/internals.md, "Staging"). Column contracts live
+in `carebridge/staging/specs/*.yaml`. Dagster stages month by month: `stage_landing(landing, [month])`,
+`save_month`, then `consolidate([load_month(d) for d in month_dirs])`.
+"""
+
+from carebridge.staging.audit import FILE_STATUSES, LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA, reconcile
+from carebridge.staging.months import consolidate, load_month, save_month, staged_table_keys
+from carebridge.staging.stage import StagingResult, stage_landing
+from carebridge.staging.tables import (
+    METADATA_COLUMNS,
+    STAGED_TABLES,
+    ColumnSpec,
+    TableSpec,
+    empty_table,
+    staged_schema,
+    table_specs,
+)
+
+__all__ = [
+    "stage_landing",
+    "StagingResult",
+    "reconcile",
+    "save_month",
+    "load_month",
+    "consolidate",
+    "staged_table_keys",
+    "table_specs",
+    "empty_table",
+    "staged_schema",
+    "STAGED_TABLES",
+    "TableSpec",
+    "ColumnSpec",
+    "METADATA_COLUMNS",
+    "QUARANTINE_SCHEMA",
+    "LOAD_AUDIT_SCHEMA",
+    "FILE_STATUSES",
+]

@@ -1,0 +1,85 @@
+"""stage_landing: every landed file -> typed staged tables, a quarantine and a load audit.
+
+Per (source, provider, month) only the latest submission is staged; earlier submissions' rows
+count as superseded. Across months, one record per (provider, local key) survives: the latest
+month's; older versions count as superseded in their own file's audit row (staging/resolve.py).
+Files are staged in parallel threads (pyarrow releases the GIL while parsing and computing);
+one file's work is in staging/files.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from carebridge.staging.audit import LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA
+from carebridge.staging.files import FileResult, process_file
+from carebridge.staging.landing import LandedFile, discover, latest_submissions
+from carebridge.staging.resolve import count_superseded, keep_latest_versions
+
+__all__ = ["StagingResult", "stage_landing"]
+
+
+@dataclass(frozen=True)
+class StagingResult:
+    tables: dict[str, pa.Table]  # "<source>.<table>" -> staged rows; every spec table present
+    quarantine: pa.Table
+    load_audit: pa.Table
+    extras: dict[str, pa.Table] = field(default_factory=dict)  # source_file -> source_line + unknown columns
+    ignored_files: tuple[str, ...] = ()  # files under a source folder that do not fit the layout
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for logs and Dagster metadata."""
+        audit = self.load_audit
+        return {
+            "files": audit.num_rows,
+            "files_by_status": dict(Counter(audit["file_status"].to_pylist())),
+            **{c: pc.sum(audit[c]).as_py() or 0 for c in ("rows_read", "rows_staged", "rows_quarantined", "rows_superseded")},
+            "quarantine_by_reason": dict(Counter(self.quarantine["reason_code"].to_pylist())),
+            "tables": {name: table.num_rows for name, table in self.tables.items()},
+            "ignored_files": len(self.ignored_files),
+        }
+
+
+# ---------------------------------------------------------------- across files
+
+def _siblings(files: list[LandedFile]) -> dict[Path, dict[str, LandedFile]]:
+    """Submission folder -> canonical table name -> file."""
+    folders: dict[Path, dict[str, LandedFile]] = {}
+    for f in files:
+        if f.spec is not None:
+            folders.setdefault(f.path.parent, {})[f.table_name] = f
+    return folders
+
+
+def _audit_table(results: list[FileResult]) -> pa.Table:
+    return pa.Table.from_pylist([r.audit for r in results], schema=LOAD_AUDIT_SCHEMA)
+
+
+def stage_landing(landing: Path, months: list[str] | None = None) -> StagingResult:
+    """Stage every delivery under `landing` (optionally only the given "YYYY-MM" months)."""
+    files, ignored = discover(Path(landing), months)
+    latest = latest_submissions(files)
+    folders = _siblings(files)
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        results = list(pool.map(lambda f: process_file(f, latest, folders.get(f.path.parent, {})), files))
+    pieces: dict[str, list[pa.Table]] = {}
+    for r in results:
+        if r.staged is not None:
+            pieces.setdefault(r.landed.spec.qualified_name, []).append(r.staged)
+    tables, dropped = keep_latest_versions(pieces)
+    quarantines = [r.quarantine for r in results if r.quarantine is not None]
+    return StagingResult(
+        tables=tables,
+        quarantine=pa.concat_tables(quarantines) if quarantines else QUARANTINE_SCHEMA.empty_table(),
+        load_audit=count_superseded(_audit_table(results), dropped),
+        extras={r.landed.source_file: r.extras for r in results if r.extras is not None},
+        ignored_files=tuple(ignored),
+    )

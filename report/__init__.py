@@ -1,5 +1,0 @@
-"""The static HTML report: charts of the `published` tables, self-contained and readable offline."""
-
-from report.page import build_report
-
-__all__ = ["build_report"]
