@@ -1,0 +1,120 @@
+"""Bulk Data export jobs: one per kick-off, run in a thread, files written to a private folder.
+
+A job writes, for each requested type, the NDJSON lines of the group's resources of that type
+(byte for byte as in `fhir/ndjson/<Type>.ndjson`, in the same id order) to `<folder>/<Type>.ndjson`;
+types with nothing to export get no file (the IG: `output` lists only files with resources).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from carebridge.serve.store import Served
+
+__all__ = ["Job", "JobQueue", "write_export"]
+
+
+@dataclass
+class Job:
+    id: str
+    client_id: str
+    ods: str
+    request: str                  # the kick-off URL as the client sent it
+    types: tuple[str, ...]
+    since_month: str | None
+    transaction_time: str
+    folder: Path
+    done_types: int = 0
+    output: list[dict[str, object]] = field(default_factory=list)
+    error: str | None = None
+    finished: bool = False
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def progress(self) -> str:
+        return f"{self.done_types}/{len(self.types)} resource types written"
+
+
+def _keys_by_type(keys: Iterable[str]) -> dict[str, set[str]]:
+    by_type: dict[str, set[str]] = {}
+    for key in keys:
+        rtype, _, rid = key.partition("/")
+        by_type.setdefault(rtype, set()).add(rid)
+    return by_type
+
+
+def write_export(served: Served, job: Job, file_url: str) -> None:
+    """Write the job's files and fill `job.output` ({type, url, count}); stops early if cancelled."""
+    wanted = _keys_by_type(served.members(job.ods, job.since_month))
+    job.folder.mkdir(parents=True, exist_ok=True)
+    for rtype in job.types:
+        if job.cancelled.is_set():
+            return
+        ids = wanted.get(rtype, set())
+        count = 0
+        if ids:
+            target = job.folder / f"{rtype}.ndjson"
+            with open(served.ndjson / f"{rtype}.ndjson", "rb") as source, open(target, "wb") as out:
+                for line in source:
+                    if line.strip() and json.loads(line)["id"] in ids:
+                        out.write(line if line.endswith(b"\n") else line + b"\n")
+                        count += 1
+            if count:
+                job.output.append({"type": rtype, "url": f"{file_url}/{rtype}.ndjson", "count": count})
+            else:
+                target.unlink()
+        job.done_types += 1
+
+
+class JobQueue:
+    """The server's jobs, each run in its own daemon thread; files under `root`."""
+
+    def __init__(self, served: Served, root: Path) -> None:
+        self.served = served
+        self.root = Path(root)
+        self.jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+
+    def start(self, *, client_id: str, ods: str, request: str, types: tuple[str, ...], since_month: str | None,
+              file_url_of: callable) -> Job:
+        job_id = uuid.uuid4().hex
+        job = Job(id=job_id, client_id=client_id, ods=ods, request=request, types=types, since_month=since_month,
+                  transaction_time=self.served.transaction_time, folder=self.root / job_id)
+        with self._lock:
+            self.jobs[job_id] = job
+        threading.Thread(target=self._run, args=(job, file_url_of(job_id)), daemon=True,
+                         name=f"bulk-export-{job_id}").start()
+        return job
+
+    def _run(self, job: Job, file_url: str) -> None:
+        try:
+            write_export(self.served, job, file_url)
+        except Exception as exc:  # reported to the client by the status endpoint, never swallowed
+            job.error = f"export failed: {type(exc).__name__}: {exc}"
+        finally:
+            job.finished = True
+            if job.cancelled.is_set():
+                shutil.rmtree(job.folder, ignore_errors=True)
+
+    def get(self, job_id: str) -> Job | None:
+        with self._lock:
+            return self.jobs.get(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        """Forget a job and delete its files (a running job stops at its next type)."""
+        with self._lock:
+            job = self.jobs.pop(job_id, None)
+        if job is not None:
+            job.cancelled.set()
+            if job.finished:
+                shutil.rmtree(job.folder, ignore_errors=True)
+
+    def close(self) -> None:
+        for job_id in list(self.jobs):
+            self.cancel(job_id)

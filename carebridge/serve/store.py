@@ -1,0 +1,112 @@
+"""What the Bulk Data server serves, read once from a pipeline's output folder.
+
+Group membership is not decided here: an organisation's group holds exactly the resources the
+pipeline already disclosed to it in its bundles (`fhir/bundles/<ODS>/**/*.json`, written by
+`fhir_mapping.bundles` from the care relationships and logged in `identifiable.disclosure_log`).
+So the pull API discloses nothing the push does not, and the care-relationship rule lives in one
+place. Only which resources (`Type/id`) and the first month each was sent are taken from the
+bundles; the resources themselves are served from the NDJSON export (`fhir/ndjson/`), byte for
+byte, so a bundle's transport details (conditional references, retraction entries, parts) do not
+leak into the bulk files.
+
+`_since`: carebridge keeps no per-resource `meta.lastUpdated`; the unit of change is the monthly
+bundle. A resource counts as changed in the month of the first bundle that carried it to the
+organisation, so `_since=T` returns what the bundles of T's month and later first carried (the IG
+allows a server to return more than what changed after T, never less).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Served", "load_served", "bundle_keys"]
+
+_MONTH = re.compile(r"(\d{4}-\d{2})")
+_ODS = re.compile(r"^[A-Z0-9]{3,10}$")
+
+
+@dataclass(frozen=True)
+class Served:
+    """The export of one pipeline run, indexed for the server."""
+
+    ndjson: Path                                     # <out>/fhir/ndjson
+    transaction_time: str                            # the file manifest's transactionTime
+    types: tuple[str, ...]                           # resource types in the export, by name
+    offsets: dict[str, tuple[str, int]]              # "Type/id" -> (type, byte offset of its line)
+    groups: dict[str, dict[str, str]] = field(default_factory=dict)  # ODS -> {"Type/id": first month sent}
+
+    def line(self, key: str) -> bytes | None:
+        """The NDJSON line (without newline) of one resource, or None."""
+        where = self.offsets.get(key)
+        if where is None:
+            return None
+        with open(self.ndjson / f"{where[0]}.ndjson", "rb") as fh:
+            fh.seek(where[1])
+            return fh.readline().rstrip(b"\n")
+
+    def members(self, ods: str, since_month: str | None = None) -> set[str]:
+        """`Type/id` of the group's resources, those first sent in `since_month` or later if given."""
+        sent = self.groups.get(ods, {})
+        return {key for key, month in sent.items() if since_month is None or month >= since_month}
+
+
+def bundle_keys(bundle: dict[str, Any]) -> list[str]:
+    """`Type/id` of every resource an entry of a bundle carries (entries without one, such as a
+    conditional DELETE, carry none)."""
+    keys = []
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource")
+        if isinstance(resource, dict) and resource.get("resourceType") and resource.get("id"):
+            keys.append(f"{resource['resourceType']}/{resource['id']}")
+    return keys
+
+
+def _groups(bundles: Path) -> dict[str, dict[str, str]]:
+    groups: dict[str, dict[str, str]] = {}
+    if not bundles.is_dir():
+        return groups
+    for org in sorted(p for p in bundles.iterdir() if p.is_dir() and _ODS.match(p.name)):
+        sent: dict[str, str] = {}
+        for path in sorted(org.rglob("*.json")):
+            month = _MONTH.search(path.relative_to(org).as_posix())
+            bundle = json.loads(path.read_text(encoding="utf-8"))
+            if month is None or bundle.get("resourceType") != "Bundle":
+                continue
+            for key in bundle_keys(bundle):
+                if key not in sent or month.group(1) < sent[key]:
+                    sent[key] = month.group(1)
+        groups[org.name] = sent
+    return groups
+
+
+def _offsets(folder: Path, types: tuple[str, ...]) -> dict[str, tuple[str, int]]:
+    """`Type/id` -> (type, byte offset of its line) over every NDJSON file (each line parsed once)."""
+    offsets: dict[str, tuple[str, int]] = {}
+    for rtype in types:
+        with open(folder / f"{rtype}.ndjson", "rb") as fh:
+            position = 0
+            for line in fh:
+                if line.strip():
+                    offsets[f"{rtype}/{json.loads(line)['id']}"] = (rtype, position)
+                position += len(line)
+    return offsets
+
+
+def load_served(out_dir: Path) -> Served:
+    """Index `<out>/fhir/ndjson` (its manifest's files) and `<out>/fhir/bundles`; a clear error if
+    the folder holds no export."""
+    folder = Path(out_dir) / "fhir" / "ndjson"
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"{manifest_path} not found: run the pipeline into {out_dir} first")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    types = tuple(sorted(item["type"] for item in manifest["output"]))
+    for item in manifest["output"]:
+        if item["url"] != f"{item['type']}.ndjson":
+            raise ValueError(f"{manifest_path}: unexpected file {item['url']!r} for {item['type']}")
+    return Served(ndjson=folder, transaction_time=manifest["transactionTime"], types=types,
+                  offsets=_offsets(folder, types), groups=_groups(Path(out_dir) / "fhir" / "bundles"))
