@@ -7,7 +7,6 @@ types with nothing to export get no file (the IG: `output` lists only files with
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 import uuid
@@ -56,19 +55,15 @@ def write_export(served: Served, job: Job, file_url: str) -> None:
     for rtype in job.types:
         if job.cancelled.is_set():
             return
-        ids = wanted.get(rtype, set())
-        count = 0
-        if ids:
-            target = job.folder / f"{rtype}.ndjson"
-            with open(served.ndjson / f"{rtype}.ndjson", "rb") as source, open(target, "wb") as out:
-                for line in source:
-                    if line.strip() and json.loads(line)["id"] in ids:
-                        out.write(line if line.endswith(b"\n") else line + b"\n")
-                        count += 1
-            if count:
-                job.output.append({"type": rtype, "url": f"{file_url}/{rtype}.ndjson", "count": count})
-            else:
-                target.unlink()
+        positions = sorted(served.offsets[f"{rtype}/{rid}"][1] for rid in wanted.get(rtype, ()))
+        if positions:
+            with open(served.ndjson / f"{rtype}.ndjson", "rb") as source, open(job.folder / f"{rtype}.ndjson",
+                                                                               "wb") as out:
+                for position in positions:  # file order, which is id order
+                    source.seek(position)
+                    line = source.readline()
+                    out.write(line if line.endswith(b"\n") else line + b"\n")
+            job.output.append({"type": rtype, "url": f"{file_url}/{rtype}.ndjson", "count": len(positions)})
         job.done_types += 1
 
 

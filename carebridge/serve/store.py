@@ -108,5 +108,10 @@ def load_served(out_dir: Path) -> Served:
     for item in manifest["output"]:
         if item["url"] != f"{item['type']}.ndjson":
             raise ValueError(f"{manifest_path}: unexpected file {item['url']!r} for {item['type']}")
-    return Served(ndjson=folder, transaction_time=manifest["transactionTime"], types=types,
-                  offsets=_offsets(folder, types), groups=_groups(Path(out_dir) / "fhir" / "bundles"))
+    offsets = _offsets(folder, types)
+    # Only what the NDJSON export holds: anything a bundle carries beyond it is transport (e.g. the
+    # Provenance of a retraction), not an exported resource.
+    groups = {ods: {key: month for key, month in sent.items() if key in offsets}
+              for ods, sent in _groups(Path(out_dir) / "fhir" / "bundles").items()}
+    return Served(ndjson=folder, transaction_time=manifest["transactionTime"], types=types, offsets=offsets,
+                  groups=groups)

@@ -1,0 +1,71 @@
+"""The client registry's refusals, the status response while a job runs, and `_since` parsing."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import yaml
+from joserfc.jwk import ECKey, RSAKey
+
+from carebridge.serve.app import parse_since, status_response
+from carebridge.serve.clients import RegistryError, load_registry
+from carebridge.serve.jobs import Job
+
+
+def _registry(tmp_path: Path, key: dict) -> Path:
+    path = tmp_path / "clients.yaml"
+    path.write_text(yaml.safe_dump({"clients": {"c1": {"ods": "RZZ", "jwks": {"keys": [key]}}}}))
+    return path
+
+
+def test_registry_accepts_public_rsa_and_p384_keys(tmp_path: Path) -> None:
+    rsa = RSAKey.generate_key(2048, parameters={"kid": "a"})
+    clients = load_registry(_registry(tmp_path, rsa.as_dict(private=False)))
+    assert clients["c1"].ods == "RZZ"
+    ec = ECKey.generate_key("P-384", parameters={"kid": "b"})
+    assert load_registry(_registry(tmp_path, ec.as_dict(private=False)))["c1"].keys
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: RSAKey.generate_key(2048).as_dict(private=True), "private key members"),
+    (lambda: RSAKey.generate_key(1024, private=True, auto_kid=True).as_dict(private=False), "at least 2048"),
+    (lambda: ECKey.generate_key("P-256").as_dict(private=False), "RS384 or ES384"),
+])
+def test_registry_refuses_unusable_keys(tmp_path: Path, make, message) -> None:
+    with pytest.raises(RegistryError, match=message):
+        load_registry(_registry(tmp_path, make()))
+
+
+def test_registry_refuses_a_bad_ods_code_and_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "clients.yaml"
+    key = ECKey.generate_key("P-384").as_dict(private=False)
+    path.write_text(yaml.safe_dump({"clients": {"c1": {"ods": "not ods", "jwks": {"keys": [key]}}}}))
+    with pytest.raises(RegistryError, match="ODS code"):
+        load_registry(path)
+    path.write_text(json.dumps({"clients": {}}))
+    with pytest.raises(RegistryError, match="no clients"):
+        load_registry(path)
+
+
+def test_status_is_202_with_progress_until_the_job_finishes(tmp_path: Path) -> None:
+    job = Job(id="j", client_id="c", ods="RZZ", request="https://x/Group/RZZ/$export", types=("Patient", "Goal"),
+              since_month=None, transaction_time="2026-04-06T15:45:00Z", folder=tmp_path, cancelled=threading.Event())
+    running = status_response(job)
+    assert running.status_code == 202 and running.headers["X-Progress"] == "0/2 resource types written"
+    job.finished = True
+    done = status_response(job)
+    assert done.status_code == 200
+    assert json.loads(done.body)["requiresAccessToken"] is True
+    job.error = "export failed: boom"
+    assert status_response(job).status_code == 500
+
+
+def test_since_is_a_fhir_instant_with_a_zone() -> None:
+    assert parse_since("2025-06-30T23:30:00-01:00") == "2025-07"
+    assert parse_since("2025-06-01T00:00:00Z") == "2025-06"
+    for bad in ("2025-06-01", "2025-06-01T00:00:00", "yesterday"):
+        with pytest.raises(ValueError):
+            parse_since(bad)
