@@ -5,6 +5,7 @@ import dagster as dg
 from pipelines.fhir_assets import fhir_bundles, fhir_resources
 from pipelines.jobs import build_job, monthly_staging_job
 from pipelines.linkage_assets import person_index
+from pipelines.mesh_inbox import mesh_inbox_sensor
 from pipelines.resources import CarebridgeResource, resource_from_env
 from pipelines.sensors import build_after_staging, landing_sensor
 from pipelines.staging_assets import staged, staged_month
@@ -22,7 +23,7 @@ def build_definitions(carebridge: CarebridgeResource | None = None) -> dg.Defini
         assets=ASSETS,
         jobs=[monthly_staging_job, build_job],
         schedules=[monthly_schedule],
-        sensors=[landing_sensor, build_after_staging],
+        sensors=[landing_sensor, build_after_staging, mesh_inbox_sensor],
         resources={"carebridge": carebridge or resource_from_env()},
     )
 

@@ -1,7 +1,7 @@
 """NHS England's MESH sandbox (`mesh-sandbox`), started on 127.0.0.1 with a free port for the test
 module: file store in a temporary folder, full authentication (the HMAC token mesh-client computes
 from each mailbox's password and a shared key chosen here), one mailbox for carebridge and one per
-organisation of the shared pipeline run."""
+organisation (`mesh_mailboxes`)."""
 
 from __future__ import annotations
 
@@ -40,15 +40,17 @@ class Sandbox:
         return MeshClient(self.url, mailbox, password, shared_key=self.shared_key.encode(), max_retries=0)
 
 
-def organisations(out: Path) -> list[str]:
-    return sorted(p.name for p in (out / "fhir" / "bundles").iterdir() if p.is_dir())
+@pytest.fixture(scope="module")
+def mesh_mailboxes() -> dict[str, str]:
+    """ODS -> mailbox made in the sandbox (a test module overrides it with its organisations)."""
+    return {"RZZ": "MBRZZ", "Z90001": "MBZ90001"}
 
 
 @pytest.fixture(scope="module")
-def mesh_sandbox(duckdb_run, tmp_path_factory: pytest.TempPathFactory):
+def mesh_sandbox(mesh_mailboxes: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("mesh")
     store = folder / "store"
-    mailboxes = {ods: f"MB{ods}" for ods in organisations(duckdb_run.out)}
+    mailboxes = dict(mesh_mailboxes)
     for mailbox in [SENDER, *mailboxes.values()]:
         (store / mailbox / "in").mkdir(parents=True)
     port = _free_port()

@@ -29,6 +29,12 @@ def _bundles(out: Path) -> dict[tuple[str, str], bytes]:
     return found
 
 
+@pytest.fixture(scope="module")
+def mesh_mailboxes(duckdb_run) -> dict[str, str]:
+    """A sandbox mailbox for every organisation with bundles in the shared run."""
+    return {p.name: f"MB{p.name}" for p in sorted((duckdb_run.out / "fhir" / "bundles").iterdir()) if p.is_dir()}
+
+
 @pytest.fixture()
 def out(duckdb_run, tmp_path: Path) -> Path:
     """A private copy of the shared run's bundles (delivery writes its log beside them)."""
