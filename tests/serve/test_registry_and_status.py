@@ -69,3 +69,76 @@ def test_since_is_a_fhir_instant_with_a_zone() -> None:
     for bad in ("2025-06-01", "2025-06-01T00:00:00", "yesterday"):
         with pytest.raises(ValueError):
             parse_since(bad)
+
+
+# --- the token endpoint's checks, without a server ------------------------------------------------
+
+def _authoriser(tmp_path: Path):
+    from carebridge.serve.auth import Authoriser
+
+    key = ECKey.generate_key("P-384", parameters={"kid": "k1"})
+    clients = load_registry(_registry(tmp_path, key.as_dict(private=False)))
+    now = [1_800_000_000.0]
+    return Authoriser(clients, "https://cb.example/fhir/token", clock=lambda: now[0]), key, now
+
+
+def _form(assertion: str) -> dict[str, str]:
+    return {"grant_type": "client_credentials", "scope": "system/*.read", "client_assertion": assertion,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}
+
+
+def _claims(now: float, **extra) -> dict:
+    return {"iss": "c1", "sub": "c1", "aud": "https://cb.example/fhir/token", "exp": int(now) + 120,
+            "jti": extra.pop("jti", "j1"), **extra}
+
+
+def test_symmetric_and_unsigned_assertions_are_refused(tmp_path: Path) -> None:
+    import base64
+
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    from carebridge.serve.auth import AuthError
+
+    auth, key, now = _authoriser(tmp_path)
+    secret = OctKey.import_key(json.dumps(key.as_dict(private=False)).encode())  # the public key as an HMAC secret
+    forged = jwt.encode({"alg": "HS384", "kid": "k1"}, _claims(now[0]), secret, algorithms=["HS384"])
+    header = base64.urlsafe_b64encode(b'{"alg":"none","kid":"k1"}').rstrip(b"=").decode()
+    body = base64.urlsafe_b64encode(json.dumps(_claims(now[0], jti="j2")).encode()).rstrip(b"=").decode()
+    for assertion in (forged, f"{header}.{body}."):
+        with pytest.raises(AuthError) as refused:
+            auth.token(_form(assertion))
+        assert refused.value.error == "invalid_client"
+
+
+def test_a_used_jti_is_refused_while_it_could_be_valid_and_tokens_expire(tmp_path: Path) -> None:
+    from joserfc import jwt
+
+    from carebridge.serve.auth import TOKEN_SECONDS, AuthError
+
+    auth, key, now = _authoriser(tmp_path)
+    sign = lambda claims: jwt.encode({"alg": "ES384", "kid": "k1"}, claims, key, algorithms=["ES384"])  # noqa: E731
+    granted = auth.token(_form(sign(_claims(now[0]))))
+    assert auth.grant(f"Bearer {granted['access_token']}").ods == "RZZ"
+    with pytest.raises(AuthError, match="already used"):
+        auth.token(_form(sign(_claims(now[0]))))
+    with pytest.raises(AuthError):
+        auth.token(_form(sign({k: v for k, v in _claims(now[0], jti="j9").items() if k != "exp"})))  # no exp
+    now[0] += TOKEN_SECONDS + 1
+    assert auth.grant(f"Bearer {granted['access_token']}") is None
+
+
+def test_serve_command_says_what_is_missing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    exe = Path(sys.executable).with_name("carebridge")
+    no_clients = subprocess.run([str(exe), "serve", "--out", str(tmp_path)], capture_output=True, text=True,
+                                env={"PATH": "/usr/bin:/bin"}, timeout=120)
+    assert no_clients.returncode == 1 and "--clients" in no_clients.stderr
+    key = ECKey.generate_key("P-384").as_dict(private=False)
+    registry = _registry(tmp_path, key)
+    no_export = subprocess.run([str(exe), "serve", "--out", str(tmp_path), "--clients", str(registry)],
+                               capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=120)
+    assert no_export.returncode == 1 and "manifest.json not found" in no_export.stderr
+    assert len(no_export.stderr.strip().splitlines()) == 1
