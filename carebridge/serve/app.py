@@ -23,6 +23,7 @@ import shutil
 import tempfile
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
+from email.utils import formatdate
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
@@ -66,15 +67,16 @@ def parse_since(value: str) -> str:
     return instant.astimezone(timezone.utc).strftime("%Y-%m")
 
 
-def status_response(job: Job) -> Response:
+def status_response(job: Job, keep_seconds: float = 3600) -> Response:
     """The IG's status response: 202 with X-Progress while running, 500 on failure, 200 + manifest."""
     if job.error:
         return outcome(500, "exception", job.error)
     if not job.finished:
         return Response(status_code=202, headers={"X-Progress": job.progress, "Retry-After": "1"})
+    expires = formatdate(job.finished_at + keep_seconds, usegmt=True)
     manifest = {"transactionTime": job.transaction_time, "request": job.request, "requiresAccessToken": True,
                 "output": job.output, "error": []}
-    return JSONResponse(manifest, status_code=200)
+    return JSONResponse(manifest, status_code=200, headers={"Expires": expires})
 
 
 def _software_version() -> str:
@@ -163,7 +165,7 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
 
     async def job_status(request: Request) -> Response:
         _, job = own_job(request)
-        return status_response(job)
+        return status_response(job, jobs.keep_seconds)
 
     async def job_delete(request: Request) -> Response:
         _, job = own_job(request)

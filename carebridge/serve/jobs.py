@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ class Job:
     output: list[dict[str, object]] = field(default_factory=list)
     error: str | None = None
     finished: bool = False
+    finished_at: float = 0.0
     cancelled: threading.Event = field(default_factory=threading.Event)
 
     @property
@@ -68,16 +70,19 @@ def write_export(served: Served, job: Job, file_url: str) -> None:
 
 
 class JobQueue:
-    """The server's jobs, each run in its own daemon thread; files under `root`."""
+    """The server's jobs, each run in its own daemon thread; files under `root`. A finished job is
+    kept until the client deletes it or for `keep_seconds` (then the next kick-off removes it)."""
 
-    def __init__(self, served: Served, root: Path) -> None:
+    def __init__(self, served: Served, root: Path, keep_seconds: float = 3600) -> None:
         self.served = served
+        self.keep_seconds = keep_seconds
         self.root = Path(root)
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
     def start(self, *, client_id: str, ods: str, request: str, types: tuple[str, ...], since_month: str | None,
               file_url_of: callable) -> Job:
+        self._expire()
         job_id = uuid.uuid4().hex
         job = Job(id=job_id, client_id=client_id, ods=ods, request=request, types=types, since_month=since_month,
                   transaction_time=self.served.transaction_time, folder=self.root / job_id)
@@ -93,9 +98,16 @@ class JobQueue:
         except Exception as exc:  # reported to the client by the status endpoint, never swallowed
             job.error = f"export failed: {type(exc).__name__}: {exc}"
         finally:
+            job.finished_at = time.time()
             job.finished = True
             if job.cancelled.is_set():
                 shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _expire(self) -> None:
+        """Delete finished jobs older than `keep_seconds` (clients that never sent DELETE)."""
+        cutoff = time.time() - self.keep_seconds
+        for job_id in [j.id for j in list(self.jobs.values()) if j.finished and j.finished_at < cutoff]:
+            self.cancel(job_id)
 
     def get(self, job_id: str) -> Job | None:
         with self._lock:

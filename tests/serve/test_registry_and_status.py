@@ -142,3 +142,30 @@ def test_serve_command_says_what_is_missing(tmp_path: Path) -> None:
                                capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, timeout=120)
     assert no_export.returncode == 1 and "manifest.json not found" in no_export.stderr
     assert len(no_export.stderr.strip().splitlines()) == 1
+
+
+def test_finished_jobs_expire_with_their_files(tmp_path: Path) -> None:
+    import time
+
+    from carebridge.serve.jobs import JobQueue
+    from carebridge.serve.store import Served
+
+    folder = tmp_path / "ndjson"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text('{"id":"p1","resourceType":"Patient"}\n')
+    served = Served(ndjson=folder, transaction_time="2026-04-06T15:45:00Z", types=("Patient",),
+                    offsets={"Patient/p1": ("Patient", 0)}, groups={"RZZ": {"Patient/p1": "2025-04"}})
+    queue = JobQueue(served, tmp_path / "jobs", keep_seconds=0)
+    start = dict(client_id="c", ods="RZZ", request="r", types=("Patient",), since_month=None,
+                 file_url_of=lambda job_id: f"https://x/jobs/{job_id}")
+    first = queue.start(**start)
+    for _ in range(200):
+        if first.finished:
+            break
+        time.sleep(0.01)
+    assert (first.folder / "Patient.ndjson").read_bytes() == b'{"id":"p1","resourceType":"Patient"}\n'
+    assert status_response(first).headers["Expires"].endswith("GMT")
+    time.sleep(0.01)
+    queue.start(**start)
+    assert queue.get(first.id) is None and not first.folder.exists()
+    queue.close()
