@@ -59,8 +59,16 @@ def _bundle_files(out_dir: Path) -> Iterator[tuple[str, str, Path]]:
             yield org.name, path.relative_to(org).as_posix(), path
 
 
-def pending_bundles(out_dir: Path, config: MeshConfig) -> tuple[list[tuple[str, str, Path, str, bytes]], Delivery]:
-    """The bundles to send: (ODS, relative path, file, sha256, bytes), and what is not to be sent."""
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pending_bundles(out_dir: Path, config: MeshConfig) -> tuple[list[tuple[str, str, Path, str]], Delivery]:
+    """The bundles to send: (ODS, relative path, file, sha256), and what is not to be sent."""
     done = {(r["ods"], r["mailbox"], r["bundle"], r["sha256"]) for r in read_delivery_log(out_dir)}
     todo, result = [], Delivery()
     for ods, rel, path in _bundle_files(out_dir):
@@ -68,12 +76,11 @@ def pending_bundles(out_dir: Path, config: MeshConfig) -> tuple[list[tuple[str, 
         if mailbox is None:
             result.no_mailbox[ods] = result.no_mailbox.get(ods, 0) + 1
             continue
-        data = path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
+        digest = _sha256(path)
         if (ods, mailbox, rel, digest) in done:
             result.already += 1
         else:
-            todo.append((ods, rel, path, digest, data))
+            todo.append((ods, rel, path, digest))
     return todo, result
 
 
@@ -105,8 +112,10 @@ def deliver_bundles(out_dir: Path, config: MeshConfig, client=None,
     own = client is None
     client = client or mesh_client(config)
     try:
-        for ods, rel, _path, digest, data in todo:
+        for ods, rel, path, _ in todo:
             mailbox = config.mailboxes[ods]
+            data = path.read_bytes()  # one bundle in memory at a time; the log hashes what was sent
+            digest = hashlib.sha256(data).hexdigest()
             message_id = client.send_message(
                 mailbox, data, workflow_id=config.workflow_id, filename=f"{ods}_{rel.replace('/', '_')}",
                 local_id=f"{ods}/{rel}@{digest[:16]}", subject=f"carebridge FHIR bundle {ods} {rel}",
