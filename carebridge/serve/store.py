@@ -56,12 +56,17 @@ class Served:
 
 def bundle_keys(bundle: dict[str, Any]) -> list[str]:
     """`Type/id` of every resource an entry of a bundle carries (entries without one, such as a
-    conditional DELETE, carry none)."""
+    conditional DELETE, carry none). The id is the resource's own, or, for a resource sent without
+    one (a conditional update may leave it out), the last segment of the entry's `fullUrl`
+    (`.../Type/id` or `urn:uuid:id`)."""
     keys = []
     for entry in bundle.get("entry", []):
         resource = entry.get("resource")
-        if isinstance(resource, dict) and resource.get("resourceType") and resource.get("id"):
-            keys.append(f"{resource['resourceType']}/{resource['id']}")
+        if not isinstance(resource, dict) or not resource.get("resourceType"):
+            continue
+        rid = resource.get("id") or str(entry.get("fullUrl", "")).rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+        if rid:
+            keys.append(f"{resource['resourceType']}/{rid}")
     return keys
 
 

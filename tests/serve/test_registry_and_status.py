@@ -169,3 +169,16 @@ def test_finished_jobs_expire_with_their_files(tmp_path: Path) -> None:
     queue.start(**start)
     assert queue.get(first.id) is None and not first.folder.exists()
     queue.close()
+
+
+def test_bundle_keys_read_every_entry_shape() -> None:
+    from carebridge.serve.store import bundle_keys
+
+    bundle = {"resourceType": "Bundle", "entry": [
+        {"fullUrl": "https://x/fhir/Observation/o1", "resource": {"resourceType": "Observation", "id": "o1"},
+         "request": {"method": "PUT", "url": "Observation/o1"}},
+        {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient"},
+         "request": {"method": "PUT", "url": "Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|9434765919"}},
+        {"request": {"method": "DELETE", "url": "Observation?identifier=s|v"}},
+    ]}
+    assert bundle_keys(bundle) == ["Observation/o1", "Patient/p1"]
