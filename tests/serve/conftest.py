@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -71,7 +72,10 @@ def _organisations_with_bundles(out: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def bulk_server(duckdb_run, tmp_path_factory: pytest.TempPathFactory):
     folder = tmp_path_factory.mktemp("serve")
-    trust, practice = _organisations_with_bundles(duckdb_run.out)[:2]
+    orgs = _organisations_with_bundles(duckdb_run.out)
+    # ODS conventions: NHS trusts have 3-character codes starting with R, GP practices a letter and 5 digits.
+    trust = next(o for o in orgs if re.fullmatch(r"R[A-Z0-9]{2}", o))
+    practice = next(o for o in orgs if re.fullmatch(r"[A-Z]\d{5}", o))
     rsa = RSAKey.generate_key(2048, parameters={"kid": "trust-key-1"})
     ec = ECKey.generate_key("P-384", parameters={"kid": "practice-key-1"})
     clients = {"trust": TrustClient("trust-ehr", trust, rsa, "RS384"),

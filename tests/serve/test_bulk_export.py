@@ -5,12 +5,14 @@ token, kick-off, status polling, download; refusals; `_since` and `_type`."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from carebridge.serve.store import bundle_keys
 from warehouse.db import read_table
 
 FHIR_JSON = "application/fhir+json"
@@ -28,14 +30,15 @@ def _ndjson_lines(out: Path) -> dict[str, bytes]:
 
 
 def _bundle_months(out: Path, ods: str) -> dict[str, str]:
-    """`Type/id` -> first month a bundle carried it to `ods` (what the organisation was sent)."""
+    """`Type/id` -> first month a bundle carried it to `ods` (what the organisation was sent), for
+    resources of the NDJSON export."""
+    exported = _ndjson_lines(out)
+    folder = out / "fhir" / "bundles" / ods
     first: dict[str, str] = {}
-    for path in sorted((out / "fhir" / "bundles" / ods).rglob("*.json")):
-        month = path.stem[:7]
-        for entry in json.loads(path.read_text())["entry"]:
-            resource = entry.get("resource")
-            if resource:
-                key = f"{resource['resourceType']}/{resource['id']}"
+    for path in sorted(folder.rglob("*.json")):
+        month = re.search(r"\d{4}-\d{2}", path.relative_to(folder).as_posix()).group(0)
+        for key in bundle_keys(json.loads(path.read_text())):
+            if key in exported:
                 first[key] = min(first.get(key, month), month)
     return first
 
