@@ -64,7 +64,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
                   "shards": mapping.shards,
                   "validation_failures": len(failures), "rows_not_mapped": mapping.unmapped.num_rows,
                   "warnings": "\n".join(mapping.warnings[:50]),
-                  "ndjson": dg.MetadataValue.path(str(carebridge.out / "fhir" / "ndjson"))},
+                  "ndjson": dg.MetadataValue.path(str(carebridge.layout.fhir_ndjson))},
         check_results=[
             dg.AssetCheckResult(check_name="fhir_model_valid", passed=not failures,
                                 metadata={"checked": report.checked, "failures": len(failures),
@@ -89,7 +89,7 @@ def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     records is appended to `identifiable.disclosure_log` under this run's id."""
     staged_tables, index = _inputs(carebridge)
     relationships = care_relationships(staged_tables, index)
-    bundles = write_bundles_from_ndjson(carebridge.out / "fhir" / "ndjson", relationships, carebridge.out)
+    bundles = write_bundles_from_ndjson(carebridge.layout.fhir_ndjson, relationships, carebridge.out)
     paths = bundles.paths
     write_table(carebridge.engine, "identifiable", "care_relationship", relationships)
     # From the bundle index: the same rows as disclosure_log over the bundles, without re-reading them.
@@ -99,7 +99,7 @@ def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     return dg.MaterializeResult(
         metadata={"bundles": len(paths), "organisations": len({p.parent.name for p in paths}),
                   "disclosures_logged": log.num_rows,
-                  "bundles_dir": dg.MetadataValue.path(str(carebridge.out / "fhir" / "bundles"))},
+                  "bundles_dir": dg.MetadataValue.path(str(carebridge.layout.fhir_bundles))},
         check_results=[dg.AssetCheckResult(check_name="care_relationship_only", passed=outside == 0,
                                            metadata={"patients_outside_relationships": outside})])
 

@@ -15,9 +15,6 @@ from carebridge.staging import staged_table_keys
 from warehouse.db import append_table, read_table, table_exists, write_table
 from warehouse.store import load_staged, save_person_index
 
-CHART_DIR = ("data_docs", "linkage")
-
-
 def _previous_assignment(carebridge: CarebridgeResource) -> IdAssignment | None:
     engine = carebridge.engine
     if not table_exists(engine, "identifiable", "person_id_map"):
@@ -45,7 +42,7 @@ def _run_record(run: str, run_id: str, months: list[str], index, model) -> pa.Ta
 
 
 def _write_charts(carebridge: CarebridgeResource, charts: dict[str, str]) -> dict[str, str]:
-    folder = carebridge.out.joinpath(*CHART_DIR)
+    folder = carebridge.layout.linkage_charts
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, html in charts.items():

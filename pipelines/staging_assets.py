@@ -13,10 +13,6 @@ from warehouse.store import save_staged
 STAGING = "staging"
 
 
-def _month_dir(carebridge: CarebridgeResource, month: str):
-    return carebridge.out / "staging" / "months" / month
-
-
 @dg.asset(partitions_def=MONTHLY, group_name=STAGING, kinds={"python", "parquet"})
 def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Reads, types and validates every delivery of one reporting month (latest submission per
@@ -24,7 +20,7 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     month replaces it."""
     month = context.partition_key
     result = stage_landing(carebridge.landing, months=[month])
-    save_month(result, _month_dir(carebridge, month))
+    save_month(result, carebridge.layout.staging_month(month))
     summary = result.summary()
     return dg.MaterializeResult(metadata={
         "files": summary.get("files", result.load_audit.num_rows),
@@ -41,7 +37,7 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
 def staged(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """One record per (provider, local id) across all staged months: the latest month's version
     wins. Writes `identifiable.stg_*`, `identifiable.quarantine` and `identifiable.load_audit`."""
-    months_dir = carebridge.out / "staging" / "months"
+    months_dir = carebridge.layout.staging_months
     months = sorted(p.name for p in months_dir.iterdir()) if months_dir.exists() else []
     result = consolidate([load_month(months_dir / m) for m in months])
     save_staged(carebridge.engine, result.tables, result.quarantine, result.load_audit)
@@ -50,7 +46,7 @@ def staged(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) ->
     reasons = result.quarantine.group_by("reason_code").aggregate([("reason_code", "count")]).to_pylist()
     checks = [dg.AssetCheckResult(check_name="row_accounting", passed=not problems,
                                   metadata={"files": result.load_audit.num_rows, "problems": "\n".join(problems[:20])})]
-    checks += gx_check_results(carebridge.out / "gx", "staged", {k: result.tables[k] for k in staged_table_keys() if k in result.tables})
+    checks += gx_check_results(carebridge.layout.gx, "staged", {k: result.tables[k] for k in staged_table_keys() if k in result.tables})
     return dg.MaterializeResult(
         metadata={
             "months": ", ".join(months),

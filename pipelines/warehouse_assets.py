@@ -31,10 +31,10 @@ def _tables(carebridge: CarebridgeResource, schema: str, names) -> dict[str, pa.
 def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
     `identifiable.v_*`, so what analysts count is what trusts receive."""
-    counts = materialise_views(carebridge.engine, carebridge.out / "fhir" / "ndjson")
+    counts = materialise_views(carebridge.engine, carebridge.layout.fhir_ndjson)
     return dg.MaterializeResult(
         metadata={"rows_by_view": counts_table(counts, "view")},
-        check_results=gx_check_results(carebridge.out / "gx", "fhir", _tables(carebridge, "identifiable", counts)))
+        check_results=gx_check_results(carebridge.layout.gx, "fhir", _tables(carebridge, "identifiable", counts)))
 
 
 @dg.asset(deps=[fhir_views], group_name=WAREHOUSE, kinds={"duckdb"},
@@ -53,7 +53,7 @@ def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     tables = _tables(carebridge, "analytics", counts)
     return dg.MaterializeResult(
         metadata={"rows_by_table": counts_table(counts)},
-        check_results=gx_check_results(carebridge.out / "gx", "analytics", tables, related=tables))
+        check_results=gx_check_results(carebridge.layout.gx, "analytics", tables, related=tables))
 
 
 @dg.asset(deps=[analytics], group_name=WAREHOUSE, kinds={"duckdb"},
@@ -71,13 +71,13 @@ def published(carebridge: CarebridgeResource) -> dg.MaterializeResult:
         if png is not None:
             metadata[f"chart_{name}"] = png_chart(png, name)
     return dg.MaterializeResult(metadata=metadata,
-                                check_results=gx_check_results(carebridge.out / "gx", "published", tables))
+                                check_results=gx_check_results(carebridge.layout.gx, "published", tables))
 
 
 @dg.asset(deps=[published], group_name=WAREHOUSE, kinds={"html"})
 def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The Great Expectations Data Docs site for every validation of the run."""
-    index = build_data_docs(carebridge.out / "gx", carebridge.out / "data_docs")
+    index = build_data_docs(carebridge.layout.gx, carebridge.layout.data_docs)
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
 
 
@@ -85,6 +85,6 @@ def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
 def report(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The static HTML report (`out/report/index.html`): charts of the published tables only,
     self-contained so it opens offline, linking to the Data Docs."""
-    index = build_report(carebridge.engine, carebridge.out / "report", data_docs=carebridge.out / "data_docs" / "index.html")
+    index = build_report(carebridge.engine, carebridge.layout.report, data_docs=carebridge.layout.data_docs_index)
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)),
                                           "size_kib": round(index.stat().st_size / 1024, 1)})

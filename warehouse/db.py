@@ -26,15 +26,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-__all__ = ["SCHEMAS", "make_engine", "default_url", "ensure_schemas", "write_table", "append_table", "read_table",
+__all__ = ["SCHEMAS", "make_engine", "ensure_schemas", "write_table", "append_table", "read_table",
            "execute", "execute_each", "query", "table_exists", "is_duckdb", "is_postgres"]
 
 SCHEMAS = ("identifiable", "analytics", "published", "reference")
 _CHUNK_ROWS = 100_000  # rows per CSV chunk sent to COPY: bounded memory, few round trips
-
-
-def default_url(out_dir: Path) -> str:
-    return f"duckdb:///{(Path(out_dir) / 'warehouse.duckdb').resolve()}"
 
 
 def make_engine(url: str) -> sa.Engine:

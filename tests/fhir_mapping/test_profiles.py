@@ -169,7 +169,7 @@ def corrupted_run(duckdb_run, tmp_path_factory):
 
 def test_pipeline_reports_a_failing_resource_as_a_failed_blocking_check(corrupted_run, duckdb_run):
     from pipelines.fhir_assets import fhir_resources
-    from pipelines.resources import CarebridgeResource, dispose_engines
+    from pipelines.resources import CarebridgeResource
 
     folder, person = corrupted_run
     resource = CarebridgeResource(landing_dir=str(duckdb_run.landing), out_dir=str(folder / "out"),
@@ -177,7 +177,7 @@ def test_pipeline_reports_a_failing_resource_as_a_failed_blocking_check(corrupte
     try:
         result = dg.materialize([fhir_resources], resources={"carebridge": resource}, raise_on_error=False)
     finally:
-        dispose_engines()
+        resource.dispose()
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     check = checks["uk_core_profiles"]
     assert not check.passed and checks["fhir_model_valid"].passed

@@ -56,7 +56,7 @@ def _materialize(resource):
 
 
 def test_person_index_asset_keeps_ids_when_a_new_load_arrives(system, tmp_path):
-    from pipelines.resources import CarebridgeResource, dispose_engines
+    from pipelines.resources import CarebridgeResource
     from carebridge.staging import stage_landing
     from warehouse.db import read_table
     from warehouse.store import save_staged
@@ -91,4 +91,4 @@ def test_person_index_asset_keeps_ids_when_a_new_load_arrives(system, tmp_path):
         assert runs.num_rows == 2 and "probability_two_random_records_match" in runs["training"][0].as_py()
         assert (tmp_path / "out" / "data_docs" / "linkage" / "match_weights.html").stat().st_size > 10_000
     finally:
-        dispose_engines()
+        resource.dispose()

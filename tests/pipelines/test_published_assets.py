@@ -10,7 +10,7 @@ import shutil
 
 import dagster as dg
 
-from pipelines.resources import CarebridgeResource, dispose_engines
+from pipelines.resources import CarebridgeResource
 from pipelines.warehouse_assets import published, report
 from warehouse.publish import published_specs
 
@@ -25,7 +25,7 @@ def test_published_tables_carry_a_preview_and_a_chart_and_the_report_is_written(
     try:
         result = dg.materialize([published, report], resources={"carebridge": resource})
     finally:
-        dispose_engines()
+        resource.dispose()
     assert result.success
     metadata = result.asset_materializations_for_node("published")[0].metadata
     charted = 0
