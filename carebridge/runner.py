@@ -82,11 +82,17 @@ def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | Non
                               key_file=str(settings.key_file) if settings.key_file else "")
 
 
+def _asset_keys(defs: dg.Definitions, names: Sequence[str]) -> list[dg.AssetKey]:
+    """The assets named, by name or by key prefix (`published` is every `published/<table>`)."""
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    return sorted((k for k in keys if k.path[0] in names), key=lambda k: k.to_user_string())
+
+
 def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str,
                    assets: Sequence[str] | None = None) -> list[str]:
     """Run the build job (or some of its assets); raise on a blocking check or a failed step,
     else return the checks that only warned."""
-    selection = [dg.AssetKey(name) for name in assets] if assets else None
+    selection = _asset_keys(defs, assets) if assets else None
     result = defs.resolve_job_def("build").execute_in_process(
         instance=instance, raise_on_error=False, run_config=_run_config(log_level), asset_selection=selection)
     errors, warnings = _failed_checks(result)
@@ -130,16 +136,12 @@ def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_ur
 
 
 def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str]) -> RunOutcome:
-    from warehouse.db import make_engine, query
+    from warehouse.catalog import audit
+    from warehouse.db import make_engine
 
     engine = make_engine(resource.url)
     try:
-        # Line 0 is the header row kept for a rejected file; the count is of data rows.
-        quarantined = query(engine, "SELECT count(*) AS n FROM identifiable.quarantine "
-                                    "WHERE source_line > 0")["n"][0].as_py()
-        # Superseded files (an earlier submission replaced by a later one) are not rejections.
-        rejected = query(engine, "SELECT count(*) AS n FROM identifiable.load_audit "
-                                 "WHERE file_status IN ('rejected', 'unknown_table', 'unreadable')")["n"][0].as_py()
+        quarantined, rejected = audit.rows_quarantined(engine), audit.files_rejected(engine)
     finally:
         engine.dispose()
     return RunOutcome(months=months, warehouse_url=resource.url, out=resource.out,

@@ -8,7 +8,7 @@ from pipelines.partitions import MONTHLY
 from pipelines.quality import gx_check_results, gx_check_specs
 from pipelines.resources import CarebridgeResource
 from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
-from warehouse.store import save_staged
+from warehouse.catalog.staging import save_staged
 
 STAGING = "staging"
 
@@ -36,7 +36,7 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
                        *gx_check_specs("staged", "staged")])
 def staged(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """One record per (provider, local id) across all staged months: the latest month's version
-    wins. Writes `identifiable.stg_*`, `identifiable.quarantine` and `identifiable.load_audit`."""
+    wins. Writes `staging.stg_*`, `audit.quarantine` and `audit.load_audit` (warehouse.catalog)."""
     months_dir = carebridge.layout.staging_months
     months = sorted(p.name for p in months_dir.iterdir()) if months_dir.exists() else []
     result = consolidate([load_month(months_dir / m) for m in months])

@@ -51,8 +51,8 @@ def _row_counts(url: str) -> dict[str, int]:
 
     engine = make_engine(url)
     try:
-        staged = query(engine, "SELECT sum(rows_staged) AS n, sum(rows_read) AS r FROM identifiable.load_audit").to_pylist()[0]
-        persons = query(engine, "SELECT count(*) AS n FROM identifiable.person").to_pylist()[0]["n"]
+        staged = query(engine, "SELECT sum(rows_staged) AS n, sum(rows_read) AS r FROM audit.load_audit").to_pylist()[0]
+        persons = query(engine, "SELECT count(*) AS n FROM linkage.person").to_pylist()[0]["n"]
         contacts = query(engine, "SELECT count(*) AS n FROM analytics.contact").to_pylist()[0]["n"]
     finally:
         engine.dispose()

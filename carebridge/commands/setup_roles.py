@@ -2,7 +2,7 @@
 
 The pipeline role owns the warehouse schemas and everything in them; the analyst role reads
 `analytics`, `published` and `reference`; the publisher role reads `published`. Neither reader can
-see `identifiable`. Rules: carebridge/roles.yaml. Safe to run again (e.g. after adding a schema).
+see the identifiable schemas (staging, linkage, fhir, work, audit). Rules: warehouse/roles.yaml. Safe to run again (e.g. after adding a schema).
 """
 
 from __future__ import annotations

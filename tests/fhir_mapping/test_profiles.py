@@ -158,10 +158,10 @@ def corrupted_run(duckdb_run, tmp_path_factory):
     shutil.copy(duckdb_run.out / "warehouse.duckdb", folder / "warehouse.duckdb")
     engine = make_engine(f"duckdb:///{folder / 'warehouse.duckdb'}")
     try:
-        person = query(engine, "SELECT person_id FROM identifiable.person WHERE nhs_number_verified "
+        person = query(engine, "SELECT person_id FROM linkage.person WHERE nhs_number_verified "
                                "ORDER BY person_id LIMIT 1").column("person_id")[0].as_py()
         # 10 digits whose check digit is wrong for every prefix ending ...0: 0000000001
-        execute(engine, f"UPDATE identifiable.person SET nhs_number = '0000000001' WHERE person_id = '{person}'")
+        execute(engine, f"UPDATE linkage.person SET nhs_number = '0000000001' WHERE person_id = '{person}'")
     finally:
         engine.dispose()
     return folder, person

@@ -102,15 +102,15 @@ LINKAGE = {"records": 1234, "persons": 1000, "records_linked_on_nhs_number": 110
 
 
 def write_pipeline_records(engine) -> None:
-    """What staging and linkage leave in `identifiable` for the data quality tables."""
-    write_table(engine, "identifiable", "load_audit", _audit(
+    """What staging and linkage leave in `audit` and `linkage` for the data quality tables."""
+    write_table(engine, "audit", "load_audit", _audit(
         [("gp", "patient", "loaded", 100, 90, 8, 2)] * 5 + [("gp", "patient", "rejected", 12, 0, 0, 0)]
         + [("vcse", "referral", "loaded", 3, 3, 0, 0)] * 2))
-    write_table(engine, "identifiable", "quarantine", _quarantine(
+    write_table(engine, "audit", "quarantine", _quarantine(
         [("gp", "patient", line, "duplicate_row") for line in range(1, 8)]
         + [("gp", "patient", line, "invalid_nhs_number") for line in range(8, 11)]
         + [("gp", "patient", 0, "missing_required_column")]))           # the header row of a rejected file
-    write_table(engine, "identifiable", "linkage_summary", summary_table("run-1", LINKAGE))
+    write_table(engine, "linkage", "linkage_summary", summary_table("run-1", LINKAGE))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
