@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pyarrow as pa
-import pytest
 
-from warehouse.db import (append_table, ensure_schemas, execute, execute_each, make_engine, query, read_table,
+from warehouse.db import (append_table, execute, execute_each, query, read_table,
                           table_exists, write_table)
 
 AWKWARD = pa.table({

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
-import pytest
 import sqlalchemy as sa
 
 from carebridge.core.reference import load_reference
