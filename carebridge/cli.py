@@ -1,4 +1,9 @@
-"""The `carebridge` command: generate a synthetic system, run the pipeline, open the UI, benchmark."""
+"""The `carebridge` command: run the pipeline, open the UI, and the sub-commands of `carebridge.commands`.
+
+The shell on top of the product. The development tools add their own commands (`generate`,
+`demo`, `bench`, `views bench`) through the `carebridge.commands` entry points, so this module
+never imports them.
+"""
 
 from __future__ import annotations
 
@@ -8,32 +13,23 @@ import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+from carebridge.core.settings import LANDING_ENV, OUT_ENV, WAREHOUSE_ENV, env_warehouse_url
 
-DEFAULT_MONTHS = "2025-04..2026-03"
+__all__ = ["main", "run_and_report", "add_warehouse_options"]
 
-
-def _months(value: str) -> tuple[str, str]:
-    start, sep, end = value.partition("..")
-    if not sep or len(start) != 7 or len(end) != 7 or start > end:
-        raise argparse.ArgumentTypeError("months must look like YYYY-MM..YYYY-MM")
-    return start, end
+WAREHOUSE_HELP = "SQLAlchemy URL of the warehouse (default: DuckDB file in the output folder; env CAREBRIDGE_WAREHOUSE_URL)"
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
-    from carebridge.synthetic import default_truth_dir, generate
-
-    truth = args.truth or default_truth_dir(args.landing)
-    summary = generate(args.persons, args.landing, truth, seed=args.seed, months=args.months, fault_rate=args.fault_rate)
-    print(f"wrote a synthetic system of {args.persons:,} people to {args.landing} (ground truth in {truth})")
-    print(summary)
-    return 0
+def add_warehouse_options(parser: argparse.ArgumentParser) -> None:
+    """`--warehouse` and `--key-file`, as every command that runs the pipeline takes them."""
+    parser.add_argument("--warehouse", default=env_warehouse_url(), help=WAREHOUSE_HELP)
+    parser.add_argument("--key-file", type=Path, default=None, help="pseudonymisation key file (env CAREBRIDGE_KEY_FILE)")
 
 
 def _print_outcome(outcome) -> None:
     print()
     print(f"months staged   : {outcome.months[0]} .. {outcome.months[-1]} ({len(outcome.months)})")
-    print(f"quarantined rows: {outcome.rows_quarantined:,} (see identifiable.quarantine); files rejected: {outcome.files_rejected}")
+    print(f"quarantined rows: {outcome.rows_quarantined:,} (see audit.quarantine); files rejected: {outcome.files_rejected}")
     if outcome.warnings:
         print(f"warnings        : {len(outcome.warnings)} checks with warnings ({', '.join(outcome.warnings[:5])}...)")
     print(f"warehouse       : {outcome.warehouse_url}")
@@ -42,7 +38,8 @@ def _print_outcome(outcome) -> None:
     print(f"Report          : {outcome.out / 'report' / 'index.html'}")
 
 
-def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int:
+def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int:
+    """Run the pipeline with progress lines and print where everything went; the exit code."""
     from carebridge.core.keys import KeyFileError, default_key_path, ensure_key
     from carebridge.runner import PipelineError, run_pipeline
 
@@ -65,76 +62,32 @@ def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run(args.landing, args.out, args.warehouse, args.key_file)
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from carebridge.synthetic import generate
-
-    landing, truth = args.out / "landing", args.out / "truth"
-    print(f"generating a synthetic integrated care system of {args.persons:,} people into {landing} ...")
-    generate(args.persons, landing, truth, seed=args.seed, months=args.months, fault_rate=args.fault_rate)
-    return _run(landing, args.out, args.warehouse, args.key_file)
+    return run_and_report(args.landing, args.out, args.warehouse, args.key_file)
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    env = {**os.environ, "CAREBRIDGE_LANDING": str(args.landing.resolve()), "CAREBRIDGE_OUT": str(args.out.resolve())}
+    env = {**os.environ, LANDING_ENV: str(args.landing.resolve()), OUT_ENV: str(args.out.resolve())}
     if args.warehouse:
-        env["CAREBRIDGE_WAREHOUSE_URL"] = args.warehouse
+        env[WAREHOUSE_ENV] = args.warehouse
     dagster = Path(sys.executable).with_name("dagster")
     return subprocess.call([str(dagster), "dev", "-m", "pipelines"], env=env)
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from carebridge.benchmarks.pipeline import run_benchmark
-
-    return run_benchmark(args.persons, args.out, seed=args.seed, fault_rate=args.fault_rate)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="carebridge", description=__doc__)
+    parser = argparse.ArgumentParser(prog="carebridge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    warehouse_help = "SQLAlchemy URL of the warehouse (default: DuckDB file in the output folder; env CAREBRIDGE_WAREHOUSE_URL)"
-    env_url = os.environ.get("CAREBRIDGE_WAREHOUSE_URL", "")
-
-    gen = sub.add_parser("generate", help="write a synthetic integrated care system to a landing area")
-    gen.add_argument("--persons", type=int, required=True)
-    gen.add_argument("--landing", type=Path, required=True)
-    gen.add_argument("--truth", type=Path, default=None, help="ground-truth folder (default: beside the landing area)")
-    gen.add_argument("--seed", type=int, default=42)
-    gen.add_argument("--months", type=_months, default=_months(DEFAULT_MONTHS))
-    gen.add_argument("--fault-rate", type=float, default=0.0)
-    gen.set_defaults(func=_cmd_generate)
 
     run = sub.add_parser("run", help="run the pipeline over a landing area")
     run.add_argument("--landing", type=Path, required=True)
     run.add_argument("--out", type=Path, required=True)
-    run.add_argument("--warehouse", default=env_url, help=warehouse_help)
-    run.add_argument("--key-file", type=Path, default=None, help="pseudonymisation key file (env CAREBRIDGE_KEY_FILE)")
+    add_warehouse_options(run)
     run.set_defaults(func=_cmd_run)
-
-    demo = sub.add_parser("demo", help="generate a synthetic system and run everything on it")
-    demo.add_argument("--persons", type=int, default=5000)
-    demo.add_argument("--out", type=Path, default=Path("out"))
-    demo.add_argument("--seed", type=int, default=42)
-    demo.add_argument("--months", type=_months, default=_months(DEFAULT_MONTHS))
-    demo.add_argument("--fault-rate", type=float, default=0.02)
-    demo.add_argument("--warehouse", default=env_url, help=warehouse_help)
-    demo.add_argument("--key-file", type=Path, default=None)
-    demo.set_defaults(func=_cmd_demo)
 
     ui = sub.add_parser("ui", help="open the Dagster UI on this project (dagster dev -m pipelines)")
     ui.add_argument("--landing", type=Path, default=Path("out/landing"))
     ui.add_argument("--out", type=Path, default=Path("out"))
-    ui.add_argument("--warehouse", default=env_url)
+    ui.add_argument("--warehouse", default=env_warehouse_url())
     ui.set_defaults(func=_cmd_ui)
-
-    bench = sub.add_parser("bench", help="generate N persons and measure time and peak memory per stage")
-    bench.add_argument("--persons", type=int, default=5000)
-    bench.add_argument("--out", type=Path, default=Path("out/bench"))
-    bench.add_argument("--seed", type=int, default=42)
-    bench.add_argument("--fault-rate", type=float, default=0.02)
-    bench.set_defaults(func=_cmd_bench)
 
     from carebridge.commands import register_all
 

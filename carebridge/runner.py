@@ -10,10 +10,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from carebridge.core.layout import OutputLayout, landing_months
+from carebridge.core.settings import Settings
 from pipelines import build_definitions
-from pipelines.progress import set_reporter
-from pipelines.resources import CarebridgeResource, dispose_engines
-from pipelines.sensors import delivery_folders
+from pipelines.resources import CarebridgeResource, Progress
 
 __all__ = ["RunOutcome", "PipelineError", "landing_months", "run_pipeline", "rebuild_assets"]
 
@@ -30,10 +30,6 @@ class RunOutcome:
     rows_quarantined: int = 0
     files_rejected: int = 0
     warnings: list[str] = field(default_factory=list)
-
-
-def landing_months(landing: Path) -> list[str]:
-    return sorted({Path(f).parts[2] for f in delivery_folders(landing)})
 
 
 def _instance() -> dg.DagsterInstance:
@@ -68,7 +64,7 @@ def _first_failure(result: dg.ExecuteInProcessResult) -> str:
 
 def _prune_months(out: Path, months: list[str]) -> None:
     """Forget staged months whose deliveries are no longer in the landing area."""
-    months_dir = out / "staging" / "months"
+    months_dir = OutputLayout(out).staging_months
     if months_dir.exists():
         for stale in (p for p in months_dir.iterdir() if p.name not in months):
             shutil.rmtree(stale)
@@ -79,15 +75,24 @@ def _run_config(log_level: str) -> dict:
 
 
 def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | None) -> CarebridgeResource:
-    return CarebridgeResource(landing_dir=str(landing.resolve()), out_dir=str(out.resolve()),
-                              warehouse_url=warehouse_url, key_file=str(key_file) if key_file else "")
+    # The caller (the CLI) has resolved the settings already: "" and None keep their defaults here.
+    settings = Settings(landing=landing.resolve(), out=out.resolve(), warehouse_url=warehouse_url, key_file=key_file)
+    return CarebridgeResource(landing_dir=str(settings.landing), out_dir=str(settings.out),
+                              warehouse_url=settings.warehouse_url,
+                              key_file=str(settings.key_file) if settings.key_file else "")
+
+
+def _asset_keys(defs: dg.Definitions, names: Sequence[str]) -> list[dg.AssetKey]:
+    """The assets named, by name or by key prefix (`published` is every `published/<table>`)."""
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    return sorted((k for k in keys if k.path[0] in names), key=lambda k: k.to_user_string())
 
 
 def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str,
                    assets: Sequence[str] | None = None) -> list[str]:
     """Run the build job (or some of its assets); raise on a blocking check or a failed step,
     else return the checks that only warned."""
-    selection = [dg.AssetKey(name) for name in assets] if assets else None
+    selection = _asset_keys(defs, assets) if assets else None
     result = defs.resolve_job_def("build").execute_in_process(
         instance=instance, raise_on_error=False, run_config=_run_config(log_level), asset_selection=selection)
     errors, warnings = _failed_checks(result)
@@ -110,19 +115,14 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
     out.mkdir(parents=True, exist_ok=True)
     _prune_months(out, months)
     resource = _resource(landing, out, warehouse_url, key_file)
-    defs = build_definitions(resource)
+    defs = build_definitions(resource, Progress(reporter))
     instance = _instance()
-    set_reporter(reporter)
-    try:
-        for month in months:
-            result = defs.resolve_job_def("monthly_staging").execute_in_process(
-                partition_key=month, instance=instance, raise_on_error=False, run_config=_run_config(log_level))
-            if not result.success:
-                raise PipelineError(f"staging {month} failed: {_first_failure(result)}")
-        warnings = _checked_build(defs, instance, log_level)
-    finally:
-        set_reporter(None)
-        dispose_engines()
+    for month in months:
+        result = defs.resolve_job_def("monthly_staging").execute_in_process(
+            partition_key=month, instance=instance, raise_on_error=False, run_config=_run_config(log_level))
+        if not result.success:
+            raise PipelineError(f"staging {month} failed: {_first_failure(result)}")
+    warnings = _checked_build(defs, instance, log_level)
     return _outcome(resource, months, warnings)
 
 
@@ -131,26 +131,17 @@ def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_ur
                    log_level: str = "CRITICAL") -> list[str]:
     """Re-materialise some assets of the build job (e.g. `analytics`, `published`) in one run over
     what earlier runs left; returns the checks that warned. Raises PipelineError like run_pipeline."""
-    set_reporter(reporter)
-    try:
-        return _checked_build(build_definitions(_resource(landing, out, warehouse_url, key_file)), _instance(),
-                              log_level, assets)
-    finally:
-        set_reporter(None)
-        dispose_engines()
+    defs = build_definitions(_resource(landing, out, warehouse_url, key_file), Progress(reporter))
+    return _checked_build(defs, _instance(), log_level, assets)
 
 
 def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str]) -> RunOutcome:
-    from warehouse.db import make_engine, query
+    from warehouse.catalog import audit
+    from warehouse.db import make_engine
 
     engine = make_engine(resource.url)
     try:
-        # Line 0 is the header row kept for a rejected file; the count is of data rows.
-        quarantined = query(engine, "SELECT count(*) AS n FROM identifiable.quarantine "
-                                    "WHERE source_line > 0")["n"][0].as_py()
-        # Superseded files (an earlier submission replaced by a later one) are not rejections.
-        rejected = query(engine, "SELECT count(*) AS n FROM identifiable.load_audit "
-                                 "WHERE file_status IN ('rejected', 'unknown_table', 'unreadable')")["n"][0].as_py()
+        quarantined, rejected = audit.rows_quarantined(engine), audit.files_rejected(engine)
     finally:
         engine.dispose()
     return RunOutcome(months=months, warehouse_url=resource.url, out=resource.out,

@@ -31,6 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from carebridge.core.ids import record_id
+from carebridge.core.layout import OutputLayout
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
 from fhir_mapping.ndjson import dumps
 from fhir_mapping.referrals import build_referrals
@@ -163,7 +164,7 @@ def _bundle(ods: str, month: str, keys: list[str], by_key: dict[str, dict[str, A
 
 def _bundles_folder(out_dir: Path) -> Path:
     """`<out>/fhir/bundles`, emptied: a re-run leaves exactly this run's bundles."""
-    folder = Path(out_dir) / "fhir" / "bundles"
+    folder = OutputLayout(Path(out_dir)).fhir_bundles
     if folder.exists():
         shutil.rmtree(folder)
     return folder
@@ -397,7 +398,7 @@ def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir
     manifest = json.loads((ndjson_dir / "manifest.json").read_text(encoding="utf-8"))
     files = sorted((item["type"], item["url"]) for item in manifest["output"])
     folder = _bundles_folder(out_dir)
-    work = Path(out_dir) / "fhir" / ".work" / "bundles"
+    work = OutputLayout(Path(out_dir)).fhir_work("bundles")
     con = _connect(work, memory_limit)
     try:
         _build_index(con, ndjson_dir, files, relationships)

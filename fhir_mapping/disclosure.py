@@ -2,7 +2,7 @@
 
 Written from the bundles as sent (not from what should have been sent), one row per
 (recipient, month, person, organisation whose records were shared) with the number of records.
-The pipeline appends it to `identifiable.disclosure_log` on every run, as an audit trail for
+The pipeline appends it to `audit.disclosure_log` on every run, as an audit trail for
 direct-care sharing (docs/information-governance.md).
 """
 

@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from carebridge.core.layout import OutputLayout
 from fhir_mapping.context import MappingContext, PersonIndexLike, ReferenceLike, build_context, sql_name
 from fhir_mapping.mapping import map_records, merged_warnings, sorted_unmapped
 from fhir_mapping.ndjson import merge_parts, ndjson_folder, write_manifest, write_part
@@ -179,7 +180,7 @@ def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike
     """Map every staged row to FHIR, validate, check and write `fhir/ndjson/` in shards of people."""
     k = shards or shard_count(person_index.persons.num_rows, workers)
     split = split_inputs(staged, person_index, reference, k)
-    work = Path(out_dir) / "fhir" / ".work" / "export"
+    work = OutputLayout(Path(out_dir)).fhir_work("export")
     shutil.rmtree(work, ignore_errors=True)
     runs = _in_pool(split, work, min(workers, k)) if workers > 1 and k > 1 else _in_process(split, work)
     outputs = sorted(runs, key=lambda o: o.shard)

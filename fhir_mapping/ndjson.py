@@ -14,6 +14,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from carebridge.core.layout import OutputLayout
 from fhir_mapping.terminology import terminology
 
 __all__ = ["write_ndjson", "read_ndjson", "dumps", "ndjson_folder", "write_part", "merge_parts", "write_manifest"]
@@ -27,7 +28,7 @@ def dumps(resource: dict[str, Any]) -> str:
 def ndjson_folder(out_dir: Path) -> Path:
     """`<out>/fhir/ndjson`, created, without the files of an earlier export (so the folder is
     exactly this run's export)."""
-    folder = Path(out_dir) / "fhir" / "ndjson"
+    folder = OutputLayout(Path(out_dir)).fhir_ndjson
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.ndjson"):
         stale.unlink()

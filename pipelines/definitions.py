@@ -6,7 +6,7 @@ from pipelines.fhir_assets import fhir_bundles, fhir_resources
 from pipelines.jobs import build_job, monthly_staging_job
 from pipelines.linkage_assets import person_index
 from pipelines.mesh_inbox import mesh_inbox_sensor
-from pipelines.resources import CarebridgeResource, resource_from_env
+from pipelines.resources import CarebridgeResource, Progress, resource_from_env
 from pipelines.sensors import build_after_staging, landing_sensor
 from pipelines.staging_assets import staged, staged_month
 from pipelines.warehouse_assets import analytics, data_docs, fhir_views, published, report
@@ -18,13 +18,14 @@ monthly_schedule = dg.build_schedule_from_partitioned_job(
     description="Stage last month's deliveries on the 8th (MHSDS submissions land in the first week).")
 
 
-def build_definitions(carebridge: CarebridgeResource | None = None) -> dg.Definitions:
+def build_definitions(carebridge: CarebridgeResource | None = None, progress: Progress | None = None) -> dg.Definitions:
+    """The code location over one deployment's resource; progress lines go to `progress` (else the run log)."""
     return dg.Definitions(
         assets=ASSETS,
         jobs=[monthly_staging_job, build_job],
         schedules=[monthly_schedule],
         sensors=[landing_sensor, build_after_staging, mesh_inbox_sensor],
-        resources={"carebridge": carebridge or resource_from_env()},
+        resources={"carebridge": carebridge or resource_from_env(), "progress": progress or Progress()},
     )
 
 

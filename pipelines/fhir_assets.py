@@ -15,8 +15,9 @@ from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
 from carebridge.staging import staged_table_keys
-from warehouse.db import append_table, read_table, write_table
-from warehouse.store import load_person_index, load_staged
+from warehouse.catalog import audit, fhir as catalog
+from warehouse.catalog.linkage import load_person_index
+from warehouse.catalog.staging import load_staged
 
 FHIR = "fhir"
 
@@ -29,8 +30,7 @@ def _inputs(carebridge: CarebridgeResource):
 
 def _transaction_time(carebridge: CarebridgeResource) -> str:
     """Derived from the newest submission, so two runs over the same landing area agree to the byte."""
-    audit = read_table(carebridge.engine, "identifiable", "load_audit")
-    latest = max(audit["submission_id"].to_pylist() or ["19700101T0000"])
+    latest = max(audit.load_audit(carebridge.engine)["submission_id"].to_pylist() or ["19700101T0000"])
     return f"{latest[0:4]}-{latest[4:6]}-{latest[6:8]}T{latest[9:11]}:{latest[11:13]}:00Z"
 
 
@@ -51,8 +51,8 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     mapping = write_fhir_export(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
                                 _transaction_time(carebridge))
     report, profiles = mapping.validation, mapping.profiles
-    write_table(carebridge.engine, "identifiable", "fhir_unmapped", mapping.unmapped)
-    write_table(carebridge.engine, "identifiable", "referral_match", mapping.referral_matches)
+    audit.save_fhir_unmapped(carebridge.engine, mapping.unmapped)
+    catalog.save_referral_matches(carebridge.engine, mapping.referral_matches)
     counts = mapping.counts
     failures = report.failures
     reasons = mapping.unmapped.group_by("reason").aggregate([("reason", "count")]).to_pylist()
@@ -64,7 +64,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
                   "shards": mapping.shards,
                   "validation_failures": len(failures), "rows_not_mapped": mapping.unmapped.num_rows,
                   "warnings": "\n".join(mapping.warnings[:50]),
-                  "ndjson": dg.MetadataValue.path(str(carebridge.out / "fhir" / "ndjson"))},
+                  "ndjson": dg.MetadataValue.path(str(carebridge.layout.fhir_ndjson))},
         check_results=[
             dg.AssetCheckResult(check_name="fhir_model_valid", passed=not failures,
                                 metadata={"checked": report.checked, "failures": len(failures),
@@ -86,20 +86,20 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
 def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """One transaction Bundle per provider organisation and month (`fhir/bundles/<ODS>/<YYYY-MM>.json`)
     holding what other organisations record about the people it cares for. Who received whose
-    records is appended to `identifiable.disclosure_log` under this run's id."""
+    records is appended to `audit.disclosure_log` under this run's id."""
     staged_tables, index = _inputs(carebridge)
     relationships = care_relationships(staged_tables, index)
-    bundles = write_bundles_from_ndjson(carebridge.out / "fhir" / "ndjson", relationships, carebridge.out)
+    bundles = write_bundles_from_ndjson(carebridge.layout.fhir_ndjson, relationships, carebridge.out)
     paths = bundles.paths
-    write_table(carebridge.engine, "identifiable", "care_relationship", relationships)
+    catalog.save_care_relationships(carebridge.engine, relationships)
     # From the bundle index: the same rows as disclosure_log over the bundles, without re-reading them.
     log = bundles.disclosure_log(context.run_id, datetime.now(timezone.utc))
-    append_table(carebridge.engine, "identifiable", "disclosure_log", log)
+    audit.append_disclosure_log(carebridge.engine, log)
     outside = bundles.patients_outside
     return dg.MaterializeResult(
         metadata={"bundles": len(paths), "organisations": len({p.parent.name for p in paths}),
                   "disclosures_logged": log.num_rows,
-                  "bundles_dir": dg.MetadataValue.path(str(carebridge.out / "fhir" / "bundles"))},
+                  "bundles_dir": dg.MetadataValue.path(str(carebridge.layout.fhir_bundles))},
         check_results=[dg.AssetCheckResult(check_name="care_relationship_only", passed=outside == 0,
                                            metadata={"patients_outside_relationships": outside})])
 

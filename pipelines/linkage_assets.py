@@ -12,20 +12,15 @@ from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
 from pipelines.staging_assets import staged
 from carebridge.staging import staged_table_keys
-from warehouse.db import append_table, read_table, table_exists, write_table
-from warehouse.store import load_staged, save_person_index
-
-CHART_DIR = ("data_docs", "linkage")
-
+from warehouse.catalog import linkage as catalog
+from warehouse.catalog.staging import load_staged
 
 def _previous_assignment(carebridge: CarebridgeResource) -> IdAssignment | None:
-    engine = carebridge.engine
-    if not table_exists(engine, "identifiable", "person_id_map"):
+    stored = catalog.load_assignment(carebridge.engine)
+    if stored is None:
         return None
-    retired = (read_table(engine, "identifiable", "person_id_retired")
-               if table_exists(engine, "identifiable", "person_id_retired") else None)
-    assignment = IdAssignment(map=read_table(engine, "identifiable", "person_id_map"), retired=retired)
-    return assignment.normalised()
+    id_map, retired = stored
+    return IdAssignment(map=id_map, retired=retired).normalised()
 
 
 def _run_label(run_id: str) -> str:
@@ -34,7 +29,7 @@ def _run_label(run_id: str) -> str:
 
 
 def _run_record(run: str, run_id: str, months: list[str], index, model) -> pa.Table:
-    """One row of identifiable.linkage_run: what this run linked with (model, training, counts)."""
+    """One row of linkage.linkage_run: what this run linked with (model, training, counts)."""
     return pa.table({
         "run": [run], "run_id": [run_id],
         "months": [",".join(months)], "model": [json.dumps(model.declared, sort_keys=True)],
@@ -45,7 +40,7 @@ def _run_record(run: str, run_id: str, months: list[str], index, model) -> pa.Ta
 
 
 def _write_charts(carebridge: CarebridgeResource, charts: dict[str, str]) -> dict[str, str]:
-    folder = carebridge.out.joinpath(*CHART_DIR)
+    folder = carebridge.layout.linkage_charts
     folder.mkdir(parents=True, exist_ok=True)
     paths = {}
     for name, html in charts.items():
@@ -63,24 +58,23 @@ def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     """Links the records of one person across GP, trust, Talking Therapies and VCSE extracts: on a
     valid NHS number, then probabilistically (Splink, Fellegi-Sunter; `carebridge/linkage/probabilistic.yaml`)
     on name, birth date, sex and postcode for records without one. Conflicting NHS numbers go to
-    `identifiable.linkage_review`, never merged. Person ids carry over from the last run
-    (`identifiable.person_id_map`); merged ids are kept in `identifiable.person_id_retired`."""
+    `linkage.linkage_review`, never merged. Person ids carry over from the last run
+    (`linkage.person_id_map`); merged ids are kept in `linkage.person_id_retired`."""
     engine = carebridge.engine
     staged_tables = load_staged(engine, staged_table_keys())
     model = default_model()
     previous = _previous_assignment(carebridge)
     run = _run_label(context.run_id)
     index = build_person_index(staged_tables, linker=SplinkLinker(model), previous=previous, run=run, model=model)
-    save_person_index(engine, index.links, index.persons)
-    write_table(engine, "identifiable", "person_id_map", index.assignment.map)
-    write_table(engine, "identifiable", "person_id_retired", index.assignment.retired)
-    write_table(engine, "identifiable", "linkage_review", index.reviews)
+    catalog.save_person_index(engine, index.links, index.persons)
+    catalog.save_assignment(engine, index.assignment.map, index.assignment.retired)
+    catalog.save_reviews(engine, index.reviews)
     months = sorted({m for t in staged_tables.values() if "reporting_month" in t.column_names
                      for m in t["reporting_month"].unique().to_pylist() if m})
-    append_table(engine, "identifiable", "linkage_run", _run_record(run, context.run_id, months, index, model))
+    catalog.append_run(engine, _run_record(run, context.run_id, months, index, model))
     summary = index.summary()
     # The latest run's figures, tidy (published.data_quality_linkage reads them on any engine).
-    write_table(engine, "identifiable", "linkage_summary", summary_table(context.run_id, summary))
+    catalog.save_summary(engine, summary_table(context.run_id, summary))
     charts = _write_charts(carebridge, index.scored.charts)
     keys = index.links.select(["source", "provider_ods", "local_patient_id"])
     distinct = keys.group_by(keys.column_names).aggregate([]).num_rows

@@ -1,38 +1,30 @@
-"""Progress lines for `carebridge run`: a hook on every step of the in-process job."""
+"""Progress lines for `carebridge run`: a hook on every step of the in-process job, sending lines
+to the `progress` resource (pipelines.resources.Progress) the runner passes to `build_definitions`."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import dagster as dg
 
-_reporter: Callable[[str], None] | None = None
-_started = time.monotonic()
-
-
-def set_reporter(reporter: Callable[[str], None] | None) -> None:
-    """Send progress lines to `reporter` (the CLI sets this; in `dagster dev` lines go to the run log)."""
-    global _reporter, _started
-    _reporter, _started = reporter, time.monotonic()
-
 
 def _report(context: dg.HookContext, outcome: str) -> None:
+    progress = context.resources.progress
     run = context.instance.get_run_by_id(context.run_id)
     partition = run.tags.get("dagster/partition") if run else None
     name = f"{context.op.name} {partition}" if partition else context.op.name
-    line = f"[{time.monotonic() - _started:7.1f}s] {name}: {outcome}"
-    if _reporter is not None:
-        _reporter(line)
+    line = f"[{time.monotonic() - progress.started:7.1f}s] {name}: {outcome}"
+    if progress.reporter is not None:
+        progress.reporter(line)
     else:
         context.log.info(line)
 
 
-@dg.success_hook(name="carebridge_progress_ok")
+@dg.success_hook(name="carebridge_progress_ok", required_resource_keys={"progress"})
 def progress_ok(context: dg.HookContext) -> None:
     _report(context, "done")
 
 
-@dg.failure_hook(name="carebridge_progress_failed")
+@dg.failure_hook(name="carebridge_progress_failed", required_resource_keys={"progress"})
 def progress_failed(context: dg.HookContext) -> None:
     _report(context, "FAILED")

@@ -1,28 +1,23 @@
-"""The one resource every asset uses: where the landing area, output folder and warehouse are."""
+"""The resources every asset uses: where the landing area, output folder and warehouse are (one
+`CarebridgeResource`, which owns the run's warehouse engine), and where progress lines go."""
 
 from __future__ import annotations
 
 import atexit
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 import sqlalchemy.ext.compiler
+from pydantic import PrivateAttr
 
-from warehouse.db import default_url, ensure_schemas, is_duckdb, make_engine
+from carebridge.core.layout import OutputLayout
+from carebridge.core.settings import Settings
+from warehouse.db import ensure_schemas, is_duckdb, make_engine
 
-
-_ENGINES: dict[str, sa.Engine] = {}
-
-
-def engine_for(url: str) -> sa.Engine:
-    """One engine per warehouse URL per process (a DuckDB file takes a single writer)."""
-    if url not in _ENGINES:
-        _ENGINES[url] = make_engine(url)
-        ensure_schemas(_ENGINES[url])
-        if is_duckdb(_ENGINES[url]):
-            release_duckdb_dialect_at_exit()
-    return _ENGINES[url]
+__all__ = ["CarebridgeResource", "Progress", "resource_from_env", "release_duckdb_dialect_at_exit"]
 
 
 def _release_duckdb_dialect() -> None:
@@ -42,19 +37,22 @@ def release_duckdb_dialect_at_exit() -> None:
     atexit.register(_release_duckdb_dialect)
 
 
-def dispose_engines() -> None:
-    for engine in _ENGINES.values():
-        engine.dispose()
-    _ENGINES.clear()
-
-
 class CarebridgeResource(dg.ConfigurableResource):
-    """Locations for one deployment. Set by `carebridge run`, or by environment variables for `dagster dev`."""
+    """Locations for one deployment. Set by `carebridge run`, or by environment variables for `dagster dev`.
+
+    The resource owns the warehouse engine: created on first use (a DuckDB file takes a single
+    writer, so one engine serves every step of a run) and disposed when the run ends."""
 
     landing_dir: str
     out_dir: str
     warehouse_url: str = ""
     key_file: str = ""
+    _engine: sa.Engine | None = PrivateAttr(default=None)
+
+    @property
+    def settings(self) -> Settings:
+        return Settings(landing=Path(self.landing_dir), out=Path(self.out_dir), warehouse_url=self.warehouse_url,
+                        key_file=Path(self.key_file) if self.key_file else None)
 
     @property
     def landing(self) -> Path:
@@ -65,23 +63,47 @@ class CarebridgeResource(dg.ConfigurableResource):
         return Path(self.out_dir)
 
     @property
+    def layout(self) -> OutputLayout:
+        return OutputLayout(self.out)
+
+    @property
     def url(self) -> str:
-        return self.warehouse_url or default_url(self.out)
+        return self.settings.url
 
     @property
     def engine(self) -> sa.Engine:
-        return engine_for(self.url)
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+            ensure_schemas(self._engine)
+            if is_duckdb(self._engine):
+                release_duckdb_dialect_at_exit()
+        return self._engine
 
     @property
     def key_path(self) -> Path | None:
-        return Path(self.key_file) if self.key_file else None
+        return self.settings.key_file
+
+    def dispose(self) -> None:
+        """Close the warehouse connections (a later use opens new ones)."""
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.dispose()
+
+
+class Progress:
+    """Where the progress hooks send their lines: a reporter (the CLI's print), else the run log."""
+
+    def __init__(self, reporter: Callable[[str], None] | None = None) -> None:
+        self.reporter = reporter
+        self.started = time.monotonic()
 
 
 def resource_from_env() -> CarebridgeResource:
-    """For `dagster dev -m pipelines`: CAREBRIDGE_LANDING, CAREBRIDGE_OUT, CAREBRIDGE_WAREHOUSE_URL."""
-    return CarebridgeResource(
-        landing_dir=dg.EnvVar("CAREBRIDGE_LANDING").get_value("./out/landing") or "./out/landing",
-        out_dir=dg.EnvVar("CAREBRIDGE_OUT").get_value("./out") or "./out",
-        warehouse_url=dg.EnvVar("CAREBRIDGE_WAREHOUSE_URL").get_value("") or "",
-        key_file=dg.EnvVar("CAREBRIDGE_KEY_FILE").get_value("") or "",
-    )
+    """For `dagster dev -m pipelines`: the settings of the environment (carebridge.core.settings)."""
+    settings = Settings.resolve()
+    return CarebridgeResource(landing_dir=str(settings.landing), out_dir=str(settings.out),
+                              warehouse_url=settings.warehouse_url,
+                              key_file=str(settings.key_file) if settings.key_file else "")

@@ -7,16 +7,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from carebridge.core.layout import delivery_folders
 from pipelines.jobs import build_job, monthly_staging_job
 from pipelines.resources import resource_from_env
-
-SOURCES = ("gp", "mhsds", "talking_therapies", "vcse")
-
-
-def delivery_folders(landing: Path) -> list[str]:
-    """Every `<source>/<ODS>/<YYYY-MM>/<submission>` folder under the landing area, sorted."""
-    return sorted(str(p.relative_to(landing)) for source in SOURCES
-                  for p in (landing / source).glob("*/*/*") if p.is_dir())
 
 
 def new_delivery_months(landing: Path, seen: set[str]) -> tuple[list[str], set[str]]:

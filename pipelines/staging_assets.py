@@ -8,13 +8,9 @@ from pipelines.partitions import MONTHLY
 from pipelines.quality import gx_check_results, gx_check_specs
 from pipelines.resources import CarebridgeResource
 from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
-from warehouse.store import save_staged
+from warehouse.catalog.staging import save_staged
 
 STAGING = "staging"
-
-
-def _month_dir(carebridge: CarebridgeResource, month: str):
-    return carebridge.out / "staging" / "months" / month
 
 
 @dg.asset(partitions_def=MONTHLY, group_name=STAGING, kinds={"python", "parquet"})
@@ -24,7 +20,7 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     month replaces it."""
     month = context.partition_key
     result = stage_landing(carebridge.landing, months=[month])
-    save_month(result, _month_dir(carebridge, month))
+    save_month(result, carebridge.layout.staging_month(month))
     summary = result.summary()
     return dg.MaterializeResult(metadata={
         "files": summary.get("files", result.load_audit.num_rows),
@@ -40,8 +36,8 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
                        *gx_check_specs("staged", "staged")])
 def staged(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """One record per (provider, local id) across all staged months: the latest month's version
-    wins. Writes `identifiable.stg_*`, `identifiable.quarantine` and `identifiable.load_audit`."""
-    months_dir = carebridge.out / "staging" / "months"
+    wins. Writes `staging.stg_*`, `audit.quarantine` and `audit.load_audit` (warehouse.catalog)."""
+    months_dir = carebridge.layout.staging_months
     months = sorted(p.name for p in months_dir.iterdir()) if months_dir.exists() else []
     result = consolidate([load_month(months_dir / m) for m in months])
     save_staged(carebridge.engine, result.tables, result.quarantine, result.load_audit)
@@ -50,7 +46,7 @@ def staged(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) ->
     reasons = result.quarantine.group_by("reason_code").aggregate([("reason_code", "count")]).to_pylist()
     checks = [dg.AssetCheckResult(check_name="row_accounting", passed=not problems,
                                   metadata={"files": result.load_audit.num_rows, "problems": "\n".join(problems[:20])})]
-    checks += gx_check_results(carebridge.out / "gx", "staged", {k: result.tables[k] for k in staged_table_keys() if k in result.tables})
+    checks += gx_check_results(carebridge.layout.gx, "staged", {k: result.tables[k] for k in staged_table_keys() if k in result.tables})
     return dg.MaterializeResult(
         metadata={
             "months": ", ".join(months),

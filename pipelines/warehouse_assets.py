@@ -3,38 +3,36 @@ and the static report."""
 
 
 import dagster as dg
-import pyarrow as pa
 
 from carebridge.core.keys import load_or_create_key
 from carebridge.core.reference import codes, load_reference
-from expectations.runner import build_data_docs
+from expectations.runner import build_data_docs, list_suites
 from carebridge.report import build_report
 from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
 from pipelines.metadata import counts_table, png_chart, preview
-from pipelines.quality import gx_check_results, gx_check_specs
+from pipelines.quality import check_name, gx_check_results, gx_check_specs
 from pipelines.resources import CarebridgeResource
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
-from warehouse.db import read_table, write_table
+from warehouse.catalog import analytics as catalog, fhir as fhir_catalog
+from warehouse.catalog.linkage import load_persons
 from warehouse.exclusions import analytics_exclusions
+from warehouse.publish import published_specs
 from warehouse.views_runner import materialise_views
 
 WAREHOUSE = "warehouse"
-
-
-def _tables(carebridge: CarebridgeResource, schema: str, names) -> dict[str, pa.Table]:
-    return {name: read_table(carebridge.engine, schema, name) for name in names}
 
 
 @dg.asset(deps=[fhir_resources], group_name=WAREHOUSE, kinds={"duckdb"},
           check_specs=gx_check_specs("fhir_views", "fhir"))
 def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
-    `identifiable.v_*`, so what analysts count is what trusts receive."""
-    counts = materialise_views(carebridge.engine, carebridge.out / "fhir" / "ndjson")
+    `fhir.v_*`, so what analysts count is what trusts receive."""
+    counts = materialise_views(carebridge.engine, carebridge.layout.fhir_ndjson)
+    fhir_catalog.drop_raw_tables(carebridge.engine)  # the views were the only readers of the JSON tables
     return dg.MaterializeResult(
         metadata={"rows_by_view": counts_table(counts, "view")},
-        check_results=gx_check_results(carebridge.out / "gx", "fhir", _tables(carebridge, "identifiable", counts)))
+        check_results=gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts)))
 
 
 @dg.asset(deps=[fhir_views], group_name=WAREHOUSE, kinds={"duckdb"},
@@ -44,40 +42,59 @@ def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     person id under a key held outside the warehouse), without opted-out people, no direct identifiers."""
     engine = carebridge.engine
     key, _created = load_or_create_key(carebridge.key_path)
-    persons = read_table(engine, "identifiable", "person")
-    write_table(engine, "identifiable", "person_key_map", person_keys(persons["person_id"].to_pylist(), key))
+    persons = load_persons(engine)
+    catalog.save_person_keys(engine, person_keys(persons["person_id"].to_pylist(), key))
     reference = load_reference(carebridge.landing)
-    write_table(engine, "identifiable", "analytics_exclusions", analytics_exclusions(persons, reference.opt_outs))
+    catalog.save_exclusions(engine, analytics_exclusions(persons, reference.opt_outs))
     load_reference_tables(engine, reference)
     counts = build_marts(engine)
-    tables = _tables(carebridge, "analytics", counts)
+    tables = catalog.read_tables(engine, catalog.ANALYTICS, counts)
     return dg.MaterializeResult(
         metadata={"rows_by_table": counts_table(counts)},
-        check_results=gx_check_results(carebridge.out / "gx", "analytics", tables, related=tables))
+        check_results=gx_check_results(carebridge.layout.gx, "analytics", tables, related=tables))
 
 
-@dg.asset(deps=[analytics], group_name=WAREHOUSE, kinds={"duckdb"},
-          check_specs=gx_check_specs("published", "published"))
-def published(carebridge: CarebridgeResource) -> dg.MaterializeResult:
-    """Aggregates safe to share: every count below the threshold suppressed, the rest rounded
-    (reference.md disclosure control; threshold and rounding from the code lists)."""
+def _published_key(name: str) -> dg.AssetKey:
+    return dg.AssetKey([catalog.PUBLISHED, name])
+
+
+def _table_metadata(name: str, table) -> dict:
+    metadata = {"rows": table.num_rows, "preview": preview(table)}
+    png = preview_png(name, table)
+    if png is not None:
+        metadata["chart"] = png_chart(png, name)
+    return metadata
+
+
+@dg.multi_asset(
+    name="published", group_name=WAREHOUSE, can_subset=False,
+    specs=[dg.AssetSpec(_published_key(name), deps=[analytics], kinds={"duckdb"}, skippable=True,
+                        description=f"published.{name}: aggregates under disclosure control")
+           for name in published_specs()],
+    check_specs=[dg.AssetCheckSpec(check_name("published", name), asset=_published_key(name), blocking=True,
+                                   description=f"Great Expectations suite published/{name}")
+                 for name in list_suites("published")])
+def published(carebridge: CarebridgeResource):
+    """Aggregates safe to share, one asset per table: every count below the threshold suppressed, the
+    rest rounded (reference.md disclosure control; threshold and rounding from the code lists). Built
+    together: totals are recomputed from their published parts."""
     rule = codes()["disclosure"]
     counts = build_published(carebridge.engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
-    tables = _tables(carebridge, "published", counts)
-    metadata = {"rows_by_table": counts_table(counts)}
-    for name, table in tables.items():
-        metadata[f"preview_{name}"] = preview(table)
-        png = preview_png(name, table)
-        if png is not None:
-            metadata[f"chart_{name}"] = png_chart(png, name)
-    return dg.MaterializeResult(metadata=metadata,
-                                check_results=gx_check_results(carebridge.out / "gx", "published", tables))
+    tables = catalog.read_tables(carebridge.engine, catalog.PUBLISHED, counts)
+    checks = {r.check_name: r for r in gx_check_results(carebridge.layout.gx, "published", tables)}
+    for name in published_specs():
+        own = [checks[c] for c in (check_name("published", name),) if c in checks]
+        if name in tables:
+            yield dg.MaterializeResult(asset_key=_published_key(name), metadata=_table_metadata(name, tables[name]))
+        for check in own:
+            yield dg.AssetCheckResult(asset_key=_published_key(name), check_name=check.check_name, passed=check.passed,
+                                      severity=check.severity, metadata=check.metadata)
 
 
 @dg.asset(deps=[published], group_name=WAREHOUSE, kinds={"html"})
 def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The Great Expectations Data Docs site for every validation of the run."""
-    index = build_data_docs(carebridge.out / "gx", carebridge.out / "data_docs")
+    index = build_data_docs(carebridge.layout.gx, carebridge.layout.data_docs)
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
 
 
@@ -85,6 +102,6 @@ def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
 def report(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The static HTML report (`out/report/index.html`): charts of the published tables only,
     self-contained so it opens offline, linking to the Data Docs."""
-    index = build_report(carebridge.engine, carebridge.out / "report", data_docs=carebridge.out / "data_docs" / "index.html")
+    index = build_report(carebridge.engine, carebridge.layout.report, data_docs=carebridge.layout.data_docs_index)
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)),
                                           "size_kib": round(index.stat().st_size / 1024, 1)})

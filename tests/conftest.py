@@ -26,10 +26,11 @@ import sqlalchemy as sa
 from filelock import FileLock
 
 from warehouse.db import SCHEMAS, ensure_schemas, make_engine
+from warehouse.engines import BACKENDS, Engine, backend
 
 PG_ENV = "CAREBRIDGE_TEST_PG_URL"
 NO_PG = f"{PG_ENV} is not set: the PostgreSQL warehouse tests need a server (.ci/run sets it)"
-ENGINES = ("duckdb", "postgresql")
+ENGINES = tuple(BACKENDS)  # every warehouse backend (warehouse.engines): each warehouse test runs on each
 _TOKEN_ENV = "CAREBRIDGE_TEST_RUN_TOKEN"  # shared by the controller and its xdist workers
 SYSTEM_PERSONS = 300
 SYSTEM_SEED = 7
@@ -139,8 +140,23 @@ def warehouse_for(pg_database: str | None, tmp_path_factory: pytest.TempPathFact
 
 @pytest.fixture(params=ENGINES)
 def warehouse_url(request: pytest.FixtureRequest, warehouse_for: Callable[..., str], tmp_path: Path) -> str:
-    """An empty warehouse, once on DuckDB and once on PostgreSQL."""
+    """An empty warehouse, once on every backend (DuckDB, PostgreSQL)."""
     return warehouse_for(request.param, tmp_path)
+
+
+@pytest.fixture
+def engine(warehouse_url: str) -> Iterator[sa.Engine]:
+    """The SQLAlchemy engine of an empty warehouse (its schemas created), once on every backend."""
+    eng = make_engine(warehouse_url)
+    ensure_schemas(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def warehouse(engine: sa.Engine) -> Engine:
+    """The backend (warehouse.engines.Engine) of an empty warehouse, once on every backend."""
+    return backend(engine)
 
 
 # --- builds shared by all workers --------------------------------------------------------------

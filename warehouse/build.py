@@ -1,9 +1,9 @@
 """Builds the warehouse's derived layers: reference tables, the `analytics` marts and `published`.
 
-The marts are plain SELECT statements in `warehouse/marts/<table>.sql`, run in the order of
-`MART_ORDER`; each replaces its table (DROP + CREATE TABLE AS, portable to DuckDB and PostgreSQL).
-Tables named `m_*` are working tables: they still hold person ids, so they live in `identifiable`
-and analysts never see them. The rest land in `analytics`.
+The marts are plain SELECT statements in `warehouse/marts/<table>.sql`, run in the order their
+SQL's table references give (`warehouse.marts.graph`); each replaces its table (DROP + CREATE TABLE AS, portable to DuckDB and PostgreSQL).
+Tables named `m_*` are working tables: they still hold person ids, so they live in `work`
+and analysts never see them. The rest land in `analytics` (warehouse.catalog.analytics).
 
 Keys. `person_key` is HMAC-SHA256 of the person id under a key held outside the warehouse
 (`person_keys`). Record keys (referral_key, contact_key, care_plan_key, outcome_key) are
@@ -23,21 +23,21 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from carebridge.core.reference import Reference, codes
-from warehouse.db import ensure_schemas, execute_each, query, write_table
+from warehouse.catalog import analytics as catalog
+from warehouse.db import ensure_schemas
 from warehouse.marts import MARTS_DIR, read_sql, settings
+from warehouse.marts.graph import build_order, mart_inputs
 from warehouse.publish import publish_all
 
-__all__ = ["MARTS_DIR", "MART_ORDER", "ANALYTICS_TABLES", "REFERENCE_SCHEMAS", "person_keys", "reference_tables",
+__all__ = ["MARTS_DIR", "MART_ORDER", "ANALYTICS_TABLES", "PUBLISHED_INPUTS", "REFERENCE_SCHEMAS", "person_keys", "reference_tables",
            "load_reference_tables", "build_marts", "build_published"]
 
-# Dependency order. `m_*` -> identifiable (working tables), the rest -> analytics.
-MART_ORDER: tuple[str, ...] = (
-    "m_person_ref", "m_service_request", "m_referral_base", "m_request_referral", "m_contact",
-    "m_referral", "m_score",
-    "service", "person", "person_group", "referral", "referral_need", "m_wait",
-    "contact", "care_plan", "outcome", "journey_step", "who_gets_what",
-)
-ANALYTICS_TABLES: tuple[str, ...] = tuple(n for n in MART_ORDER if not n.startswith("m_"))
+# Dependency order, from the SQL. `m_*` -> work (working tables), the rest -> analytics.
+MART_ORDER: tuple[str, ...] = build_order()
+# The analytics contract (outputs.md part B): every analytics mart but the inputs of published tables.
+PUBLISHED_INPUTS: tuple[str, ...] = tuple(settings()["published_inputs"])
+ANALYTICS_TABLES: tuple[str, ...] = tuple(n for n in MART_ORDER if catalog.mart_schema(n) == catalog.ANALYTICS
+                                          and n not in PUBLISHED_INPUTS)
 
 
 # --- pseudonymisation ------------------------------------------------------------------------
@@ -170,32 +170,25 @@ def load_reference_tables(engine: sa.Engine, reference: Reference) -> dict[str, 
     """Write every reference table to the `reference` schema; returns row counts."""
     ensure_schemas(engine)
     tables = reference_tables(reference)
-    for name, table in tables.items():
-        write_table(engine, "reference", name, table)
+    catalog.save_reference(engine, tables)
     return {name: table.num_rows for name, table in tables.items()}
 
 
 # --- marts ----------------------------------------------------------------------------------
 
-def _schema_of(name: str) -> str:
-    return "identifiable" if name.startswith("m_") else "analytics"
-
-
-def _replace_table(engine: sa.Engine, schema: str, name: str, select_sql: str) -> None:
-    # execute_each, not execute: execute splits on ';' and the marts' comments have them.
-    execute_each(engine, [f"DROP TABLE IF EXISTS {schema}.{name} CASCADE", f"CREATE TABLE {schema}.{name} AS\n{select_sql}"])
-
-
-def _row_count(engine: sa.Engine, schema: str, name: str) -> int:
-    return int(query(engine, f"SELECT COUNT(*) AS n FROM {schema}.{name}").column("n")[0].as_py())
-
-
 def build_marts(engine: sa.Engine) -> dict[str, int]:
     """Rebuild every mart in dependency order; returns row counts of the `analytics` tables."""
     ensure_schemas(engine)
+    skipped: set[tuple[str, str]] = set()
+    optional = {tuple(t.split(".", 1)) for t in settings()["optional_inputs"]}
     for name in MART_ORDER:
-        _replace_table(engine, _schema_of(name), name, read_sql(name))
-    return {name: _row_count(engine, "analytics", name) for name in ANALYTICS_TABLES}
+        reads = mart_inputs()[name]
+        if reads & skipped or any(not catalog.exists(engine, *t) for t in reads & optional):
+            catalog.drop_mart(engine, name)
+            skipped.add((catalog.mart_schema(name), name))
+            continue
+        catalog.replace_mart(engine, name, read_sql(name))
+    return {name: catalog.row_count(engine, catalog.ANALYTICS, name) for name in ANALYTICS_TABLES}
 
 
 def build_published(engine: sa.Engine, threshold: int = 5, rounding: int = 5) -> dict[str, int]:

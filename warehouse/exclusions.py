@@ -1,7 +1,7 @@
 """Who must be absent from analytics: national data opt-outs and GP type 1 objections (reference.md).
 
 Both apply to uses beyond individual care, so they shape only the `analytics` and `published`
-schemas (every mart joins through `identifiable.m_person_ref`, which leaves these people out);
+schemas (every mart joins through `work.m_person_ref`, which leaves these people out);
 the direct-care FHIR output is built without reading this table.
 
 Matching is on the person index: a person is excluded when their NHS number is on the opt-out

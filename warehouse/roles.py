@@ -1,6 +1,6 @@
 """PostgreSQL roles for the warehouse (outputs.md B), as declared in `roles.yaml`.
 
-- the pipeline role owns the four warehouse schemas and every table in them;
+- the pipeline role owns every warehouse schema (warehouse.schemas) and every table in them;
 - the analyst role reads `analytics`, `published` and `reference` (code lists), nothing else;
 - the publisher role reads `published`, nothing else.
 

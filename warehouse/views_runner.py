@@ -1,6 +1,6 @@
-"""Evaluate the project's ViewDefinitions over the FHIR export into `identifiable.v_*`.
+"""Evaluate the project's ViewDefinitions over the FHIR export into `fhir.v_*`.
 
-The NDJSON files are loaded as `identifiable.fhir_<Type>(id, resource)` (JSON on DuckDB, each line
+The NDJSON files are loaded as `fhir.fhir_<Type>(id, resource)` (JSON on DuckDB, each line
 parsed once: `loading.load_ndjson`; jsonb on PostgreSQL) and each view runs as one compiled SQL
 query inside the warehouse. Elsewhere (or for a view the compiler cannot take) the reference
 evaluator runs per resource and the rows are loaded in bulk.
@@ -15,15 +15,14 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
-from warehouse.db import is_duckdb, is_postgres, write_table
-from warehouse.viewdef import NotCompilable, evaluate, run_compiled
-from warehouse.viewdef.loading import load_ndjson
-from warehouse.viewdef.postgres import load_ndjson_pg, run_compiled_pg
+from warehouse.catalog import fhir as fhir_catalog
+from warehouse.engines import backend
+from warehouse.viewdef import NotCompilable, evaluate
 
 __all__ = ["VIEWS_DIR", "view_definitions", "materialise_views"]
 
 VIEWS_DIR = Path(__file__).parent / "views"
-SCHEMA = "identifiable"
+SCHEMA = fhir_catalog.SCHEMA
 
 
 @cache
@@ -37,18 +36,6 @@ def _ndjson_files(ndjson_dir: Path) -> dict[str, Path]:
     return {item["type"]: ndjson_dir / item["url"] for item in manifest["output"]}
 
 
-def _load_ndjson_duckdb(duck, files: dict[str, Path], types: set[str]) -> None:
-    load_ndjson(duck, {rtype: files.get(rtype) for rtype in sorted(types)}, SCHEMA)
-
-
-def _load_ndjson_postgres(con, files: dict[str, Path], types: set[str]) -> None:
-    load_ndjson_pg(con, {rtype: files.get(rtype) for rtype in sorted(types)}, SCHEMA)
-
-
-# engine -> (load the NDJSON files as fhir_<Type> tables, run one compiled view)
-_COMPILED = {"duckdb": (_load_ndjson_duckdb, run_compiled), "postgresql": (_load_ndjson_postgres, run_compiled_pg)}
-
-
 def _read_type(files: dict[str, Path], rtype: str) -> list[dict]:
     if rtype not in files:
         return []
@@ -57,30 +44,24 @@ def _read_type(files: dict[str, Path], rtype: str) -> list[dict]:
 
 
 def materialise_views(engine: sa.Engine, ndjson_dir: Path) -> dict[str, int]:
-    """Write every view to `identifiable.<view name>`; returns row counts per view."""
+    """Write every view to `fhir.<view name>`; returns row counts per view."""
     views = view_definitions()
     files = _ndjson_files(Path(ndjson_dir))
     counts: dict[str, int] = {}
     compiled: dict[str, pa.Table] = {}
-    if is_duckdb(engine) or is_postgres(engine):
-        types = {v["resource"] for v in views.values()}
-        load, run = _COMPILED["duckdb" if is_duckdb(engine) else "postgresql"]
-        raw = engine.raw_connection()
-        try:
-            driver = raw.driver_connection
-            load(driver, files, types)
-            for name, view in views.items():
-                try:
-                    compiled[name] = run(driver, view, schema=SCHEMA)
-                except NotCompilable:
-                    pass
-            raw.commit()
-        finally:
-            raw.close()
+    warehouse = backend(engine)
+    types = sorted({v["resource"] for v in views.values()})
+    with warehouse.driver() as con:
+        warehouse.load_ndjson(con, {rtype: files.get(rtype) for rtype in types}, SCHEMA)
+        for name, view in views.items():
+            try:
+                compiled[name] = warehouse.run_view(con, view, SCHEMA)
+            except NotCompilable:
+                pass
     for name, view in views.items():
         table = compiled.get(name)
         if table is None:
             table = evaluate(view, _read_type(files, view["resource"]))
-        write_table(engine, SCHEMA, name, table)
+        fhir_catalog.save_view(engine, name, table)
         counts[name] = table.num_rows
     return counts

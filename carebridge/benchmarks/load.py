@@ -35,7 +35,7 @@ __all__ = ["run", "load_throughput"]
 def _staged_tables(persons: int, work: Path, seed: int) -> dict[str, pa.Table]:
     from carebridge.staging import stage_landing
     from carebridge.synthetic import generate
-    from warehouse.store import staged_table_name
+    from warehouse.catalog.staging import staged_table_name
 
     generate(persons, work / "landing", work / "truth", seed=seed, fault_rate=0.0)
     staged = stage_landing(work / "landing")
@@ -61,7 +61,7 @@ def _rates(rows: int, nbytes: int, seconds: float) -> dict[str, float]:
 
 
 def load_throughput(url: str, tables: dict[str, pa.Table]) -> dict[str, object]:
-    """Write every table to `identifiable` at `url`, then read each back; timings and rates."""
+    """Write every table to `staging` at `url`, then read each back; timings and rates."""
     from warehouse.db import ensure_schemas, make_engine, read_table, write_table
 
     rows = sum(t.num_rows for t in tables.values())
@@ -71,10 +71,10 @@ def load_throughput(url: str, tables: dict[str, pa.Table]) -> dict[str, object]:
         ensure_schemas(engine)
         start = time.perf_counter()
         for name, table in tables.items():
-            write_table(engine, "identifiable", name, table)
+            write_table(engine, "staging", name, table)
         loaded = time.perf_counter() - start
         start = time.perf_counter()
-        read_rows = sum(read_table(engine, "identifiable", name).num_rows for name in tables)
+        read_rows = sum(read_table(engine, "staging", name).num_rows for name in tables)
         read = time.perf_counter() - start
     finally:
         engine.dispose()

@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 from carebridge.benchmarks.memory import MemorySampler
+from carebridge.core.layout import OutputLayout
+from carebridge.core.settings import default_warehouse_url
 
 __all__ = ["run_benchmark", "machine"]
 
@@ -49,8 +51,8 @@ def _row_counts(url: str) -> dict[str, int]:
 
     engine = make_engine(url)
     try:
-        staged = query(engine, "SELECT sum(rows_staged) AS n, sum(rows_read) AS r FROM identifiable.load_audit").to_pylist()[0]
-        persons = query(engine, "SELECT count(*) AS n FROM identifiable.person").to_pylist()[0]["n"]
+        staged = query(engine, "SELECT sum(rows_staged) AS n, sum(rows_read) AS r FROM audit.load_audit").to_pylist()[0]
+        persons = query(engine, "SELECT count(*) AS n FROM linkage.person").to_pylist()[0]["n"]
         contacts = query(engine, "SELECT count(*) AS n FROM analytics.contact").to_pylist()[0]["n"]
     finally:
         engine.dispose()
@@ -59,7 +61,7 @@ def _row_counts(url: str) -> dict[str, int]:
 
 
 def _resource_count(out: Path) -> int:
-    manifest = json.loads((out / "fhir" / "ndjson" / "manifest.json").read_text())
+    manifest = json.loads((OutputLayout(out).fhir_ndjson / "manifest.json").read_text())
     return sum(item["count"] for item in manifest["output"])
 
 
@@ -92,7 +94,7 @@ def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0
         "persons": persons, "fault_rate": fault_rate, "machine": machine(),
         "pipeline_seconds": round(t2 - t1, 2), "pipeline_peak_mib": round(sampler.peak_between(t1, t2) / 2**20),
         "stages": stages, "fhir_resources": _resource_count(out),
-        **_row_counts(f"duckdb:///{(out / 'warehouse.duckdb').resolve()}"),
+        **_row_counts(default_warehouse_url(out)),
     }
     shutil.rmtree(key_dir, ignore_errors=True)
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")

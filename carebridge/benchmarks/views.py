@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from carebridge.core.layout import OutputLayout
 from warehouse.viewdef.bench import Timing, timed
 
 __all__ = ["run", "build_fhir", "print_report"]
@@ -73,7 +74,7 @@ def build_fhir(persons: int, out: Path, seed: int = 42) -> tuple[Path, dict[str,
     index, timings["link"] = _seconds(build_person_index, staged.tables)
     mapping, timings["map"] = _seconds(map_resources, staged.tables, index, load_reference(landing))
     _, timings["write_ndjson"] = _seconds(write_ndjson, mapping.resources, out, "2026-03-31T00:00:00Z")
-    return out / "fhir" / "ndjson", {k: round(v, 2) for k, v in timings.items()}
+    return OutputLayout(out).fhir_ndjson, {k: round(v, 2) for k, v in timings.items()}
 
 
 def _ndjson_files(folder: Path) -> dict[str, tuple[Path, int]]:
@@ -249,7 +250,7 @@ def run(persons: int, out: Path, seed: int = 42, fhirpathpy_sample: int | None =
     out = Path(out)
     previous = out / "bench_views.json"
     if reuse and previous.exists():
-        ndjson, build_seconds = out / "fhir" / "ndjson", json.loads(previous.read_text())["build_seconds"]
+        ndjson, build_seconds = OutputLayout(out).fhir_ndjson, json.loads(previous.read_text())["build_seconds"]
     else:
         if out.exists():
             shutil.rmtree(out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+from carebridge.core.settings import env_warehouse_url
 import sys
 from pathlib import Path
 
@@ -27,7 +27,8 @@ def _format(table, limit: int) -> str:
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from warehouse.db import default_url, make_engine
+    from carebridge.core.settings import default_warehouse_url
+    from warehouse.db import make_engine
     from warehouse.questions import ask, get_question, list_questions
 
     if args.name in (None, "list"):
@@ -39,7 +40,7 @@ def _ask(args: argparse.Namespace) -> int:
     except KeyError:
         print(f"carebridge: no question named {args.name!r} (see `carebridge ask list`)", file=sys.stderr)
         return 2
-    engine = make_engine(args.warehouse or default_url(args.out))
+    engine = make_engine(args.warehouse or default_warehouse_url(args.out))
     try:
         table = ask(engine, question.name)
     finally:
@@ -52,6 +53,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("ask", help="answer one of the ten questions (`carebridge ask list` lists them)")
     parser.add_argument("name", nargs="?", help="question name or number, e.g. q03 or q03_wait_to_second_contact")
     parser.add_argument("--out", type=Path, default=Path("out"), help="output folder of a run (its warehouse.duckdb)")
-    parser.add_argument("--warehouse", default=os.environ.get("CAREBRIDGE_WAREHOUSE_URL", ""))
+    parser.add_argument("--warehouse", default=env_warehouse_url())
     parser.add_argument("--limit", type=int, default=40, help="rows to print")
     parser.set_defaults(func=_ask)

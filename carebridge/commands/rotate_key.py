@@ -10,7 +10,7 @@ under it.
 from __future__ import annotations
 
 import argparse
-import os
+from carebridge.core.settings import env_warehouse_url
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--landing", type=Path, required=True, help="the landing area of the last run")
     parser.add_argument("--out", type=Path, required=True, help="the output folder of the last run")
-    parser.add_argument("--warehouse", default=os.environ.get("CAREBRIDGE_WAREHOUSE_URL", ""),
+    parser.add_argument("--warehouse", default=env_warehouse_url(),
                         help="SQLAlchemy URL of the warehouse (default: the DuckDB file in --out)")
     parser.add_argument("--key-file", type=Path, default=None, help="the key to rotate (env CAREBRIDGE_KEY_FILE)")
     parser.set_defaults(func=_cmd)

@@ -2,13 +2,13 @@
 
 The pipeline role owns the warehouse schemas and everything in them; the analyst role reads
 `analytics`, `published` and `reference`; the publisher role reads `published`. Neither reader can
-see `identifiable`. Rules: carebridge/roles.yaml. Safe to run again (e.g. after adding a schema).
+see the identifiable schemas (staging, linkage, fhir, work, audit). Rules: warehouse/roles.yaml. Safe to run again (e.g. after adding a schema).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+from carebridge.core.settings import env_warehouse_url
 import sys
 
 __all__ = ["register"]
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     names = default_roles()
     parser = subparsers.add_parser("setup-roles", help="create the pipeline, analyst and publisher roles on PostgreSQL",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--warehouse", default=os.environ.get("CAREBRIDGE_WAREHOUSE_URL", ""),
+    parser.add_argument("--warehouse", default=env_warehouse_url(),
                         help="SQLAlchemy URL of the PostgreSQL warehouse (env CAREBRIDGE_WAREHOUSE_URL)")
     parser.add_argument("--pipeline-role", default=names.pipeline)
     parser.add_argument("--analyst-role", default=names.analyst)

@@ -1,13 +1,11 @@
 """`carebridge views`: the SQL on FHIR view runner on its own.
 
     carebridge views test-suite DIR --report FILE [--engine duckdb|postgresql|reference] [--database-url URL]
-    carebridge views bench [--persons N] [--out DIR] [--fhirpathpy-sample N] [--database-url URL] [--reuse]
 
 `test-suite` runs every `*.json` file of a SQL on FHIR v2 test directory and writes the suite's
 report format (`{file: {tests: [{name, result: {passed, reason?}}]}}`), so the runner can be listed
-beside other implementations; it exits 1 when a test fails. `bench` measures rows per second of the
-project's views per engine, compiled (load and query timed apart) against per-resource interpreters
-on the same NDJSON files (benchmarks/views.py).
+beside other implementations; it exits 1 when a test fails. `carebridge views bench` (rows per second of the project's views
+per engine) is a development tool: carebridge.benchmarks registers it here through its entry point.
 """
 
 from __future__ import annotations
@@ -46,15 +44,6 @@ def _test_suite(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
-def _bench(args: argparse.Namespace) -> int:
-    from carebridge.benchmarks.views import print_report, run
-
-    result = run(args.persons, args.out, seed=args.seed, fhirpathpy_sample=args.fhirpathpy_sample or None,
-                 pg_url=args.database_url or None, reuse=args.reuse)
-    print_report(result)
-    return 0
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     views = subparsers.add_parser("views", help="the SQL on FHIR view runner: conformance suite, benchmark")
     commands = views.add_subparsers(dest="views_command", required=True)
@@ -66,16 +55,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     suite.add_argument("--database-url", default=os.environ.get(_PG_ENV, ""),
                        help=f"PostgreSQL URL for --engine postgresql (env {_PG_ENV}); a throwaway schema is used")
     suite.set_defaults(func=_test_suite)
-
-    bench = commands.add_parser("bench", help="rows per second of the project's views: compiled vs interpreted")
-    bench.add_argument("--persons", type=int, default=100_000)
-    bench.add_argument("--out", type=Path, default=Path("out/bench_views"))
-    bench.add_argument("--seed", type=int, default=42)
-    bench.add_argument("--fhirpathpy-sample", type=int, default=0,
-                       help="resources per view for the per-resource interpreters: the first N lines of the "
-                            "view's NDJSON file (default 0: all of them, the same data as the compiled path)")
-    bench.add_argument("--database-url", default=os.environ.get(_PG_ENV, ""),
-                       help=f"also measure compiled PostgreSQL there (env {_PG_ENV}); a throwaway schema is used")
-    bench.add_argument("--reuse", action="store_true",
-                       help="measure the FHIR export a previous bench left in --out instead of building it again")
-    bench.set_defaults(func=_bench)

@@ -18,10 +18,12 @@ import os
 import secrets
 from pathlib import Path
 
+from carebridge.core.settings import KEY_FILE_ENV, Settings
+
 __all__ = ["KEY_ENV", "KEY_BYTES", "KeyFileError", "default_key_path", "load_key", "load_or_create_key",
            "check_key_location", "ensure_key", "stage_new_key", "commit_new_key"]
 
-KEY_ENV = "CAREBRIDGE_KEY_FILE"
+KEY_ENV = KEY_FILE_ENV
 KEY_BYTES = 32
 _REPOSITORY = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) carebridge runs from
 
@@ -31,8 +33,9 @@ class KeyFileError(RuntimeError):
 
 
 def default_key_path() -> Path:
-    if os.environ.get(KEY_ENV):
-        return Path(os.environ[KEY_ENV]).expanduser()
+    configured = Settings.resolve().key_file
+    if configured is not None:
+        return configured
     config_home = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
     return config_home / "carebridge" / "pseudonymisation.key"
 

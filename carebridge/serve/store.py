@@ -2,7 +2,7 @@
 
 Group membership is not decided here: an organisation's group holds exactly the resources the
 pipeline already disclosed to it in its bundles (`fhir/bundles/<ODS>/**/*.json`, written by
-`fhir_mapping.bundles` from the care relationships and logged in `identifiable.disclosure_log`).
+`fhir_mapping.bundles` from the care relationships and logged in `audit.disclosure_log`).
 So the pull API discloses nothing the push does not, and the care-relationship rule lives in one
 place. Only which resources (`Type/id`) and the first month each was sent are taken from the
 bundles; the resources themselves are served from the NDJSON export (`fhir/ndjson/`), byte for

@@ -1,16 +1,16 @@
-"""Walk the landing area: `<landing>/<source>/<ODS>/<YYYY-MM>/<submission>/<table>.{csv,parquet}`."""
+"""Walk the landing area: `<landing>/<source>/<ODS>/<YYYY-MM>/<submission>/<table>.{csv,parquet}`
+(the layout itself is `carebridge.core.layout`)."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from carebridge.staging.tables import SOURCES, TableSpec, source_tables
+from carebridge.core.layout import SOURCES, parse_delivery_path
+from carebridge.staging.tables import TableSpec, source_tables
 
 __all__ = ["LandedFile", "discover", "latest_submissions"]
 
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _FORMATS = {".csv": "csv", ".parquet": "parquet"}
 
 
@@ -33,18 +33,15 @@ class LandedFile:
 
 def _landed_file(landing: Path, path: Path) -> LandedFile | None:
     """A LandedFile for a path of the expected shape, else None."""
-    parts = path.relative_to(landing).parts
-    if len(parts) != 5 or path.suffix.lower() not in _FORMATS:
+    parts = parse_delivery_path(path.relative_to(landing))
+    if parts is None or path.suffix.lower() not in _FORMATS:
         return None
-    source, ods, month, submission, _ = parts
-    if source not in SOURCES or not _MONTH.match(month):
-        return None
-    spec = source_tables(source).get(path.stem.lower())
+    spec = source_tables(parts.source).get(path.stem.lower())
     return LandedFile(
-        source=source,
-        provider_ods=ods,
-        reporting_month=month,
-        submission_id=submission,
+        source=parts.source,
+        provider_ods=parts.provider_ods,
+        reporting_month=parts.reporting_month,
+        submission_id=parts.submission_id,
         table_name=spec.name if spec else path.stem,
         spec=spec,
         path=path,

@@ -15,6 +15,8 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from carebridge.core.layout import SOURCES
+
 __all__ = [
     "SOURCES",
     "SPEC_DIR",
@@ -35,7 +37,6 @@ __all__ = [
 ]
 
 SPEC_DIR = Path(__file__).parent / "specs"
-SOURCES: tuple[str, ...] = ("gp", "mhsds", "talking_therapies", "vcse")
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "text": pa.string(),

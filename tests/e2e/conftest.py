@@ -198,11 +198,11 @@ def expectations(system: System, engine: sa.Engine) -> duckdb.DuckDBPyConnection
     from carebridge.core.keys import load_key
     from carebridge.core.reference import codes, load_reference
     from warehouse.db import read_table
-    from warehouse.store import staged_table_name
+    from warehouse.catalog.staging import staged_table_name
 
-    staged = {key: read_table(engine, "identifiable", staged_table_name(".".join(key)))
+    staged = {key: read_table(engine, "staging", staged_table_name(".".join(key)))
               for key in e2e_truth.PERSON_TABLES}
-    links = read_table(engine, "identifiable", "person_index")
+    links = read_table(engine, "linkage", "person_index")
     con = e2e_truth.load_truth(system.truth)
     e2e_truth.build_expectations(con, e2e_truth.staged_nhs_validity(staged), links, load_key(system.key_file),
                                  codes(), load_reference().lsoa_imd)

@@ -84,8 +84,8 @@ def linkage_figures(truth: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict
     one = lambda sql: truth.sql(sql).fetchall()[0][0]  # noqa: E731
     several = "person_id IN (SELECT person_id FROM pp GROUP BY person_id HAVING COUNT(*) > 1)"
     nhs_keys = {k for (k,) in truth.sql("SELECT DISTINCT person_key FROM pp WHERE valid").fetchall()}
-    without_nhs = """SELECT COUNT(*) AS n FROM identifiable.person WHERE nhs_number IS NULL
-                     AND person_id NOT IN (SELECT person_id FROM identifiable.analytics_exclusions)"""
+    without_nhs = """SELECT COUNT(*) AS n FROM linkage.person WHERE nhs_number IS NULL
+                     AND person_id NOT IN (SELECT person_id FROM work.analytics_exclusions)"""
     analytics = set(query(engine, "SELECT person_key FROM analytics.person")["person_key"].to_pylist())
     return {
         "candidates": one(f"SELECT COUNT(*) FROM pp WHERE NOT valid AND {several}"),
@@ -95,7 +95,7 @@ def linkage_figures(truth: duckdb.DuckDBPyConnection, engine: sa.Engine) -> dict
                             "HAVING COUNT(DISTINCT pp_id) > 1)"),
         "split_people_expected": one(f"SELECT COUNT(DISTINCT person_id) FROM pp WHERE NOT valid AND NOT probabilistic "
                                      f"AND {several}"),
-        "unlinked_records": query(engine, "SELECT COUNT(*) AS n FROM identifiable.person_index "
+        "unlinked_records": query(engine, "SELECT COUNT(*) AS n FROM linkage.person_index "
                                           "WHERE match_method = 'unlinked'")["n"][0].as_py(),
         "unlinked_records_expected": one("SELECT COUNT(*) FROM pp WHERE NOT valid AND NOT probabilistic"),
         "people_without_nhs_number": query(engine, without_nhs)["n"][0].as_py(),

@@ -10,7 +10,7 @@ import duckdb
 
 __all__ = ["SCHEMAS", "RUN_BOOKKEEPING", "is_append_only", "table_digests", "file_digests"]
 
-SCHEMAS = ("identifiable", "analytics", "published", "reference")
+SCHEMAS = ("staging", "linkage", "fhir", "work", "audit", "analytics", "published", "reference")
 
 
 # Tables that record the runs themselves. `drop`: run columns (the run's id and time) left out of
@@ -18,14 +18,14 @@ SCHEMAS = ("identifiable", "analytics", "published", "reference")
 # a log each run adds the same rows to, compared by its distinct rows.
 RUN_BOOKKEEPING: dict[str, dict] = {
     # who received whose records, per run (fhir_mapping/disclosure.py)
-    "identifiable.disclosure_log": {"drop": ("run_id", "recorded_at"), "append_only": True},
+    "audit.disclosure_log": {"drop": ("run_id", "recorded_at"), "append_only": True},
     # what each run linked with; Splink's saved model carries a random linker_uid per run
-    "identifiable.linkage_run": {"drop": ("run", "run_id"), "blank": {"parameters": r'"linker_uid": *"[^"]*"'},
+    "linkage.linkage_run": {"drop": ("run", "run_id"), "blank": {"parameters": r'"linker_uid": *"[^"]*"'},
                                  "append_only": True},
     # person ids carried over between runs
-    "identifiable.person_id_map": {"drop": ("last_seen_run",)},
+    "linkage.person_id_map": {"drop": ("last_seen_run",)},
     # the latest linkage run's figures, replaced by each run
-    "identifiable.linkage_summary": {"drop": ("run_id",)},
+    "linkage.linkage_summary": {"drop": ("run_id",)},
 }
 
 

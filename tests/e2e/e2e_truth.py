@@ -115,7 +115,7 @@ def pipeline_persons(con: duckdb.DuckDBPyConnection, validity: pa.Table, links: 
     person's `person_key`, and `excluded` (the pipeline person holds an objector's GP record).
 
     A record with a valid NHS number lands on that number's person; one the pipeline linked
-    probabilistically (`links`: identifiable.person_index) on the person it was linked to
+    probabilistically (`links`: linkage.person_index) on the person it was linked to
     (`probabilistic`; whether that is right is checked against the truth separately); any other
     record is a person of its own."""
     con.register("validity", validity)

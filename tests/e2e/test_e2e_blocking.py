@@ -30,5 +30,5 @@ def test_nothing_downstream_of_the_failed_check_ran(blocked_run):
         tables = {name for (name,) in names}
     finally:
         con.close()
-    assert "identifiable.stg_mhsds_mhs000header" in tables
-    assert not {"identifiable.person_index", "analytics.person", "published.pathways"} & tables
+    assert "staging.stg_mhsds_mhs000header" in tables
+    assert not {"linkage.person_index", "analytics.person", "published.pathways"} & tables

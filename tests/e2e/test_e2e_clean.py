@@ -53,7 +53,7 @@ def test_the_person_index_puts_every_record_on_the_truths_person(clean_truth, cl
     """Record by record: on the NHS number's person, the person the probabilistic pass chose (which
     must hold the same truth person's other records), or a person of its own."""
     got = query(clean_engine, "SELECT source, provider_ods, local_patient_id AS local_id, person_id "
-                              "FROM identifiable.person_index").to_pylist()
+                              "FROM linkage.person_index").to_pylist()
     expected = rows(clean_truth, "SELECT source, provider_ods, local_id, pp_id AS person_id FROM pp")
     assert_same_rows(expected, got, ("source", "provider_ods", "local_id"))
 

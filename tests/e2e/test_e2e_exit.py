@@ -13,11 +13,11 @@ pytestmark = pytest.mark.e2e
 
 _SCRIPT = """
 import great_expectations
-from pipelines.resources import dispose_engines, engine_for
+from pipelines.resources import CarebridgeResource
 from warehouse.db import query
-engine = engine_for("duckdb:///{path}")
-assert query(engine, "SELECT 1 AS x")["x"].to_pylist() == [1]
-dispose_engines()
+resource = CarebridgeResource(landing_dir=".", out_dir=".", warehouse_url="duckdb:///{path}")
+assert query(resource.engine, "SELECT 1 AS x")["x"].to_pylist() == [1]
+resource.dispose()
 """
 
 

@@ -26,7 +26,7 @@ def test_a_run_whose_only_problems_are_quarantined_rows_exits_0_and_says_how_man
                                                                                 figure):
     cli = faulty_system.json("cli.json")
     assert cli["exit_code"] == 0, cli["stderr"][-2000:]
-    quarantined = query(faulty_engine, "SELECT COUNT(*) AS n FROM identifiable.quarantine "
+    quarantined = query(faulty_engine, "SELECT COUNT(*) AS n FROM audit.quarantine "
                                        "WHERE source_line > 0")["n"][0].as_py()
     printed = re.search(r"quarantined rows: ([\d,]+)", cli["stdout"])
     assert printed and int(printed.group(1).replace(",", "")) == quarantined > 0
@@ -44,7 +44,7 @@ def _data_rows(path: Path) -> int:
 
 
 def test_every_landing_file_is_audited_and_every_row_is_accounted_for(faulty_system, faulty_engine):
-    audit = read_table(faulty_engine, "identifiable", "load_audit")
+    audit = read_table(faulty_engine, "audit", "load_audit")
     assert reconcile(audit) == []
     landing = faulty_system.landing
     files = {str(p.relative_to(landing)): p for source in ("gp", "mhsds", "talking_therapies", "vcse")
@@ -70,7 +70,7 @@ def test_people_split_by_a_missing_or_invalid_nhs_number_are_reported(faulty_tru
 
 def test_the_person_index_puts_every_record_on_the_truths_person(faulty_truth, faulty_engine):
     got = query(faulty_engine, "SELECT source, provider_ods, local_patient_id AS local_id, person_id "
-                               "FROM identifiable.person_index").to_pylist()
+                               "FROM linkage.person_index").to_pylist()
     expected = rows(faulty_truth, "SELECT source, provider_ods, local_id, pp_id AS person_id FROM pp")
     assert_same_rows(expected, got, ("source", "provider_ods", "local_id"))
 

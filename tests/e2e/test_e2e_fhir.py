@@ -36,7 +36,7 @@ def _subject(resource: dict) -> str | None:
 
 
 def test_bundles_hold_only_people_their_organisation_cares_for(clean_system, clean_engine):
-    relationships = read_table(clean_engine, "identifiable", "care_relationship")
+    relationships = read_table(clean_engine, "fhir", "care_relationship")
     allowed = set(zip(relationships["ods"].to_pylist(), relationships["month"].to_pylist(),
                       relationships["person_id"].to_pylist()))
     bundles = sorted((clean_system.out / "fhir" / "bundles").glob("*/*.json"))

@@ -1,7 +1,7 @@
 """The per-organisation transaction Bundles of a real pipeline run over a generated system: every
 reference inside a bundle resolves inside it, every bundle is a valid R4 transaction, and no
 bundle holds a person, or any record about a person, without a care relationship between that
-person and the organisation in that month (identifiable.care_relationship)."""
+person and the organisation in that month (fhir.care_relationship)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def bundles(duckdb_run) -> dict[tuple[str, str], dict]:
 def relationships(duckdb_run) -> set[tuple[str, str, str]]:
     engine = make_engine(duckdb_run.warehouse_url)
     try:
-        table = read_table(engine, "identifiable", "care_relationship")
+        table = read_table(engine, "fhir", "care_relationship")
     finally:
         engine.dispose()
     return set(zip(*(table[c].to_pylist() for c in ("ods", "month", "person_id"))))

@@ -158,10 +158,10 @@ def corrupted_run(duckdb_run, tmp_path_factory):
     shutil.copy(duckdb_run.out / "warehouse.duckdb", folder / "warehouse.duckdb")
     engine = make_engine(f"duckdb:///{folder / 'warehouse.duckdb'}")
     try:
-        person = query(engine, "SELECT person_id FROM identifiable.person WHERE nhs_number_verified "
+        person = query(engine, "SELECT person_id FROM linkage.person WHERE nhs_number_verified "
                                "ORDER BY person_id LIMIT 1").column("person_id")[0].as_py()
         # 10 digits whose check digit is wrong for every prefix ending ...0: 0000000001
-        execute(engine, f"UPDATE identifiable.person SET nhs_number = '0000000001' WHERE person_id = '{person}'")
+        execute(engine, f"UPDATE linkage.person SET nhs_number = '0000000001' WHERE person_id = '{person}'")
     finally:
         engine.dispose()
     return folder, person
@@ -169,7 +169,7 @@ def corrupted_run(duckdb_run, tmp_path_factory):
 
 def test_pipeline_reports_a_failing_resource_as_a_failed_blocking_check(corrupted_run, duckdb_run):
     from pipelines.fhir_assets import fhir_resources
-    from pipelines.resources import CarebridgeResource, dispose_engines
+    from pipelines.resources import CarebridgeResource
 
     folder, person = corrupted_run
     resource = CarebridgeResource(landing_dir=str(duckdb_run.landing), out_dir=str(folder / "out"),
@@ -177,7 +177,7 @@ def test_pipeline_reports_a_failing_resource_as_a_failed_blocking_check(corrupte
     try:
         result = dg.materialize([fhir_resources], resources={"carebridge": resource}, raise_on_error=False)
     finally:
-        dispose_engines()
+        resource.dispose()
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     check = checks["uk_core_profiles"]
     assert not check.passed and checks["fhir_model_valid"].passed

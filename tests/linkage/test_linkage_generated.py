@@ -56,10 +56,10 @@ def _materialize(resource):
 
 
 def test_person_index_asset_keeps_ids_when_a_new_load_arrives(system, tmp_path):
-    from pipelines.resources import CarebridgeResource, dispose_engines
+    from pipelines.resources import CarebridgeResource
     from carebridge.staging import stage_landing
     from warehouse.db import read_table
-    from warehouse.store import save_staged
+    from warehouse.catalog.staging import save_staged
 
     resource = CarebridgeResource(landing_dir=str(system / "landing"), out_dir=str(tmp_path / "out"))
     try:
@@ -69,26 +69,26 @@ def test_person_index_asset_keeps_ids_when_a_new_load_arrives(system, tmp_path):
         assert checks == {"one_person_per_record": True, "no_person_id_lost": True}
         assert metadata["pairs_compared"].value > 0 and "matches_by_band" in metadata
         before = {(r["source"], r["provider_ods"], r["local_patient_id"]): r["person_id"]
-                  for r in read_table(resource.engine, "identifiable", "person_id_map").to_pylist()}
+                  for r in read_table(resource.engine, "linkage", "person_id_map").to_pylist()}
 
         everything = stage_landing(system / "landing")
         save_staged(resource.engine, everything.tables, everything.quarantine, everything.load_audit)
         checks, _ = _materialize(resource)
         assert checks == {"one_person_per_record": True, "no_person_id_lost": True}
         after = {(r["source"], r["provider_ods"], r["local_patient_id"]): r["person_id"]
-                 for r in read_table(resource.engine, "identifiable", "person_id_map").to_pylist()}
+                 for r in read_table(resource.engine, "linkage", "person_id_map").to_pylist()}
         retired = {r["retired_id"]: r["surviving_id"]
-                   for r in read_table(resource.engine, "identifiable", "person_id_retired").to_pylist()}
+                   for r in read_table(resource.engine, "linkage", "person_id_retired").to_pylist()}
         assert len(after) > len(before)
         # Every known record keeps its person, or its person was retired into the one it is now in
         # (later months bring records that link record-only people of the first load to NHS persons).
         moved = {key: (old, after[key]) for key, old in before.items() if after[key] != old}
         assert moved and all(retired.get(old) == new for old, new in moved.values()), len(moved)
         links = {(r["source"], r["provider_ods"], r["local_patient_id"]): r["person_id"]
-                 for r in read_table(resource.engine, "identifiable", "person_index").to_pylist()}
+                 for r in read_table(resource.engine, "linkage", "person_index").to_pylist()}
         assert links == {key: after[key] for key in links}  # the index the FHIR stage reads uses the same ids
-        runs = read_table(resource.engine, "identifiable", "linkage_run")
+        runs = read_table(resource.engine, "linkage", "linkage_run")
         assert runs.num_rows == 2 and "probability_two_random_records_match" in runs["training"][0].as_py()
         assert (tmp_path / "out" / "data_docs" / "linkage" / "match_weights.html").stat().st_size > 10_000
     finally:
-        dispose_engines()
+        resource.dispose()

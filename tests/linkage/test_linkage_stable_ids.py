@@ -121,10 +121,10 @@ def test_an_assignment_survives_the_round_trip_through_the_warehouse(warehouse_u
     engine = make_engine(warehouse_url)
     try:
         ensure_schemas(engine)
-        write_table(engine, "identifiable", "person_id_map", merged.map)
-        write_table(engine, "identifiable", "person_id_retired", merged.retired)
-        back = type(merged)(map=read_table(engine, "identifiable", "person_id_map"),
-                            retired=read_table(engine, "identifiable", "person_id_retired")).normalised()
+        write_table(engine, "linkage", "person_id_map", merged.map)
+        write_table(engine, "linkage", "person_id_retired", merged.retired)
+        back = type(merged)(map=read_table(engine, "linkage", "person_id_map"),
+                            retired=read_table(engine, "linkage", "person_id_retired")).normalised()
     finally:
         engine.dispose()
     assert back.map.sort_by("local_patient_id").equals(merged.map.sort_by("local_patient_id"))

@@ -1,6 +1,6 @@
-"""The `published` and `report` assets, materialised by Dagster over a copy of a finished run's
-warehouse: each published table carries a markdown preview and a small chart in its metadata, and
-the report asset writes the static report."""
+"""The `published/<table>` assets and the `report` asset, materialised by Dagster over a copy of a
+finished run's warehouse: each published table is its own asset with its own suite's check and
+carries a markdown preview and a small chart in its metadata; the report asset writes the static report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import shutil
 
 import dagster as dg
 
-from pipelines.resources import CarebridgeResource, dispose_engines
+from pipelines.resources import CarebridgeResource
 from pipelines.warehouse_assets import published, report
 from warehouse.publish import published_specs
 
@@ -25,13 +25,17 @@ def test_published_tables_carry_a_preview_and_a_chart_and_the_report_is_written(
     try:
         result = dg.materialize([published, report], resources={"carebridge": resource})
     finally:
-        dispose_engines()
+        resource.dispose()
     assert result.success
-    metadata = result.asset_materializations_for_node("published")[0].metadata
+    materialised = {m.asset_key: m.metadata for m in result.asset_materializations_for_node("published")}
+    assert set(materialised) == {dg.AssetKey(["published", name]) for name in published_specs()}
+    checks = {(e.asset_key, e.check_name): e.passed for e in result.get_asset_check_evaluations()}
+    assert all(checks[(dg.AssetKey(["published", name]), f"gx_published_{name}")] for name in published_specs())
     charted = 0
     for name in published_specs():
-        assert metadata[f"preview_{name}"].value.startswith("| "), name  # a markdown table
-        chart = metadata.get(f"chart_{name}")
+        metadata = materialised[dg.AssetKey(["published", name])]
+        assert metadata["preview"].value.startswith("| "), name  # a markdown table
+        chart = metadata.get("chart")
         if chart is not None:  # no chart where every value of the table is suppressed
             png = base64.b64decode(re.fullmatch(r"!\[.*\]\(data:image/png;base64,(.+)\)", chart.value).group(1))
             assert png.startswith(b"\x89PNG"), name

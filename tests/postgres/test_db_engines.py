@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import pyarrow as pa
-import pytest
 
-from warehouse.db import (append_table, ensure_schemas, execute, execute_each, make_engine, query, read_table,
+from warehouse.db import (append_table, execute, execute_each, query, read_table,
                           table_exists, write_table)
 
 AWKWARD = pa.table({
@@ -24,12 +23,6 @@ AWKWARD = pa.table({
 })
 
 
-@pytest.fixture
-def engine(warehouse_url):
-    eng = make_engine(warehouse_url)
-    ensure_schemas(eng)
-    yield eng
-    eng.dispose()
 
 
 def _same(a: pa.Table, b: pa.Table) -> bool:
@@ -41,8 +34,8 @@ def _same(a: pa.Table, b: pa.Table) -> bool:
 
 
 def test_awkward_values_round_trip_exactly(engine):
-    write_table(engine, "identifiable", "awkward", AWKWARD)
-    back = read_table(engine, "identifiable", "awkward")
+    write_table(engine, "staging", "awkward", AWKWARD)
+    back = read_table(engine, "staging", "awkward")
     assert _same(back, AWKWARD)
     assert [back.schema.field(c).type for c in ("text", "MixedCase", "flag", "ratio", "day")] == [
         pa.string(), pa.int64(), pa.bool_(), pa.float64(), pa.date32()]
@@ -53,10 +46,10 @@ def test_write_replaces_and_append_adds(engine):
     write_table(engine, "analytics", "t", AWKWARD)
     write_table(engine, "analytics", "t", AWKWARD.slice(0, 2))
     assert read_table(engine, "analytics", "t").num_rows == 2
-    append_table(engine, "identifiable", "log", AWKWARD.slice(0, 2))            # created when missing
-    append_table(engine, "identifiable", "log", AWKWARD.slice(2, 4).select(list(reversed(AWKWARD.column_names))))
-    assert _same(read_table(engine, "identifiable", "log"), AWKWARD)             # columns matched by name
-    assert table_exists(engine, "identifiable", "log") and not table_exists(engine, "identifiable", "nope")
+    append_table(engine, "staging", "log", AWKWARD.slice(0, 2))            # created when missing
+    append_table(engine, "staging", "log", AWKWARD.slice(2, 4).select(list(reversed(AWKWARD.column_names))))
+    assert _same(read_table(engine, "staging", "log"), AWKWARD)             # columns matched by name
+    assert table_exists(engine, "staging", "log") and not table_exists(engine, "staging", "nope")
 
 
 def test_a_percent_sign_in_sql_is_just_a_percent_sign(engine):
@@ -78,6 +71,6 @@ def test_query_results_are_typed_even_when_empty(engine):
 def test_large_tables_go_in_as_several_bulk_chunks(engine):
     n = 250_000  # more than one COPY chunk
     big = pa.table({"id": pa.array(range(n), pa.int64()), "label": pa.array([f"row {i}" for i in range(n)])})
-    write_table(engine, "identifiable", "big", big)
-    stats = query(engine, "SELECT COUNT(*) AS n, SUM(id) AS total, MAX(label) AS last FROM identifiable.big").to_pylist()[0]
+    write_table(engine, "staging", "big", big)
+    stats = query(engine, "SELECT COUNT(*) AS n, SUM(id) AS total, MAX(label) AS last FROM staging.big").to_pylist()[0]
     assert (stats["n"], int(stats["total"]), stats["last"]) == (n, n * (n - 1) // 2, "row 99999")

@@ -1,5 +1,5 @@
 """The same pipeline on PostgreSQL: the real Dagster jobs over a generated system give the same
-analytics and published tables as on DuckDB, and the roles keep analysts out of `identifiable`."""
+analytics and published tables as on DuckDB, and the roles keep analysts out of the identifiable schemas (staging, linkage, fhir, work, audit)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from warehouse.roles import libpq_conninfo
 from warehouse.build import ANALYTICS_TABLES
 from warehouse.db import make_engine, query, read_table, write_table
 from warehouse.publish import published_specs
+from warehouse.schemas import IDENTIFIABLE_SCHEMAS
 
 pytestmark = pytest.mark.postgres
 TABLES = [("analytics", n) for n in ANALYTICS_TABLES] + [("published", n) for n in published_specs()]
@@ -90,11 +91,13 @@ def test_setup_roles_lets_the_analyst_read_analytics_and_nothing_identifiable(po
     args = ["setup-roles", "--warehouse", url, "--pipeline-role", names["pipeline"],
             "--analyst-role", names["analyst"], "--publisher-role", names["publisher"]]
     assert main(args) == 0 and main(args) == 0, capsys.readouterr().err          # idempotent
-    identifiable, analytics, published = (_tables(url, s) for s in ("identifiable", "analytics", "published"))
+    identifiable = [(s, n) for s in IDENTIFIABLE_SCHEMAS for n in _tables(url, s)]
+    analytics, published = (_tables(url, s) for s in ("analytics", "published"))
     assert len(identifiable) > 30 and set(ANALYTICS_TABLES) <= set(analytics)
+    assert {s for s, _ in identifiable} == set(IDENTIFIABLE_SCHEMAS)
 
     with _connect_as(url, names["analyst"]) as analyst:
-        refused = [n for n in identifiable if not _readable(analyst, "identifiable", n)]
+        refused = [(s, n) for s, n in identifiable if not _readable(analyst, s, n)]
         assert refused == identifiable                                            # every identifiable table
         assert all(_readable(analyst, "analytics", n) for n in analytics)
         assert all(_readable(analyst, "published", n) for n in published)
@@ -105,15 +108,15 @@ def test_setup_roles_lets_the_analyst_read_analytics_and_nothing_identifiable(po
     with _connect_as(url, names["publisher"]) as publisher:
         assert all(_readable(publisher, "published", n) for n in published)
         assert not any(_readable(publisher, "analytics", n) for n in analytics)
-        assert not any(_readable(publisher, "identifiable", n) for n in identifiable)
+        assert not any(_readable(publisher, s, n) for s, n in identifiable)
 
     # Tables the pipeline role creates later are readable as declared, through default privileges.
     as_pipeline = make_engine(sa.make_url(url).set(username=names["pipeline"]).render_as_string(hide_password=False))
     try:
-        for schema in ("identifiable", "analytics"):
+        for schema in (*IDENTIFIABLE_SCHEMAS, "analytics"):
             write_table(as_pipeline, schema, "roles_probe", pa.table({"x": [1]}))
     finally:
         as_pipeline.dispose()
     with _connect_as(url, names["analyst"]) as analyst:
         assert _readable(analyst, "analytics", "roles_probe")
-        assert not _readable(analyst, "identifiable", "roles_probe")
+        assert not any(_readable(analyst, s, "roles_probe") for s in IDENTIFIABLE_SCHEMAS)

@@ -9,6 +9,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg", reason="the postgres extra (psycopg) is not installed")
 
 from warehouse.roles import Roles, access_rules, role_statements  # noqa: E402
+from warehouse.schemas import IDENTIFIABLE_SCHEMAS, SCHEMAS  # noqa: E402
 
 ROLES = Roles(pipeline="p", analyst="a", publisher="b")
 
@@ -26,15 +27,18 @@ def test_each_reader_is_granted_exactly_its_declared_schemas_and_revoked_the_res
     rules = access_rules()
     assert _granted(plan, "a") == set(rules["readers"]["analyst"]["reads"]) == {"analytics", "published", "reference"}
     assert _granted(plan, "b") == {"published"}
+    assert set(rules["pipeline"]["owns"]) == set(SCHEMAS)                     # every warehouse schema, no other
     for reader in ("a", "b"):
-        assert f'REVOKE ALL ON SCHEMA "identifiable" FROM "{reader}"' in plan
-        assert f'ALTER DEFAULT PRIVILEGES FOR ROLE "p" IN SCHEMA "identifiable" REVOKE ALL ON TABLES FROM "{reader}"' in plan
-    assert not any(s.startswith("GRANT") and '"identifiable"' in s and s.endswith(('"a"', '"b"')) for s in plan)
+        for schema in IDENTIFIABLE_SCHEMAS:
+            assert f'REVOKE ALL ON SCHEMA "{schema}" FROM "{reader}"' in plan
+            assert f'ALTER DEFAULT PRIVILEGES FOR ROLE "p" IN SCHEMA "{schema}" REVOKE ALL ON TABLES FROM "{reader}"' in plan
+    assert not any(s.startswith("GRANT") and f'"{schema}"' in s and s.endswith(('"a"', '"b"'))
+                   for s in plan for schema in IDENTIFIABLE_SCHEMAS)
 
 
 def test_only_missing_roles_are_created_and_only_warehouse_relations_re_owned():
-    plan = _plan(existing=["a", "p"], relations=[("analytics", "person", "r"), ("identifiable", "v_x", "v"),
+    plan = _plan(existing=["a", "p"], relations=[("analytics", "person", "r"), ("fhir", "v_x", "v"),
                                                   ("public", "other", "r")])
     assert [s for s in plan if s.startswith("CREATE ROLE")] == ['CREATE ROLE "b" LOGIN']
     owned = [s for s in plan if s.startswith("ALTER") and "OWNER TO" in s and "SCHEMA" not in s]
-    assert owned == ['ALTER TABLE "analytics"."person" OWNER TO "p"', 'ALTER VIEW "identifiable"."v_x" OWNER TO "p"']
+    assert owned == ['ALTER TABLE "analytics"."person" OWNER TO "p"', 'ALTER VIEW "fhir"."v_x" OWNER TO "p"']

@@ -96,7 +96,7 @@ def vocabulary(engine: sa.Engine) -> set[str]:
 def birth_date_by_key(engine: sa.Engine) -> dict[str, str]:
     """person_key -> the person's ISO birth date, from the identifiable side of the same warehouse."""
     rows = query(engine, """SELECT k.person_key, CAST(p.birth_date AS VARCHAR) AS birth_date
-                            FROM identifiable.person_key_map AS k JOIN identifiable.person AS p USING (person_id)
+                            FROM work.person_key_map AS k JOIN linkage.person AS p USING (person_id)
                             WHERE p.birth_date IS NOT NULL""").to_pylist()
     return {r["person_key"]: r["birth_date"][:10] for r in rows}
 
@@ -117,9 +117,9 @@ def scan_schema(engine: sa.Engine, schema: str, truth: Path) -> tuple[list[Findi
 
 
 def person_keys_of(engine: sa.Engine, where: str) -> set[str]:
-    """person_keys of the identifiable persons matching a SQL condition on identifiable.person (p)."""
-    return set(query(engine, f"""SELECT k.person_key FROM identifiable.person AS p
-                                 JOIN identifiable.person_key_map AS k USING (person_id) WHERE {where}""")
+    """person_keys of the identifiable persons matching a SQL condition on linkage.person (p)."""
+    return set(query(engine, f"""SELECT k.person_key FROM linkage.person AS p
+                                 JOIN work.person_key_map AS k USING (person_id) WHERE {where}""")
                ["person_key"].to_pylist())
 
 

@@ -1,4 +1,4 @@
-"""`identifiable.disclosure_log`: which organisation received which person's records, in which run."""
+"""`audit.disclosure_log`: which organisation received which person's records, in which run."""
 
 from __future__ import annotations
 
@@ -50,9 +50,9 @@ def test_the_log_matches_the_bundles_sent_and_grows_by_one_run_per_run(duckdb_ru
     out = tmp_path / "out"
     shutil.copytree(duckdb_run.out, out)
     engine = make_engine(f"duckdb:///{out / 'warehouse.duckdb'}")
-    log = read_table(engine, "identifiable", "disclosure_log").to_pylist()
+    log = read_table(engine, "audit", "disclosure_log").to_pylist()
     relationships = {(r["ods"], r["month"], r["person_id"])
-                     for r in read_table(engine, "identifiable", "care_relationship").to_pylist()}
+                     for r in read_table(engine, "fhir", "care_relationship").to_pylist()}
     engine.dispose()
     logged: Counter = Counter()
     for r in log:
@@ -67,7 +67,7 @@ def test_the_log_matches_the_bundles_sent_and_grows_by_one_run_per_run(duckdb_ru
 
     rebuild_assets(duckdb_run.landing, out, ["fhir_bundles"], key_file=duckdb_run.key_file, reporter=lambda line: None)
     engine = make_engine(f"duckdb:///{out / 'warehouse.duckdb'}")
-    again = read_table(engine, "identifiable", "disclosure_log").to_pylist()
+    again = read_table(engine, "audit", "disclosure_log").to_pylist()
     engine.dispose()
     runs = Counter(r["run_id"] for r in again)
     assert len(runs) == 2 and set(runs.values()) == {len(log)}

@@ -105,7 +105,7 @@ def test_the_key_never_appears_in_outputs_logs_or_any_warehouse_table(duckdb_run
     with helpers.duckdb_copy(duckdb_run, tmp_path) as engine:
         values = [v for schema in SCHEMAS for t in schema_tables(engine, schema).values()
                   for c in t.column_names for v in as_text(t[c]) if v]
-        mapping = read_table(engine, "identifiable", "person_key_map").to_pylist()
+        mapping = read_table(engine, "work", "person_key_map").to_pylist()
     scanned, leaked = len(values), sum(1 for v in values if key.hex() in v.lower())
     assert scanned > 50_000 and leaked == 0
     # ... although every person_key was made with it.
@@ -138,7 +138,7 @@ def test_rotating_the_key_rekeys_every_person_key_in_one_run(duckdb_run, tmp_pat
 
     engine = make_engine(url)
     after = _analytics(engine)
-    mapping = read_table(engine, "identifiable", "person_key_map").to_pylist()
+    mapping = read_table(engine, "work", "person_key_map").to_pylist()
     published_after = {n: read_table(engine, "published", n).to_pylist() for n in published_before}
     engine.dispose()
     assert {n: len(r) for n, r in after.items()} == {n: len(r) for n, r in before.items()}

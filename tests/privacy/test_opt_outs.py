@@ -12,7 +12,6 @@ type 1 objections, no opt-outs) and `opt_out_run` (an opt-out list, type 1 flags
 from __future__ import annotations
 
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -41,12 +40,12 @@ def both(duckdb_run, opt_out_run, helpers, tmp_path_factory):
         with helpers.duckdb_copy(run, tmp_path_factory.mktemp(label)) as engine:
             found[label] = {
                 "analytics": schema_tables(engine, "analytics"),
-                "working": {n: t for n, t in schema_tables(engine, "identifiable").items() if n.startswith("m_")},
+                "working": {n: t for n, t in schema_tables(engine, "work").items() if n.startswith("m_")},
                 "type1": person_keys_of(engine, "p.type1_objection"),
-                "type1_ids": set(query(engine, "SELECT person_id FROM identifiable.person WHERE type1_objection")
+                "type1_ids": set(query(engine, "SELECT person_id FROM linkage.person WHERE type1_objection")
                                  ["person_id"].to_pylist()),
-                "excluded": query(engine, "SELECT person_id, reason FROM identifiable.analytics_exclusions").to_pylist(),
-                "keys": dict(zip(*query(engine, "SELECT person_id, person_key FROM identifiable.person_key_map")
+                "excluded": query(engine, "SELECT person_id, reason FROM work.analytics_exclusions").to_pylist(),
+                "keys": dict(zip(*query(engine, "SELECT person_id, person_key FROM work.person_key_map")
                                  .to_pydict().values())),
             }
     return found
@@ -98,19 +97,19 @@ def test_apart_from_the_excluded_people_every_analytics_table_is_unchanged(both,
 
 
 def test_published_tables_read_only_tables_without_the_excluded_people():
-    """Published SQL reads `analytics.*`, `reference.*` and the `identifiable.m_*` working tables:
-    the tests above show the excluded people are in none of the person-level ones. The data quality
-    tables alone also read the pipeline's records of its own work (files and rows staged and
-    quarantined, the linkage figures), and only as counts, declared in marts.yaml `requires`."""
+    """Published SQL reads only `analytics.*` and `reference.*` (parsed with sqlglot): the tests above
+    show the excluded people are in none of the analytics tables. The data quality tables read the
+    pipeline's records of its own work, copied without values into analytics, declared in marts.yaml
+    `requires` because a warehouse without a staging or linkage run has none."""
+    from warehouse.build import PUBLISHED_INPUTS
+    from warehouse.marts.graph import table_references
     from warehouse.publish import published_specs
 
-    operational = {("identifiable", t) for t in ("load_audit", "quarantine", "linkage_summary")}
     for name, spec in published_specs().items():
         declared = {tuple(t.split(".", 1)) for t in spec.requires}
-        assert declared <= operational, (name, declared)
-        sources = set(re.findall(r"\b(analytics|identifiable|reference)\.(\w+)", read_sql(f"published_{name}")))
-        assert all(s == "analytics" or s == "reference" or t.startswith("m_") or (s, t) in declared
-                   for s, t in sources), (name, sources)
+        assert declared <= {("analytics", t) for t in PUBLISHED_INPUTS}, (name, declared)
+        sources = table_references(read_sql(f"published_{name}"))
+        assert sources and {s for s, _ in sources} <= {"analytics", "reference"}, (name, sorted(sources))
 
 
 def test_direct_care_fhir_output_is_byte_identical_and_holds_the_excluded_people(duckdb_run, opt_out_run):

@@ -112,7 +112,7 @@ def test_group_export_is_exactly_what_the_organisation_was_sent(bulk_server, who
     # The group rule, checked independently of the bundles: people it has a care relationship with,
     # their records held by other organisations, and what those reference.
     with helpers.duckdb_copy(duckdb_run, tmp_path) as engine:
-        relationships = read_table(engine, "identifiable", "care_relationship").to_pylist()
+        relationships = read_table(engine, "fhir", "care_relationship").to_pylist()
     cared_for = {r["person_id"] for r in relationships if r["ods"] == client.ods}
     resources = {key: json.loads(line) for key, line in got.items()}
     patients = {key.split("/", 1)[1] for key in got if key.startswith("Patient/")}

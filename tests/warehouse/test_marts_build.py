@@ -9,8 +9,8 @@ from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
-from test_marts_support import (  # noqa: F401  (engine: fixture)
-    TEST_KEY, build, contact, engine, episode, gp_referral, key_of, patient, received, rows, score,
+from test_marts_support import (
+    TEST_KEY, build, contact, episode, gp_referral, key_of, patient, received, rows, score,
     table,
 )
 import yaml

@@ -6,8 +6,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
-from test_marts_support import (  # noqa: F401  (engine: fixture)
-    build, contact, engine, key_of, patient, received, table,
+from test_marts_support import (
+    build, contact, key_of, patient, received, table,
 )
 
 

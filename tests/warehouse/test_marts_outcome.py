@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
-from test_marts_support import (  # noqa: F401  (engine: fixture)
-    LOINC, build, contact, engine, episode, key_of, patient, received, rows, score,
+from test_marts_support import (
+    LOINC, build, contact, episode, key_of, patient, received, rows, score,
 )
 from carebridge.core.reference import codes
 

@@ -1,7 +1,7 @@
 """Shared fixtures for the marts, publish and questions tests (no tests here).
 
 Each test gets a fresh warehouse (a DuckDB file, and PostgreSQL: skipped with the reason when
-CAREBRIDGE_TEST_PG_URL is not set; tests/conftest.py) and writes tiny hand-made `identifiable.v_*`
+CAREBRIDGE_TEST_PG_URL is not set; tests/conftest.py) and writes tiny hand-made `fhir.v_*`
 tables with the columns of docs/internals.md.
 Rows are given as dicts; missing columns are null.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
-import pytest
 import sqlalchemy as sa
 
 from carebridge.core.reference import load_reference
@@ -137,10 +136,10 @@ def write_views(engine: sa.Engine, excluded: tuple[str, ...] = (), **views: list
     views.setdefault("v_organization", ORGANIZATIONS)
     views.setdefault("v_healthcare_service", service_rows())
     for name in VIEW_COLUMNS:
-        write_table(engine, "identifiable", name, view_table(name, views.get(name, [])))
+        write_table(engine, "fhir", name, view_table(name, views.get(name, [])))
     patients = [r["patient_id"] for r in views.get("v_patient", [])]
-    write_table(engine, "identifiable", "person_key_map", person_keys(patients, TEST_KEY))
-    write_table(engine, "identifiable", "analytics_exclusions", pa.table({
+    write_table(engine, "work", "person_key_map", person_keys(patients, TEST_KEY))
+    write_table(engine, "work", "analytics_exclusions", pa.table({
         "person_id": pa.array(list(excluded), pa.string()),
         "reason": pa.array(["national_data_opt_out"] * len(excluded), pa.string())}))
 
@@ -189,9 +188,3 @@ def built_warehouse(url: str, views: dict[str, list[dict]], publish: bool = Fals
     engine.dispose()
 
 
-@pytest.fixture
-def engine(warehouse_url: str) -> Iterator[sa.Engine]:
-    eng = make_engine(warehouse_url)
-    ensure_schemas(eng)
-    yield eng
-    eng.dispose()

@@ -244,7 +244,7 @@ def test_pairing_first_and_latest_valid_score(outcomes, description, scores, exp
 def test_community_referrals_count_from_their_second_attended_contact(warehouse, outcomes, description, contacts,
                                                                      discharged, counted):
     pid = COUNTED_IDS[description]
-    (referral,) = rows(warehouse, f"SELECT finished, status FROM identifiable.m_referral "
+    (referral,) = rows(warehouse, f"SELECT finished, status FROM work.m_referral "
                                   f"WHERE person_key = '{key_of(pid)}'")
     assert referral["status"] == ("closed" if discharged else "open")
     assert referral["finished"] is counted

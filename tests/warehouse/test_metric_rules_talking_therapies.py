@@ -143,7 +143,7 @@ def by_person(warehouse) -> dict[str, dict]:
     pids = [*FINISHED_IDS.values(), *OUTCOME_IDS.values(), *NOT_COMBINED_IDS.values()]
     people = {key_of(p): p for p in pids}
     result: dict[str, dict] = {p: {} for p in pids}
-    for r in rows(warehouse, "SELECT person_key, finished FROM identifiable.m_referral"):
+    for r in rows(warehouse, "SELECT person_key, finished FROM work.m_referral"):
         result[people[r["person_key"]]]["finished"] = r["finished"]
     for r in rows(warehouse, "SELECT * FROM analytics.outcome"):
         result[people[r["person_key"]]][r["measure"]] = r

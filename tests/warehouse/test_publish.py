@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
-from test_marts_support import (  # noqa: F401  (engine: fixture)
-    build, contact, engine, patient, received, score, table,
+from test_marts_support import (
+    build, contact, patient, received, score, table,
 )
 from warehouse.db import query
 from warehouse.publish import SUPPRESSED, apply_disclosure, as_text, published_specs, wilson_interval

@@ -25,7 +25,7 @@ from test_marts_support import BACKENDS, build, contact, gp_referral, patient, r
 
 from carebridge.linkage import LINKAGE_SUMMARY_SCHEMA, summary_table
 from carebridge.staging import LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA
-from warehouse.build import build_published
+from warehouse.build import build_marts, build_published
 from warehouse.db import ensure_schemas, make_engine, read_table, write_table
 from warehouse.publish import published_specs
 
@@ -102,15 +102,15 @@ LINKAGE = {"records": 1234, "persons": 1000, "records_linked_on_nhs_number": 110
 
 
 def write_pipeline_records(engine) -> None:
-    """What staging and linkage leave in `identifiable` for the data quality tables."""
-    write_table(engine, "identifiable", "load_audit", _audit(
+    """What staging and linkage leave in `audit` and `linkage` for the data quality tables."""
+    write_table(engine, "audit", "load_audit", _audit(
         [("gp", "patient", "loaded", 100, 90, 8, 2)] * 5 + [("gp", "patient", "rejected", 12, 0, 0, 0)]
         + [("vcse", "referral", "loaded", 3, 3, 0, 0)] * 2))
-    write_table(engine, "identifiable", "quarantine", _quarantine(
+    write_table(engine, "audit", "quarantine", _quarantine(
         [("gp", "patient", line, "duplicate_row") for line in range(1, 8)]
         + [("gp", "patient", line, "invalid_nhs_number") for line in range(8, 11)]
         + [("gp", "patient", 0, "missing_required_column")]))           # the header row of a rejected file
-    write_table(engine, "identifiable", "linkage_summary", summary_table("run-1", LINKAGE))
+    write_table(engine, "linkage", "linkage_summary", summary_table("run-1", LINKAGE))
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -120,6 +120,7 @@ def warehouse(request, warehouse_for):
     ensure_schemas(engine)
     build(engine, **world())
     write_pipeline_records(engine)
+    build_marts(engine)  # again: the data quality inputs (analytics.staging_file, ...) copy the records
     counts = build_published(engine)
     assert set(counts) == set(published_specs())
     yield engine

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
-from test_marts_support import (  # noqa: F401  (engine: fixture)
-    build, contact, engine, gp_referral, patient, received,
+from test_marts_support import (
+    build, contact, gp_referral, patient, received,
 )
 from warehouse.questions import ask
 

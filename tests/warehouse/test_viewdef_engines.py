@@ -135,16 +135,16 @@ def test_load_resources_pg_creates_one_jsonb_table_per_type_and_replaces(pg_con)
 
 def test_postgresql_dialect_compiles_to_jsonb_with_quoted_path_keys():
     sql = compile_view(view(col("id", "id"), col("given", "name.given", collection=True)),
-                       dialect="postgresql", schema="identifiable")
-    assert "FROM identifiable.fhir_Patient AS r" in sql
+                       dialect="postgresql", schema="fhir")
+    assert "FROM fhir.fhir_Patient AS r" in sql
     assert """jsonb_path_query(r.resource, CAST('$."name"[*]."given"[*]' AS jsonpath))""" in sql
     assert "list_transform" not in sql and "json_extract" not in sql
 
 
 def test_compile_view_reads_the_schema_table_and_parses_each_resource_once():
     sql = compile_view(view(col("id", "id"), col("family", "name.family.first()"), col("given", "name.given.first()")),
-                       schema="identifiable")
-    assert "FROM identifiable.fhir_Patient)" in sql
+                       schema="fhir")
+    assert "FROM fhir.fhir_Patient)" in sql
     # DuckDB: the top-level members used are extracted with one multi-path json_extract per row.
     assert sql.count("json_extract(resource, ['$.id', '$.name'])") == 1
     assert "r.resource" not in sql

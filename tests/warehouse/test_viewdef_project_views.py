@@ -41,8 +41,8 @@ def _warehouse_views(url: str, ndjson) -> tuple[dict[str, list[dict]], int]:
     engine = make_engine(url)
     try:
         counts = materialise_views(engine, ndjson)
-        loaded = query(engine, "SELECT count(id) AS n FROM identifiable.fhir_patient").column("n")[0].as_py()
-        return {name: read_table(engine, "identifiable", name).to_pylist() for name in counts}, loaded
+        loaded = query(engine, "SELECT count(id) AS n FROM fhir.fhir_patient").column("n")[0].as_py()
+        return {name: read_table(engine, "fhir", name).to_pylist() for name in counts}, loaded
     finally:
         engine.dispose()
 

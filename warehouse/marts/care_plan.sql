@@ -15,18 +15,18 @@ WITH plan AS (
         CAST(NULLIF(SUBSTR(CAST(cp.created_date AS VARCHAR(32)), 1, 10), '') AS DATE) AS created_date,
         CAST(NULLIF(SUBSTR(CAST(cp.last_updated_date AS VARCHAR(32)), 1, 10), '') AS DATE) AS last_updated_date,
         CAST(cp.goal_count AS INTEGER) AS goal_count
-    FROM identifiable.v_care_plan AS cp
-    JOIN identifiable.m_person_ref AS p ON p.person_id = cp.patient_id
+    FROM fhir.v_care_plan AS cp
+    JOIN work.m_person_ref AS p ON p.person_id = cp.patient_id
 ),
 by_request AS (
     SELECT pl.care_plan_id, MIN(b.service_id) AS service_id
     FROM plan AS pl
-    JOIN identifiable.m_request_referral AS m ON m.service_request_id = pl.service_request_id
-    JOIN identifiable.m_referral_base AS b ON b.referral_id = m.referral_id
+    JOIN work.m_request_referral AS m ON m.service_request_id = pl.service_request_id
+    JOIN work.m_referral_base AS b ON b.referral_id = m.referral_id
     GROUP BY pl.care_plan_id
 ),
 met_on AS (
-    SELECT DISTINCT referral_id, contact_date FROM identifiable.m_contact WHERE attended AND referral_id IS NOT NULL
+    SELECT DISTINCT referral_id, contact_date FROM work.m_contact WHERE attended AND referral_id IS NOT NULL
 ),
 by_provider AS (
     SELECT
@@ -41,7 +41,7 @@ by_provider AS (
                      b.referral_id
         ) AS preference
     FROM plan AS pl
-    JOIN identifiable.m_referral_base AS b
+    JOIN work.m_referral_base AS b
         ON b.person_id = pl.person_id AND b.service_provider_ods = pl.provider_ods AND b.received_date IS NOT NULL
     LEFT JOIN met_on AS mo ON mo.referral_id = b.referral_id AND mo.contact_date = pl.created_date
 )

@@ -10,5 +10,5 @@ SELECT
     c.did_not_attend,
     c.duration_minutes,
     c.staff_role
-FROM identifiable.m_contact AS c
-LEFT JOIN identifiable.m_referral_base AS r ON r.referral_id = c.referral_id
+FROM work.m_contact AS c
+LEFT JOIN work.m_referral_base AS r ON r.referral_id = c.referral_id

@@ -37,7 +37,7 @@ WITH ordered AS (
             ORDER BY r.journey_date, COALESCE(r.referred_date, r.journey_date), rk.setting_rank NULLS LAST,
                      r.service_id NULLS LAST, r.referral_id
         ) AS step_no
-    FROM identifiable.m_referral AS r
+    FROM work.m_referral AS r
     LEFT JOIN reference.setting_rank AS rk ON rk.setting = r.setting
 ),
 linked AS (

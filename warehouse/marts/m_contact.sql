@@ -15,14 +15,14 @@ WITH encounter AS (
         CAST(e.length_minutes AS INTEGER) AS duration_minutes,
         e.staff_role,
         e.appointment_type
-    FROM identifiable.v_encounter AS e
-    JOIN identifiable.m_person_ref AS p ON p.person_id = e.patient_id
-    LEFT JOIN identifiable.v_episode_of_care AS ep ON ep.episode_id = e.episode_id
+    FROM fhir.v_encounter AS e
+    JOIN work.m_person_ref AS p ON p.person_id = e.patient_id
+    LEFT JOIN fhir.v_episode_of_care AS ep ON ep.episode_id = e.episode_id
 ),
 explicit AS (
     SELECT e.encounter_id, MIN(m.referral_id) AS referral_id
     FROM encounter AS e
-    JOIN identifiable.m_request_referral AS m ON m.service_request_id = e.service_request_id
+    JOIN work.m_request_referral AS m ON m.service_request_id = e.service_request_id
     GROUP BY e.encounter_id
 ),
 inferred AS (
@@ -32,7 +32,7 @@ inferred AS (
         ROW_NUMBER() OVER (PARTITION BY e.encounter_id
                            ORDER BY b.received_date DESC, b.referral_id DESC) AS recency
     FROM encounter AS e
-    JOIN identifiable.m_referral_base AS b
+    JOIN work.m_referral_base AS b
         ON b.person_id = e.person_id AND b.service_id = e.service_id AND b.received_date <= e.contact_date
     WHERE NOT EXISTS (SELECT 1 FROM explicit AS x WHERE x.encounter_id = e.encounter_id)
 )

@@ -11,8 +11,8 @@ WITH attended AS (
         c.contact_date,
         c.is_treatment,
         ROW_NUMBER() OVER (PARTITION BY c.referral_id ORDER BY c.contact_date, c.encounter_id) AS nth
-    FROM identifiable.m_contact AS c
-    JOIN identifiable.m_referral_base AS b ON b.referral_id = c.referral_id
+    FROM work.m_contact AS c
+    JOIN work.m_referral_base AS b ON b.referral_id = c.referral_id
     WHERE c.attended AND c.contact_date >= b.received_date
 ),
 waits AS (
@@ -31,7 +31,7 @@ contacts AS (
         COUNT(*) FILTER (WHERE attended) AS attended_contacts,
         COUNT(*) FILTER (WHERE did_not_attend) AS dna_contacts,
         MAX(contact_date) FILTER (WHERE attended) AS last_contact_date
-    FROM identifiable.m_contact
+    FROM work.m_contact
     WHERE referral_id IS NOT NULL
     GROUP BY referral_id
 ),
@@ -52,7 +52,7 @@ joined AS (
         COALESCE(c.attended_contacts, 0) AS attended_contacts,
         COALESCE(c.dna_contacts, 0) AS dna_contacts,
         c.last_contact_date
-    FROM identifiable.m_referral_base AS b
+    FROM work.m_referral_base AS b
     LEFT JOIN waits AS w ON w.referral_id = b.referral_id
     LEFT JOIN contacts AS c ON c.referral_id = b.referral_id
 )

@@ -3,17 +3,17 @@
 -- receiving record is basedOn (not_received). A receiving record matched to the GP's referral takes
 -- the GP's date as referred_date and 'primary' as the setting it came from.
 WITH receiving AS (
-    SELECT * FROM identifiable.m_service_request
+    SELECT * FROM work.m_service_request
     WHERE COALESCE(record_source, '') <> 'gp' OR service_provider_ods = provider_ods
 ),
 gp AS (
-    SELECT * FROM identifiable.m_service_request
+    SELECT * FROM work.m_service_request
     WHERE record_source = 'gp' AND (service_provider_ods IS NULL OR service_provider_ods <> provider_ods)
 ),
 episode_end AS (
     SELECT service_request_id,
            CAST(NULLIF(SUBSTR(CAST(end_date AS VARCHAR(32)), 1, 10), '') AS DATE) AS end_date
-    FROM identifiable.v_episode_of_care
+    FROM fhir.v_episode_of_care
 ),
 episode AS (
     -- discharged once every episode of care of the referral has ended

@@ -17,8 +17,8 @@ WITH observation AS (
         mc.item,
         CAST(NULLIF(SUBSTR(CAST(o.effective_date AS VARCHAR(32)), 1, 10), '') AS DATE) AS effective_date,
         CAST(o.value AS DOUBLE PRECISION) AS value
-    FROM identifiable.v_observation AS o
-    JOIN identifiable.m_request_referral AS m ON m.service_request_id = o.service_request_id
+    FROM fhir.v_observation AS o
+    JOIN work.m_request_referral AS m ON m.service_request_id = o.service_request_id
     JOIN reference.measure_code AS mc
         ON mc.in_score
        AND (mc.code_system IS NULL OR mc.code_system = o.code_system)

@@ -18,6 +18,6 @@ SELECT
     sr.based_on_id,
     sr.referral_source_code,
     CAST(NULLIF(SUBSTR(CAST(sr.rejected_date AS VARCHAR(32)), 1, 10), '') AS DATE) AS rejected_date
-FROM identifiable.v_service_request AS sr
-JOIN identifiable.m_person_ref AS p ON p.person_id = sr.patient_id
-LEFT JOIN identifiable.v_healthcare_service AS svc ON svc.service_id = sr.performer_service_id
+FROM fhir.v_service_request AS sr
+JOIN work.m_person_ref AS p ON p.person_id = sr.patient_id
+LEFT JOIN fhir.v_healthcare_service AS svc ON svc.service_id = sr.performer_service_id

@@ -17,7 +17,7 @@ WITH ranked AS (
         ROW_NUMBER() OVER (PARTITION BY referral_id, measure ORDER BY effective_date) AS from_first,
         ROW_NUMBER() OVER (PARTITION BY referral_id, measure ORDER BY effective_date DESC) AS from_last,
         COUNT(*) OVER (PARTITION BY referral_id, measure) AS scores
-    FROM identifiable.m_score AS s
+    FROM work.m_score AS s
 ),
 paired AS (
     SELECT
@@ -74,7 +74,7 @@ tt_combined AS (
         TRUE AS has_reliable_change
     FROM per_measure AS phq
     JOIN per_measure AS gad ON gad.referral_id = phq.referral_id AND gad.measure = 'GAD7'
-    JOIN identifiable.m_referral AS r
+    JOIN work.m_referral AS r
         ON r.referral_id = phq.referral_id AND r.setting = 'talking_therapies' AND r.finished
     WHERE phq.measure = 'PHQ9'
 ),
@@ -102,4 +102,4 @@ SELECT
     CASE WHEN o.caseness_first AND o.has_reliable_change
          THEN NOT o.caseness_last AND o.reliable_improvement END AS reliable_recovery
 FROM outcome AS o
-JOIN identifiable.m_referral AS r ON r.referral_id = o.referral_id
+JOIN work.m_referral AS r ON r.referral_id = o.referral_id

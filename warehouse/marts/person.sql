@@ -12,24 +12,24 @@ WITH patient AS (
         v.ethnic_category,
         v.lsoa_code,
         v.gp_practice_ods
-    FROM identifiable.v_patient AS v
-    JOIN identifiable.m_person_ref AS p ON p.person_id = v.patient_id
+    FROM fhir.v_patient AS v
+    JOIN work.m_person_ref AS p ON p.person_id = v.patient_id
 ),
 first_referral AS (
     SELECT person_id, MIN(journey_date) AS on_date
-    FROM identifiable.m_referral_base
+    FROM work.m_referral_base
     GROUP BY person_id
 ),
 activity AS (
     SELECT person_id, MAX(on_date) AS on_date
     FROM (
-        SELECT person_id, contact_date AS on_date FROM identifiable.m_contact
+        SELECT person_id, contact_date AS on_date FROM work.m_contact
         UNION ALL
         SELECT patient_id, CAST(NULLIF(SUBSTR(CAST(created_date AS VARCHAR(32)), 1, 10), '') AS DATE)
-        FROM identifiable.v_care_plan
+        FROM fhir.v_care_plan
         UNION ALL
         SELECT patient_id, CAST(NULLIF(SUBSTR(CAST(effective_date AS VARCHAR(32)), 1, 10), '') AS DATE)
-        FROM identifiable.v_observation
+        FROM fhir.v_observation
     ) AS dated
     GROUP BY person_id
 ),
@@ -50,7 +50,7 @@ aged AS (
 ),
 smi AS (
     SELECT DISTINCT c.patient_id AS person_id
-    FROM identifiable.v_condition AS c
+    FROM fhir.v_condition AS c
     JOIN reference.gp_snomed AS g ON g.code = c.code AND g.kind = 'smi_register'
 )
 SELECT
@@ -71,6 +71,6 @@ LEFT JOIN reference.age_band AS ab ON a.age BETWEEN ab.min_age AND ab.max_age
 LEFT JOIN reference.ethnic_category AS ec ON ec.code = a.ethnic_category
 LEFT JOIN reference.ethnic_category AS not_known ON not_known.code = '99'
 LEFT JOIN reference.lsoa_imd AS imd ON imd.lsoa_code = a.lsoa_code
-LEFT JOIN identifiable.v_organization AS o ON o.ods_code = a.gp_practice_ods
+LEFT JOIN fhir.v_organization AS o ON o.ods_code = a.gp_practice_ods
 LEFT JOIN reference.organisation AS ro ON ro.ods_code = a.gp_practice_ods
 LEFT JOIN smi ON smi.person_id = a.person_id

@@ -1,9 +1,9 @@
--- The latest linkage run's figures (identifiable.linkage_summary, written by the person_index asset):
+-- The latest linkage run's figures (analytics.linkage_figure, from linkage.linkage_summary):
 -- records, how they were linked, persons, clusters of several records, and the review queue by kind.
 SELECT
     measure,
     value
-FROM identifiable.linkage_summary
+FROM analytics.linkage_figure
 WHERE measure IN ('records', 'records_linked_on_nhs_number', 'records_linked_probabilistically',
                   'records_unlinked', 'persons', 'clusters_of_several_records')
    OR SUBSTR(measure, 1, 7) = 'reviews'

@@ -1,4 +1,4 @@
--- What staging did with each source table's files (identifiable.load_audit, one row per file):
+-- What staging did with each source table's files (analytics.staging_file, one row per file):
 -- files received, files rejected whole (a required column missing, an unknown table, unreadable),
 -- and rows read, staged, quarantined and superseded (replaced by a later submission).
 -- Operational counts of rows and files: no person's values are read.
@@ -11,6 +11,6 @@ SELECT
     COALESCE(SUM(rows_staged), 0) AS rows_staged,
     COALESCE(SUM(rows_quarantined), 0) AS rows_quarantined,
     COALESCE(SUM(rows_superseded), 0) AS rows_superseded
-FROM identifiable.load_audit
+FROM analytics.staging_file
 GROUP BY 1, 2
 ORDER BY 1, 2

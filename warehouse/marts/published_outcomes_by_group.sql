@@ -15,7 +15,7 @@ WITH finished AS (
         o.reliable_recovery,
         o.reliable_deterioration
     FROM analytics.outcome AS o
-    JOIN identifiable.m_referral AS r ON r.referral_key = o.referral_key AND r.finished
+    JOIN analytics.finished_referral AS r ON r.referral_key = o.referral_key
     JOIN analytics.service AS s ON s.service_key = o.service_key
     WHERE o.caseness_first IS NOT NULL
 ),

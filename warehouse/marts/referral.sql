@@ -21,4 +21,4 @@ SELECT
     wait_second_contact_days,
     attended_contacts,
     dna_contacts
-FROM identifiable.m_referral
+FROM work.m_referral

@@ -9,6 +9,6 @@ SELECT
     s.service_code AS service_type_code,
     COALESCE(t.name, s.name) AS service_type_name,
     s.level
-FROM identifiable.v_healthcare_service AS s
-LEFT JOIN identifiable.v_organization AS o ON o.ods_code = s.provider_ods
+FROM fhir.v_healthcare_service AS s
+LEFT JOIN fhir.v_organization AS o ON o.ods_code = s.provider_ods
 LEFT JOIN reference.team_type AS t ON t.code = s.service_code

@@ -11,7 +11,7 @@ WITH per_service AS (
         CAST(SUM(attended_contacts) AS BIGINT) AS attended_contacts,
         MIN(journey_date) AS first_date,
         MAX(GREATEST(journey_date, last_contact_date)) AS last_date
-    FROM identifiable.m_referral
+    FROM work.m_referral
     GROUP BY person_key, service_id
 ),
 first_referral AS (
@@ -20,7 +20,7 @@ first_referral AS (
         service_id,
         wait_first_contact_days,
         ROW_NUMBER() OVER (PARTITION BY person_key, service_id ORDER BY journey_date, referral_id) AS nth
-    FROM identifiable.m_referral
+    FROM work.m_referral
 ),
 outcomes AS (
     SELECT
@@ -30,7 +30,7 @@ outcomes AS (
         BOOL_OR(o.reliable_improvement) AS improved,
         BOOL_OR(o.recovery) AS recovered
     FROM analytics.outcome AS o
-    JOIN identifiable.m_referral AS r ON r.referral_key = o.referral_key
+    JOIN work.m_referral AS r ON r.referral_key = o.referral_key
     GROUP BY r.person_key, r.service_id
 )
 SELECT

@@ -1,0 +1,44 @@
+"""The `audit` schema: what the pipeline did with what it received, and to whom it disclosed."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from warehouse.db import append_table, query, read_table, write_table
+
+__all__ = ["SCHEMA", "save_staging_audit", "load_audit", "save_fhir_unmapped", "append_disclosure_log",
+           "rows_quarantined", "files_rejected"]
+
+SCHEMA = "audit"
+REJECTED_STATUSES = ("rejected", "unknown_table", "unreadable")
+
+
+def save_staging_audit(engine: sa.Engine, quarantine: pa.Table, load_audit: pa.Table) -> None:
+    write_table(engine, SCHEMA, "quarantine", quarantine)
+    write_table(engine, SCHEMA, "load_audit", load_audit)
+
+
+def load_audit(engine: sa.Engine) -> pa.Table:
+    return read_table(engine, SCHEMA, "load_audit")
+
+
+def save_fhir_unmapped(engine: sa.Engine, unmapped: pa.Table) -> None:
+    write_table(engine, SCHEMA, "fhir_unmapped", unmapped)
+
+
+def append_disclosure_log(engine: sa.Engine, log: pa.Table) -> None:
+    """Who received whose records, kept across runs."""
+    append_table(engine, SCHEMA, "disclosure_log", log)
+
+
+def rows_quarantined(engine: sa.Engine) -> int:
+    """Quarantined data rows (line 0 is the header row kept for a file rejected whole)."""
+    return int(query(engine, f"SELECT count(*) AS n FROM {SCHEMA}.quarantine WHERE source_line > 0")["n"][0].as_py())
+
+
+def files_rejected(engine: sa.Engine) -> int:
+    """Files rejected whole (superseded files, replaced by a later submission, are not rejections)."""
+    statuses = ", ".join(f"'{s}'" for s in REJECTED_STATUSES)
+    return int(query(engine, f"SELECT count(*) AS n FROM {SCHEMA}.load_audit "
+                             f"WHERE file_status IN ({statuses})")["n"][0].as_py())

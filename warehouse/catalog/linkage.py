@@ -1,0 +1,57 @@
+"""The `linkage` schema: the person index (record -> person, one row per person) and its history.
+
+`person_id_map` / `person_id_retired` carry person ids from run to run; `linkage_review` holds
+conflicts never merged; `linkage_run` (appended) records what each run linked with;
+`linkage_summary` holds the latest run's figures.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from warehouse.db import append_table, read_table, table_exists, write_table
+
+__all__ = ["SCHEMA", "save_person_index", "load_person_index", "load_persons", "load_assignment",
+           "save_assignment", "save_reviews", "append_run", "save_summary"]
+
+SCHEMA = "linkage"
+
+
+def save_person_index(engine: sa.Engine, links: pa.Table, persons: pa.Table) -> None:
+    write_table(engine, SCHEMA, "person_index", links)
+    write_table(engine, SCHEMA, "person", persons)
+
+
+def load_person_index(engine: sa.Engine) -> tuple[pa.Table, pa.Table]:
+    """(links, persons)."""
+    return read_table(engine, SCHEMA, "person_index"), read_table(engine, SCHEMA, "person")
+
+
+def load_persons(engine: sa.Engine) -> pa.Table:
+    return read_table(engine, SCHEMA, "person")
+
+
+def load_assignment(engine: sa.Engine) -> tuple[pa.Table, pa.Table | None] | None:
+    """The last run's (person_id_map, person_id_retired), or None before the first run."""
+    if not table_exists(engine, SCHEMA, "person_id_map"):
+        return None
+    retired = read_table(engine, SCHEMA, "person_id_retired") if table_exists(engine, SCHEMA, "person_id_retired") else None
+    return read_table(engine, SCHEMA, "person_id_map"), retired
+
+
+def save_assignment(engine: sa.Engine, id_map: pa.Table, retired: pa.Table) -> None:
+    write_table(engine, SCHEMA, "person_id_map", id_map)
+    write_table(engine, SCHEMA, "person_id_retired", retired)
+
+
+def save_reviews(engine: sa.Engine, reviews: pa.Table) -> None:
+    write_table(engine, SCHEMA, "linkage_review", reviews)
+
+
+def append_run(engine: sa.Engine, record: pa.Table) -> None:
+    append_table(engine, SCHEMA, "linkage_run", record)
+
+
+def save_summary(engine: sa.Engine, summary: pa.Table) -> None:
+    write_table(engine, SCHEMA, "linkage_summary", summary)

@@ -1,0 +1,89 @@
+"""The engine interface: what carebridge asks of a warehouse backend.
+
+One subclass per backend (`warehouse.engines.duckdb`, `warehouse.engines.postgresql`) holds every
+difference between backends: how a connection is made, how Arrow goes in and out, how FHIR NDJSON
+is loaded and a ViewDefinition compiled and run, how a mart replaces its table, and how comments
+and grants are applied. Nothing else asks which backend it talks to. A new backend (Spark) is one
+new module registered in `warehouse.engines.BACKENDS`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+__all__ = ["Engine", "quote"]
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Engine(ABC):
+    """A warehouse backend over one SQLAlchemy engine (which owns the connection pool)."""
+
+    name: ClassVar[str]           # SQLAlchemy dialect name: "duckdb", "postgresql"
+    url_schemes: ClassVar[tuple[str, ...]]
+
+    def __init__(self, sa_engine: sa.Engine) -> None:
+        self.sa = sa_engine
+
+    # --- connect ---------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def connect(cls, url: str) -> sa.Engine:
+        """A SQLAlchemy engine for `url`, pooled as this backend needs."""
+
+    @contextmanager
+    def driver(self) -> Iterator[Any]:
+        """The driver's own connection, committed when the block ends without error."""
+        conn = self.sa.raw_connection()
+        try:
+            yield conn.driver_connection
+            conn.commit()
+        finally:
+            conn.close()
+
+    # --- SQL and Arrow ---------------------------------------------------------------------
+    @abstractmethod
+    def run(self, statements: list[str]) -> None:
+        """Run each statement exactly as given, in one transaction."""
+
+    @abstractmethod
+    def query(self, sql: str) -> pa.Table:
+        """One query's result as an Arrow table."""
+
+    @abstractmethod
+    def load_arrow(self, qualified: str, table: pa.Table, replace: bool) -> None:
+        """Replace `qualified` with the table (replace) or add its rows, creating it when missing."""
+
+    # --- FHIR views --------------------------------------------------------------------------
+    @abstractmethod
+    def load_ndjson(self, con: Any, files: Mapping[str, Path | None], schema: str) -> dict[str, int]:
+        """(Re)create `<schema>.fhir_<Type>(id, resource)` from NDJSON files on the driver connection."""
+
+    @abstractmethod
+    def run_view(self, con: Any, view: dict, schema: str) -> pa.Table:
+        """Compile a ViewDefinition for this backend and run it over `<schema>.fhir_<Type>`
+        (NotCompilable when the compiler cannot take it)."""
+
+    # --- marts, comments, grants -------------------------------------------------------------
+    def run_mart(self, schema: str, name: str, select_sql: str) -> None:
+        """Replace `schema.name` with the result of one SELECT (DROP + CREATE TABLE AS)."""
+        self.run([f"DROP TABLE IF EXISTS {schema}.{name} CASCADE", f"CREATE TABLE {schema}.{name} AS\n{select_sql}"])
+
+    def apply_comments(self, comments: Mapping[tuple[str, str], str]) -> None:
+        """`COMMENT ON TABLE` for each (schema, table) -> text."""
+        self.run([f"COMMENT ON TABLE {schema}.{table} IS '{text.replace(chr(39), chr(39) * 2)}'"
+                  for (schema, table), text in comments.items()])
+
+    def apply_grants(self, roles: Any = None) -> Mapping[str, int]:
+        """The roles of warehouse/roles.yaml, where the backend has roles."""
+        raise NotImplementedError(f"the {self.name} warehouse has no roles to grant (it is a file: "
+                                  "control who can read it with file permissions)")
