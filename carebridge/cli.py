@@ -34,6 +34,8 @@ def _print_outcome(outcome) -> None:
     print()
     print(f"months staged   : {outcome.months[0]} .. {outcome.months[-1]} ({len(outcome.months)})")
     print(f"quarantined rows: {outcome.rows_quarantined:,} (see identifiable.quarantine); files rejected: {outcome.files_rejected}")
+    files = ", ".join(f"{status} {n:,}" for status, n in outcome.files_by_status.items())
+    print(f"files           : {files or 'none'} (reasons in identifiable.load_audit)")
     if outcome.warnings:
         print(f"warnings        : {len(outcome.warnings)} checks with warnings ({', '.join(outcome.warnings[:5])}...)")
     print(f"warehouse       : {outcome.warehouse_url}")

@@ -13,7 +13,8 @@ import dagster as dg
 from pipelines import build_definitions
 from pipelines.progress import set_reporter
 from pipelines.resources import CarebridgeResource, dispose_engines
-from pipelines.sensors import delivery_folders
+from carebridge.staging.audit import FILE_STATUSES, NOT_STAGED
+from carebridge.staging.landing import scan
 
 __all__ = ["RunOutcome", "PipelineError", "landing_months", "run_pipeline", "rebuild_assets"]
 
@@ -28,12 +29,23 @@ class RunOutcome:
     warehouse_url: str
     out: Path
     rows_quarantined: int = 0
-    files_rejected: int = 0
+    files_rejected: int = 0  # files delivered but not staged: every status but loaded and superseded
     warnings: list[str] = field(default_factory=list)
+    files_by_status: dict[str, int] = field(default_factory=dict)  # identifiable.load_audit file_status -> files
 
 
 def landing_months(landing: Path) -> list[str]:
-    return sorted({Path(f).parts[2] for f in delivery_folders(landing)})
+    """The months to stage: valid months inside the accepted range that hold a file to stage (the
+    same landing scan as staging and the sensor, so no other month reaches Dagster)."""
+    return scan(landing).months
+
+
+def _no_deliveries(landing: Path) -> str:
+    ignored = scan(landing).ignored
+    message = f"no deliveries under {landing} (expected <source>/<ODS>/<YYYY-MM>/<submission>/<table>.csv)"
+    if ignored:
+        message += f"; {len(ignored)} entries not staged, e.g. {ignored[0].detail}"
+    return message
 
 
 def _instance() -> dg.DagsterInstance:
@@ -106,7 +118,7 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
         raise PipelineError(f"landing area {landing} does not exist")
     months = landing_months(landing)
     if not months:
-        raise PipelineError(f"no deliveries under {landing} (expected <source>/<ODS>/<YYYY-MM>/<submission>/)")
+        raise PipelineError(_no_deliveries(landing))
     out.mkdir(parents=True, exist_ok=True)
     _prune_months(out, months)
     resource = _resource(landing, out, warehouse_url, key_file)
@@ -148,10 +160,13 @@ def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str
         # Line 0 is the header row kept for a rejected file; the count is of data rows.
         quarantined = query(engine, "SELECT count(*) AS n FROM identifiable.quarantine "
                                     "WHERE source_line > 0")["n"][0].as_py()
-        # Superseded files (an earlier submission replaced by a later one) are not rejections.
-        rejected = query(engine, "SELECT count(*) AS n FROM identifiable.load_audit "
-                                 "WHERE file_status IN ('rejected', 'unknown_table', 'unreadable')")["n"][0].as_py()
+        statuses = query(engine, "SELECT file_status, count(*) AS n FROM identifiable.load_audit "
+                                 "GROUP BY file_status").to_pylist()
     finally:
         engine.dispose()
-    return RunOutcome(months=months, warehouse_url=resource.url, out=resource.out,
-                      rows_quarantined=quarantined, files_rejected=rejected, warnings=warnings)
+    by_status = {r["file_status"]: r["n"] for r in statuses}
+    by_status = {s: by_status[s] for s in (*FILE_STATUSES, *sorted(by_status)) if s in by_status}
+    # Superseded files (an earlier submission replaced by a later one) are not rejections.
+    rejected = sum(by_status.get(s, 0) for s in NOT_STAGED)
+    return RunOutcome(months=months, warehouse_url=resource.url, out=resource.out, rows_quarantined=quarantined,
+                      files_rejected=rejected, warnings=warnings, files_by_status=by_status)
