@@ -50,7 +50,7 @@ def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int
 
     key_path = key_file or default_key_path()
     try:
-        if ensure_key(key_path, out):
+        if ensure_key(key_path, out, landing):
             print(f"warning: there was no pseudonymisation key at {key_path}; created a new one there. "
                   "Keep it safe and out of the repository and the output folder: person_key values depend on it.",
                   file=sys.stderr)
