@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -210,7 +211,10 @@ def _record_lines(data: bytes, starts: np.ndarray, nonempty: np.ndarray, n_recor
 def _header(text: str) -> tuple[str, ...]:
     """Header names, trimmed; a blank name becomes `column_<position>` (1-based) so names stay distinct
     from one another unless the file itself repeats one."""
-    names = [name.strip() for name in next(csv.reader([text]), [])]
+    try:
+        names = [name.strip() for name in next(csv.reader([text]), [])]
+    except csv.Error:  # e.g. a NUL or stray quote: the plain split is the best reading
+        names = [name.strip().strip('"') for name in text.split(",")]
     return tuple(name or f"column_{i}" for i, name in enumerate(names, start=1))
 
 
@@ -269,11 +273,16 @@ def _parse_python(data: bytes, starts: np.ndarray, nonempty: np.ndarray, n_field
     rows: list[list[str]] = []
     firsts: list[int] = []
     consumed = 0
-    for row in reader:
-        if row:
-            rows.append(row)
-            firsts.append(first + consumed)
-        consumed = reader.line_num
+    unparsed: list[Malformed] = []
+    try:
+        for row in reader:
+            if row:
+                rows.append(row)
+                firsts.append(first + consumed)
+            consumed = reader.line_num
+    except csv.Error as error:  # every line from the one that failed on is set aside, none lost
+        unparsed = [Malformed(first + i + 1, lines[first + i], f"could not be parsed: {error}")
+                    for i in range(max(consumed, 1), len(lines) - first) if lines[first + i]]
     record_lines = np.asarray(firsts, dtype=np.int64)
     record_text = _spans(data, starts[record_lines])
     malformed: list[Malformed] = []
@@ -288,7 +297,8 @@ def _parse_python(data: bytes, starts: np.ndarray, nonempty: np.ndarray, n_field
         else:
             good.append(i)
     columns = {f"c{c}": pa.array([rows[i][c] or None for i in good], pa.string()) for c in range(n_fields)}
-    return _Parsed(pa.table(columns) if columns else pa.table({}), np.asarray(good, np.int64), record_lines, malformed)
+    return _Parsed(pa.table(columns) if columns else pa.table({}), np.asarray(good, np.int64), record_lines,
+                   malformed + unparsed)
 
 
 def _oversized(parsed: _Parsed, header: tuple[str, ...], record_text: pa.Array, limit: int) -> _Parsed:
@@ -327,6 +337,8 @@ def read_csv_raw(data: bytes, limit: int | None = None) -> RawFile:
         return _rejected(None, "empty_file", "the file is empty (0 bytes)")
     decoded = decode(data)
     data, encoding = decoded.data, decoded.encoding
+    if b"\r" in data:  # a lone CR ends a line (old Mac files), as the CSV parser reads it anyway
+        data = re.sub(rb"\r(?!\n)", b"\n", data)
     starts = _line_starts(data)
     lines = _spans(data, starts)
     nonempty = np.flatnonzero(pc.greater(pc.utf8_length(lines), 0).to_numpy(zero_copy_only=False))
