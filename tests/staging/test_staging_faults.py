@@ -376,3 +376,18 @@ def test_folder_rules_match_the_uk_core_ods_rule():
     rules = yaml.safe_load((Path(__file__).parents[2] / "fhir_mapping" / "ukcore_rules.yaml").read_text())
     assert defaults()["landing"]["provider_pattern"] == rules["ods"]["code_pattern"]
 
+
+
+def test_a_landing_area_with_only_bad_folders_stops_with_one_line(tmp_path, capsys):
+    from carebridge.cli import main
+    from carebridge.core.keys import ensure_key
+
+    folder = tmp_path / "landing" / "gp" / "ODS1" / "2025-13" / "20250105T0900"
+    folder.mkdir(parents=True)
+    (folder / "patient.csv").write_text("patient_id\nP1\n")
+    key = tmp_path / "config" / "k.key"
+    ensure_key(key)
+    code = main(["run", "--landing", str(tmp_path / "landing"), "--out", str(tmp_path / "out"), "--key-file", str(key)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("carebridge: no deliveries under") and "month folder '2025-13'" in err
