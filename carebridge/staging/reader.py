@@ -343,8 +343,9 @@ def read_csv_raw(data: bytes, limit: int | None = None) -> RawFile:
     lines = _spans(data, starts)
     nonempty = np.flatnonzero(pc.greater(pc.utf8_length(lines), 0).to_numpy(zero_copy_only=False))
     aside = list(decoded.set_aside)
-    if len(nonempty) == 0 or (aside and aside[0].source_line <= int(nonempty[0])):
-        if aside and (len(nonempty) == 0 or aside[0].source_line <= int(nonempty[0])):
+    header_lost = bool(aside) and (len(nonempty) == 0 or aside[0].source_line <= int(nonempty[0]))
+    if len(nonempty) == 0 or header_lost:
+        if header_lost:  # the first line with text could not be decoded: no header to read rows by
             rest = tuple(Malformed(int(i) + 1, lines[int(i)].as_py(), "the header line could not be decoded",
                                    "invalid_encoding") for i in nonempty)
             rows = tuple(sorted((*aside[1:], *rest), key=lambda m: m.source_line))

@@ -68,7 +68,8 @@ def test_carebridge_run_over_every_kind_of_bad_delivery(tmp_path, capsys):
     assert reasons == {"bad_month_folder", "month_out_of_range", "bad_provider_folder", "symlink", "special_file",
                        "wrong_file_type", "unknown_source", "duplicate_column"}
     assert any("'Z9 Ödß'" in (row["detail"] or "") for row in audit)
+    order = [("source_file", "ascending"), ("source_line", "ascending")]
     for name, table in clean.tables.items():
-        expected = table.filter(pc.not_equal(table["source_file"], rejected))
-        got = staged[name].select(table.column_names)
+        expected = table.filter(pc.not_equal(table["source_file"], rejected)).sort_by(order)
+        got = staged[name].select(table.column_names).sort_by(order)
         assert got.equals(expected.cast(got.schema)), name
