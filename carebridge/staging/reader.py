@@ -359,7 +359,8 @@ def read_csv_raw(data: bytes, limit: int | None = None) -> RawFile:
     except (pa.ArrowInvalid, ValueError):
         parsed = _parse_python(data, starts, nonempty, len(header))
     record_text = _spans(data, starts[parsed.record_lines])
-    parsed = _oversized(parsed, header, record_text, limit)
+    if len(data) > limit:  # a smaller file cannot hold a field over the limit
+        parsed = _oversized(parsed, header, record_text, limit)
     good_index = parsed.good_index
     malformed = sorted([*aside, *parsed.malformed], key=lambda m: m.source_line)
     records = parsed.table if parsed.table.num_columns else pa.table({f"c{i}": pa.array([], pa.string())
