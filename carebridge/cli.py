@@ -30,6 +30,8 @@ def _print_outcome(outcome) -> None:
     print()
     print(f"months staged   : {outcome.months[0]} .. {outcome.months[-1]} ({len(outcome.months)})")
     print(f"quarantined rows: {outcome.rows_quarantined:,} (see audit.quarantine); files rejected: {outcome.files_rejected}")
+    files = ", ".join(f"{status} {n:,}" for status, n in outcome.files_by_status.items())
+    print(f"files           : {files or 'none'} (reasons in audit.load_audit)")
     if outcome.warnings:
         print(f"warnings        : {len(outcome.warnings)} checks with warnings ({', '.join(outcome.warnings[:5])}...)")
     print(f"warehouse       : {outcome.warehouse_url}")
@@ -45,7 +47,7 @@ def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | No
 
     key_path = key_file or default_key_path()
     try:
-        if ensure_key(key_path, out):
+        if ensure_key(key_path, out, landing):
             print(f"warning: there was no pseudonymisation key at {key_path}; created a new one there. "
                   "Keep it safe and out of the repository and the output folder: person_key values depend on it.",
                   file=sys.stderr)

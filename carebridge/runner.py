@@ -10,7 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from carebridge.core.layout import OutputLayout, landing_months
+from carebridge.core.layout import OutputLayout
+from carebridge.staging.audit import FILE_STATUSES, NOT_STAGED
+from carebridge.staging.landing import scan
 from carebridge.core.settings import Settings
 from pipelines import build_definitions
 from pipelines.resources import CarebridgeResource, Progress
@@ -28,8 +30,23 @@ class RunOutcome:
     warehouse_url: str
     out: Path
     rows_quarantined: int = 0
-    files_rejected: int = 0
+    files_rejected: int = 0  # files delivered but not staged: every status but loaded and superseded
     warnings: list[str] = field(default_factory=list)
+    files_by_status: dict[str, int] = field(default_factory=dict)  # audit.load_audit file_status -> files
+
+
+def landing_months(landing: Path) -> list[str]:
+    """The months to stage: valid months inside the accepted range that hold a file to stage (the
+    same landing scan as staging and the sensor, so no other month reaches Dagster)."""
+    return scan(landing).months
+
+
+def _no_deliveries(landing: Path) -> str:
+    ignored = scan(landing).ignored
+    message = f"no deliveries under {landing} (expected <source>/<ODS>/<YYYY-MM>/<submission>/<table>.csv)"
+    if ignored:
+        message += f"; {len(ignored)} entries not staged, e.g. {ignored[0].detail}"
+    return message
 
 
 def _instance() -> dg.DagsterInstance:
@@ -111,7 +128,7 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
         raise PipelineError(f"landing area {landing} does not exist")
     months = landing_months(landing)
     if not months:
-        raise PipelineError(f"no deliveries under {landing} (expected <source>/<ODS>/<YYYY-MM>/<submission>/)")
+        raise PipelineError(_no_deliveries(landing))
     out.mkdir(parents=True, exist_ok=True)
     _prune_months(out, months)
     resource = _resource(landing, out, warehouse_url, key_file)
@@ -141,8 +158,11 @@ def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str
 
     engine = make_engine(resource.url)
     try:
-        quarantined, rejected = audit.rows_quarantined(engine), audit.files_rejected(engine)
+        quarantined, by_status = audit.rows_quarantined(engine), audit.files_by_status(engine)
     finally:
         engine.dispose()
-    return RunOutcome(months=months, warehouse_url=resource.url, out=resource.out,
-                      rows_quarantined=quarantined, files_rejected=rejected, warnings=warnings)
+    by_status = {s: by_status[s] for s in (*FILE_STATUSES, *sorted(by_status)) if s in by_status}
+    # Superseded files (an earlier submission replaced by a later one) are not rejections.
+    rejected = sum(by_status.get(s, 0) for s in NOT_STAGED)
+    return RunOutcome(months=months, warehouse_url=resource.url, out=resource.out, rows_quarantined=quarantined,
+                      files_rejected=rejected, warnings=warnings, files_by_status=by_status)

@@ -30,7 +30,9 @@ def _inputs(carebridge: CarebridgeResource):
 
 def _transaction_time(carebridge: CarebridgeResource) -> str:
     """Derived from the newest submission, so two runs over the same landing area agree to the byte."""
-    latest = max(audit.load_audit(carebridge.engine)["submission_id"].to_pylist() or ["19700101T0000"])
+    # Files never staged (ignored or refused by staging) may have no submission id.
+    latest = max((s for s in audit.load_audit(carebridge.engine)["submission_id"].to_pylist() if s),
+                 default="19700101T0000")
     return f"{latest[0:4]}-{latest[4:6]}-{latest[6:8]}T{latest[9:11]}:{latest[11:13]}:00Z"
 
 

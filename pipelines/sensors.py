@@ -7,9 +7,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from carebridge.core.layout import delivery_folders
+from carebridge.staging.landing import delivery_folders
 from pipelines.jobs import build_job, monthly_staging_job
 from pipelines.resources import resource_from_env
+
+__all__ = ["delivery_folders", "new_delivery_months", "landing_sensor", "build_after_staging"]
+
+# delivery_folders (carebridge.staging.landing) is the landing scan staging itself uses: only
+# folders holding a file staging would stage, with a valid month inside the accepted range, so a
+# malformed or out-of-range month never becomes a partition key.
 
 
 def new_delivery_months(landing: Path, seen: set[str]) -> tuple[list[str], set[str]]:

@@ -28,7 +28,7 @@ def rotate_key(landing: Path, out: Path, warehouse_url: str = "", key_file: Path
     from carebridge.runner import rebuild_assets
 
     path = key_file or default_key_path()
-    check_key_location(path, out)
+    check_key_location(path, out, landing)
     load_key(path)  # there must be a usable key to rotate
     staged = stage_new_key(path)
     try:

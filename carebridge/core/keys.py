@@ -2,7 +2,9 @@
 
 `person_key` in the analytics schema is HMAC-SHA256 of the person index id under this key, so
 the warehouse alone cannot be turned back into people. The key file holds 32 random bytes as hex,
-readable by its owner only. The key is never logged, and no error message shows the file's content.
+readable by its owner only: a key file that group or others may read or write is refused (one
+line saying `chmod 600 <file>`), and so is a key inside the landing area, the output folder or the
+carebridge repository. The key is never logged, and no error message shows the file's content.
 
 Where it lives: `--key-file`, else `CAREBRIDGE_KEY_FILE`, else `pseudonymisation.key` in the user's
 configuration directory (`$XDG_CONFIG_HOME/carebridge/`, by default `~/.config/carebridge/`).
@@ -16,12 +18,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
 from carebridge.core.settings import KEY_FILE_ENV, Settings
 
 __all__ = ["KEY_ENV", "KEY_BYTES", "KeyFileError", "default_key_path", "load_key", "load_or_create_key",
-           "check_key_location", "ensure_key", "stage_new_key", "commit_new_key"]
+           "check_key_location", "check_key_permissions", "ensure_key", "stage_new_key", "commit_new_key"]
 
 KEY_ENV = KEY_FILE_ENV
 KEY_BYTES = 32
@@ -49,7 +52,18 @@ def load_key(path: Path | None = None) -> bytes:
         raise KeyFileError(f"cannot read the pseudonymisation key file {path}: {type(exc).__name__}") from None
     if len(key) < KEY_BYTES:
         raise KeyFileError(f"the pseudonymisation key in {path} is shorter than {KEY_BYTES} bytes")
+    check_key_permissions(path)
     return key
+
+
+def check_key_permissions(path: Path) -> None:
+    """Refuse a key file that anyone but its owner may read or write (POSIX permission bits)."""
+    if os.name != "posix":
+        return
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    if mode & 0o077:
+        raise KeyFileError(f"the pseudonymisation key file {path} is open to group or others (mode {mode:04o}); "
+                           f"make it readable by its owner only: chmod 600 {path}")
 
 
 def _write_new_key(path: Path) -> None:
@@ -73,21 +87,25 @@ def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())
 
 
-def check_key_location(path: Path, out_dir: Path | None = None) -> None:
-    """Refuse a key file inside the output folder (it would be shipped with the outputs) or inside
-    carebridge's own source tree (it could be committed)."""
+def check_key_location(path: Path, out_dir: Path | None = None, landing: Path | None = None) -> None:
+    """Refuse a key file inside the output folder (it would be shipped with the outputs), inside the
+    landing area (other organisations write there) or inside carebridge's own source tree (it
+    could be committed)."""
     if out_dir is not None and _inside(path, out_dir):
         raise KeyFileError(f"the pseudonymisation key file {path} is inside the output folder {out_dir}; "
+                           "keep it outside (--key-file or CAREBRIDGE_KEY_FILE)")
+    if landing is not None and _inside(path, landing):
+        raise KeyFileError(f"the pseudonymisation key file {path} is inside the landing area {landing}; "
                            "keep it outside (--key-file or CAREBRIDGE_KEY_FILE)")
     if _inside(path, _REPOSITORY) and (_REPOSITORY / "pyproject.toml").exists():
         raise KeyFileError(f"the pseudonymisation key file {path} is inside the carebridge repository {_REPOSITORY}; "
                            "keep it outside (--key-file or CAREBRIDGE_KEY_FILE)")
 
 
-def ensure_key(path: Path, out_dir: Path | None = None) -> bool:
+def ensure_key(path: Path, out_dir: Path | None = None, landing: Path | None = None) -> bool:
     """Before a run: the key file is in an allowed place and usable, or is created (True) when missing.
     Raises KeyFileError otherwise, so a run stops before any work rather than at the analytics stage."""
-    check_key_location(path, out_dir)
+    check_key_location(path, out_dir, landing)
     return load_or_create_key(path)[1]
 
 

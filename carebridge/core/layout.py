@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["SOURCES", "REFERENCE_DIR", "MONTH_PATTERN", "DeliveryPath", "parse_delivery_path",
-           "delivery_folders", "landing_months", "OutputLayout"]
+           "OutputLayout"]
 
 SOURCES: tuple[str, ...] = ("gp", "mhsds", "talking_therapies", "vcse")
 REFERENCE_DIR = "reference"
@@ -44,18 +44,6 @@ def parse_delivery_path(relative: Path) -> DeliveryPath | None:
     if source not in SOURCES or not MONTH_PATTERN.match(month):
         return None
     return DeliveryPath(source, ods, month, submission, name)
-
-
-def delivery_folders(landing: Path) -> list[str]:
-    """Every `<source>/<ODS>/<YYYY-MM>/<submission>` folder under the landing area, sorted."""
-    landing = Path(landing)
-    return sorted(str(p.relative_to(landing)) for source in SOURCES
-                  for p in (landing / source).glob("*/*/*") if p.is_dir())
-
-
-def landing_months(landing: Path) -> list[str]:
-    """The reporting months that have at least one delivery folder."""
-    return sorted({Path(folder).parts[2] for folder in delivery_folders(landing)})
 
 
 @dataclass(frozen=True)

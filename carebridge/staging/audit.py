@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["QUARANTINE_SCHEMA", "LOAD_AUDIT_SCHEMA", "FILE_STATUSES", "reconcile"]
+__all__ = ["QUARANTINE_SCHEMA", "LOAD_AUDIT_SCHEMA", "FILE_STATUSES", "FILE_REASONS", "NOT_STAGED", "reconcile"]
 
 QUARANTINE_SCHEMA = pa.schema(
     [
@@ -30,7 +30,7 @@ LOAD_AUDIT_SCHEMA = pa.schema(
         ("submission_id", pa.string()),
         ("source_file", pa.string()),
         ("table_name", pa.string()),
-        ("encoding", pa.string()),  # utf-8, utf-8-sig, windows-1252 (converted) or parquet
+        ("encoding", pa.string()),  # utf-8, utf-8-sig, utf-16, windows-1252 (converted) or parquet
         ("rows_read", pa.int64()),
         ("rows_staged", pa.int64()),
         ("rows_quarantined", pa.int64()),
@@ -38,13 +38,32 @@ LOAD_AUDIT_SCHEMA = pa.schema(
         ("file_status", pa.string()),
         ("aliases_used", pa.string()),  # "alias->canonical;..." or null
         ("unknown_columns", pa.string()),  # "name;..." or null
+        ("reason", pa.string()),  # why the file has its status (a code, see FILE_REASONS); null when loaded
+        ("detail", pa.string()),  # one line naming the file or folder and what is wrong
     ]
 )
 
-# loaded: rows staged or quarantined one by one; rejected: a required column is missing;
-# unknown_table: the file name is no table of the source; unreadable: the file could not be parsed;
-# superseded: a later submission for the same provider and month exists.
-FILE_STATUSES = ("loaded", "rejected", "unknown_table", "unreadable", "superseded")
+# loaded: rows staged or quarantined one by one; superseded: a later submission for the same
+# provider and month exists; rejected: the file as a whole cannot be staged (its rows are
+# quarantined); unknown_table: the file name is no table of the source (rows quarantined);
+# unreadable: the file could not be opened or parsed at all; ignored: not a delivery file, never
+# read; refused: a link or special file, never read (the landing area is a boundary).
+FILE_STATUSES = ("loaded", "superseded", "rejected", "unknown_table", "unreadable", "ignored", "refused")
+
+# The reason codes of each status other than loaded.
+FILE_REASONS: dict[str, tuple[str, ...]] = {
+    "superseded": ("superseded",),
+    "rejected": ("missing_required_column", "duplicate_column", "empty_file", "invalid_encoding"),
+    "unknown_table": ("unknown_table",),
+    "unreadable": ("unreadable_file",),
+    "ignored": ("unknown_source", "bad_provider_folder", "bad_month_folder", "month_out_of_range",
+                "bad_submission_folder", "unexpected_location", "wrong_file_type", "duplicate_format",
+                "duplicate_file"),
+    "refused": ("symlink", "special_file", "outside_landing"),
+}
+
+# Statuses of files none of whose rows reached staging although they were delivered as data.
+NOT_STAGED = ("rejected", "unknown_table", "unreadable", "ignored", "refused")
 
 
 def _count_problems(load_audit: pa.Table) -> list[str]:

@@ -1,8 +1,10 @@
 """Stage one landed file: read it, match its header, check its rows, and account for every row.
 
-A file of an earlier submission is only counted (superseded). A file whose table is unknown, or
-that lacks a required column, is quarantined whole (line 0 carries the header, then every record).
-A file that cannot be parsed at all is reported as unreadable. Any other file is checked row by
+A file of an earlier submission is only counted (superseded). A file whose table is unknown, that
+lacks a required column, whose header repeats a column (by name or through an alias), or that has
+no header at all (empty_file) or an undecodable one, is quarantined whole (line 0 carries the
+header, then every record) with its reason in the load audit. A file that cannot be opened or
+parsed at all (a broken Parquet file) is reported as unreadable. Any other file is checked row by
 row: good rows are staged with their provenance, the rest quarantined with their raw text.
 """
 
@@ -18,7 +20,7 @@ import pyarrow.compute as pc
 
 from carebridge.staging.audit import QUARANTINE_SCHEMA
 from carebridge.staging.checks import validate
-from carebridge.staging.headers import ColumnMap, map_columns, spec_columns
+from carebridge.staging.headers import ColumnMap, duplicate_columns, map_columns, spec_columns
 from carebridge.staging.landing import LandedFile
 from carebridge.staging.reader import RawFile, read_raw
 from carebridge.staging.tables import ColumnSpec, TableSpec
@@ -48,7 +50,8 @@ def _text_column(value: str | pa.Array | Sequence[str], n: int) -> pa.Array:
 
 def _audit(landed: LandedFile, encoding: str | None, status: str, *, read: int = 0, staged: int = 0,
            quarantined: int = 0, superseded: int = 0, columns: ColumnMap | None = None,
-           header: tuple[str, ...] = (), aliases: Sequence[str] = ()) -> dict[str, Any]:
+           header: tuple[str, ...] = (), aliases: Sequence[str] = (), reason: str | None = None,
+           detail: str | None = None) -> dict[str, Any]:
     """The file's load-audit row."""
     unknown = columns.unknown_names(header) if columns else ()
     return {
@@ -57,6 +60,7 @@ def _audit(landed: LandedFile, encoding: str | None, status: str, *, read: int =
         "encoding": encoding, "rows_read": read, "rows_staged": staged, "rows_quarantined": quarantined,
         "rows_superseded": superseded, "file_status": status,
         "aliases_used": ";".join(aliases) or None, "unknown_columns": ";".join(unknown) or None,
+        "reason": reason, "detail": detail,
     }
 
 
@@ -80,8 +84,8 @@ def _quarantine(landed: LandedFile, lines: Sequence[int] | np.ndarray, reason: s
 
 def _malformed(landed: LandedFile, raw: RawFile) -> pa.Table:
     rows = raw.malformed
-    return _quarantine(landed, [m.source_line for m in rows], "malformed_row", [m.detail for m in rows],
-                       [m.raw_row for m in rows])
+    return _quarantine(landed, [m.source_line for m in rows], pa.array([m.reason for m in rows], pa.string()),
+                       [m.detail for m in rows], [m.raw_row for m in rows])
 
 
 def _with_metadata(typed: pa.Table, landed: LandedFile, lines: np.ndarray) -> pa.Table:
@@ -110,13 +114,15 @@ def _whole_file(landed: LandedFile, raw: RawFile, reason: str, detail: str, stat
                             [m.raw_row for m in raw.malformed])
     quarantine = pa.concat_tables([header, records, malformed]).sort_by("source_line")
     audit = _audit(landed, raw.encoding, status, read=raw.rows_read, quarantined=raw.rows_read, columns=columns,
-                   header=raw.header, aliases=aliases)
+                   header=raw.header, aliases=aliases, reason=reason, detail=detail)
     return FileResult(landed, audit, quarantine=quarantine)
 
 
 def _lookup_from(sibling: LandedFile, column: ColumnSpec, keys: pa.ChunkedArray) -> pa.Array | None:
     """Values of `column` from a sibling table, matched on the from_table key (first row per key)."""
     raw = read_raw(sibling)
+    if raw.rejection or duplicate_columns(raw.header, sibling.spec):
+        return None
     positions = map_columns(raw.header, sibling.spec).positions
     key_name = column.from_table.key
     if key_name not in positions or column.name not in positions:
@@ -164,6 +170,12 @@ def _stage_file(landed: LandedFile, siblings: dict[str, LandedFile]) -> FileResu
     if landed.spec is None:
         return _whole_file(landed, raw, "unknown_table", f"{landed.table_name} is no {landed.source} table",
                            "unknown_table")
+    if raw.rejection:
+        return _whole_file(landed, raw, *raw.rejection, "rejected")
+    duplicates = duplicate_columns(raw.header, landed.spec)
+    if duplicates:
+        return _whole_file(landed, raw, "duplicate_column", f"ambiguous header: {'; '.join(duplicates)}"[:500],
+                           "rejected")
     columns = map_columns(raw.header, landed.spec)
     text = spec_columns(raw.records, landed.spec, columns)
     text, supplied = _supply_missing(text, landed.spec, columns, siblings)
@@ -177,8 +189,10 @@ def _stage_file(landed: LandedFile, siblings: dict[str, LandedFile]) -> FileResu
 
 
 def _unreadable(landed: LandedFile, error: Exception) -> FileResult:
-    quarantine = _quarantine(landed, [0], "unreadable_file", f"{type(error).__name__}: {error}"[:500], [""])
-    return FileResult(landed, _audit(landed, None, "unreadable"), quarantine=quarantine)
+    detail = f"{type(error).__name__}: {error}"[:500]
+    quarantine = _quarantine(landed, [0], "unreadable_file", detail, [""])
+    return FileResult(landed, _audit(landed, None, "unreadable", reason="unreadable_file", detail=detail),
+                      quarantine=quarantine)
 
 
 def _superseded(landed: LandedFile) -> FileResult:
@@ -188,7 +202,8 @@ def _superseded(landed: LandedFile) -> FileResult:
         encoding, rows = raw.encoding, raw.rows_read
     except Exception:  # an unreadable file that is replaced anyway: nothing to count
         encoding, rows = None, 0
-    return FileResult(landed, _audit(landed, encoding, "superseded", read=rows, superseded=rows))
+    return FileResult(landed, _audit(landed, encoding, "superseded", read=rows, superseded=rows, reason="superseded",
+                                     detail=f"submission {landed.submission_id} is replaced by a later one"))
 
 
 def process_file(landed: LandedFile, latest: dict[tuple[str, str, str], str],

@@ -8,7 +8,7 @@ import pyarrow as pa
 
 from carebridge.staging.tables import TableSpec
 
-__all__ = ["ColumnMap", "map_columns", "spec_columns"]
+__all__ = ["ColumnMap", "map_columns", "spec_columns", "duplicate_columns"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,21 @@ class ColumnMap:
 
     def unknown_names(self, header: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(header[i] for i in self.unknown)
+
+
+def duplicate_columns(header: tuple[str, ...], spec: TableSpec | None) -> list[str]:
+    """What makes a header ambiguous: a name repeated (compared case-insensitively), or two fields
+    naming one spec column (its name and an alias, or two aliases). Empty when the header is clear."""
+    lowered = [name.strip().lower() for name in header]
+    problems = [f"{name!r} appears {lowered.count(name.lower())} times"
+                for name in dict.fromkeys(h for h in header) if lowered.count(name.strip().lower()) > 1
+                and lowered.index(name.strip().lower()) == header.index(name)]
+    for column in spec.columns if spec else ():
+        names = {column.name.lower(), *(a.lower() for a in column.aliases)}
+        found = list(dict.fromkeys(header[i] for i, name in enumerate(lowered) if name in names))
+        if len(found) > 1:
+            problems.append(f"{' and '.join(repr(f) for f in found)} both give {column.name}")
+    return problems
 
 
 def map_columns(header: tuple[str, ...], spec: TableSpec) -> ColumnMap:

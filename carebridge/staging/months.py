@@ -52,7 +52,14 @@ def save_month(result: StagingResult, directory: Path) -> None:
 
 
 def _read_or_empty(path: Path, schema: pa.Schema) -> pa.Table:
-    return pq.read_table(path).cast(schema) if path.exists() else schema.empty_table()
+    """The table at `path` in `schema`; columns a month saved by an older version lacks come back null."""
+    if not path.exists():
+        return schema.empty_table()
+    table = pq.read_table(path)
+    for f in schema:
+        if f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
+    return table.select(schema.names).cast(schema)
 
 
 def load_month(directory: Path) -> StagingResult:

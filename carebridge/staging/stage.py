@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from carebridge.staging.audit import LOAD_AUDIT_SCHEMA, QUARANTINE_SCHEMA
 from carebridge.staging.files import FileResult, process_file
-from carebridge.staging.landing import LandedFile, discover, latest_submissions
+from carebridge.staging.landing import Ignored, LandedFile, discover, latest_submissions
 from carebridge.staging.resolve import count_superseded, keep_latest_versions
 
 __all__ = ["StagingResult", "stage_landing"]
@@ -33,7 +33,7 @@ class StagingResult:
     quarantine: pa.Table
     load_audit: pa.Table
     extras: dict[str, pa.Table] = field(default_factory=dict)  # source_file -> source_line + unknown columns
-    ignored_files: tuple[str, ...] = ()  # files under a source folder that do not fit the layout
+    ignored_files: tuple[str, ...] = ()  # entries not staged (ignored or refused), also in load_audit
 
     def summary(self) -> dict[str, Any]:
         """Counts for logs and Dagster metadata."""
@@ -59,12 +59,25 @@ def _siblings(files: list[LandedFile]) -> dict[Path, dict[str, LandedFile]]:
     return folders
 
 
-def _audit_table(results: list[FileResult]) -> pa.Table:
-    return pa.Table.from_pylist([r.audit for r in results], schema=LOAD_AUDIT_SCHEMA)
+def _ignored_row(entry: Ignored) -> dict[str, Any]:
+    """The load-audit row of an entry that was never read."""
+    return {"source": entry.source, "provider_ods": entry.provider_ods, "reporting_month": entry.reporting_month,
+            "submission_id": entry.submission_id, "source_file": entry.source_file, "table_name": entry.table_name,
+            "encoding": None, "rows_read": 0, "rows_staged": 0, "rows_quarantined": 0, "rows_superseded": 0,
+            "file_status": entry.status, "aliases_used": None, "unknown_columns": None,
+            "reason": entry.reason, "detail": entry.detail}
+
+
+def _audit_table(results: list[FileResult], ignored: list[Ignored]) -> pa.Table:
+    rows = [r.audit for r in results] + [_ignored_row(i) for i in ignored]
+    return pa.Table.from_pylist(sorted(rows, key=lambda r: r["source_file"]), schema=LOAD_AUDIT_SCHEMA)
 
 
 def stage_landing(landing: Path, months: list[str] | None = None) -> StagingResult:
-    """Stage every delivery under `landing` (optionally only the given "YYYY-MM" months)."""
+    """Stage every delivery under `landing` (optionally only the given "YYYY-MM" months).
+
+    Every entry of the landing area gets one load-audit row: staged files their counts, the rest
+    (ignored or refused, never read) their reason (staging/landing.py)."""
     files, ignored = discover(Path(landing), months)
     latest = latest_submissions(files)
     folders = _siblings(files)
@@ -79,7 +92,7 @@ def stage_landing(landing: Path, months: list[str] | None = None) -> StagingResu
     return StagingResult(
         tables=tables,
         quarantine=pa.concat_tables(quarantines) if quarantines else QUARANTINE_SCHEMA.empty_table(),
-        load_audit=count_superseded(_audit_table(results), dropped),
+        load_audit=count_superseded(_audit_table(results, ignored), dropped),
         extras={r.landed.source_file: r.extras for r in results if r.extras is not None},
-        ignored_files=tuple(ignored),
+        ignored_files=tuple(i.source_file for i in ignored),
     )

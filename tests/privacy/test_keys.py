@@ -43,6 +43,43 @@ def test_a_key_inside_the_output_folder_or_the_repository_is_refused(tmp_path):
     check_key_location(tmp_path / "elsewhere.key", out_dir=tmp_path / "out")  # anywhere else is fine
 
 
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o620])
+def test_a_key_open_to_group_or_others_is_refused_with_the_fix(tmp_path, mode):
+    path = tmp_path / "key"
+    ensure_key(path)
+    os.chmod(path, mode)
+    with pytest.raises(KeyFileError) as refused:
+        load_key(path)
+    message = str(refused.value)
+    assert len(message.splitlines()) == 1 and f"chmod 600 {path}" in message and f"{mode:04o}" in message
+    os.chmod(path, 0o600)
+    assert len(load_key(path)) == 32
+
+
+def test_carebridge_run_refuses_a_world_readable_key_in_one_line(generated_system, tmp_path, capsys):
+    key = tmp_path / "config" / "key"
+    ensure_key(key)
+    key.chmod(0o644)
+    out = tmp_path / "out"
+    code = main(["run", "--landing", str(generated_system.landing), "--out", str(out), "--key-file", str(key)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1
+    assert err.startswith("carebridge: ") and f"chmod 600 {key}" in err
+    assert not (out / "warehouse.duckdb").exists()
+
+
+def test_carebridge_run_refuses_a_key_inside_the_landing_area(tmp_path, capsys):
+    landing = tmp_path / "landing"
+    (landing / "gp").mkdir(parents=True)
+    key = landing / "gp" / "pseudonymisation.key"
+    code = main(["run", "--landing", str(landing), "--out", str(tmp_path / "out"), "--key-file", str(key)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "inside the landing area" in err
+    assert not key.exists()  # refused before a key is created there
+    with pytest.raises(KeyFileError, match="inside the landing area"):
+        check_key_location(key, out_dir=tmp_path / "out", landing=landing)
+
+
 def test_a_staged_key_replaces_the_old_one_only_when_committed(tmp_path):
     path = tmp_path / "key"
     ensure_key(path)

@@ -17,10 +17,10 @@ def _all_raw(raw):
 
 
 def test_decode_utf8_bom_and_windows_1252():
-    assert decode(b"a,b\n") == (b"a,b\n", "utf-8")
-    assert decode(b"\xef\xbb\xbfa\n") == (b"a\n", "utf-8-sig")
-    converted, encoding = decode("Zo\u00eb,\u2019\n".encode("cp1252"))
-    assert encoding == "windows-1252" and converted.decode("utf-8") == "Zo\u00eb,\u2019\n"
+    assert decode(b"a,b\n")[:2] == (b"a,b\n", "utf-8")
+    assert decode(b"\xef\xbb\xbfa\n")[:2] == (b"a\n", "utf-8-sig")
+    converted, encoding, aside = decode("Zo\u00eb,\u2019\n".encode("cp1252"))
+    assert encoding == "windows-1252" and converted.decode("utf-8") == "Zo\u00eb,\u2019\n" and aside == ()
 
 
 def test_lines_and_raw_text_are_exact_with_crlf_and_blank_lines():
@@ -47,7 +47,7 @@ def test_quoted_line_breaks_keep_true_line_numbers():
 
 
 def test_empty_file_and_header_only_file():
-    assert read_csv_raw(b"").rows_read == 0
+    assert read_csv_raw(b"").rows_read == 0 and read_csv_raw(b"").rejection[0] == "empty_file"
     header_only = read_csv_raw(b"a,b\n")
     assert header_only.header == ("a", "b") and header_only.rows_read == 0
 

@@ -42,3 +42,9 @@ def files_rejected(engine: sa.Engine) -> int:
     statuses = ", ".join(f"'{s}'" for s in REJECTED_STATUSES)
     return int(query(engine, f"SELECT count(*) AS n FROM {SCHEMA}.load_audit "
                              f"WHERE file_status IN ({statuses})")["n"][0].as_py())
+
+
+def files_by_status(engine: sa.Engine) -> dict[str, int]:
+    """How many delivered files ended with each `file_status` (loaded, superseded, rejected, ignored, ...)."""
+    rows = query(engine, f"SELECT file_status, count(*) AS n FROM {SCHEMA}.load_audit GROUP BY file_status")
+    return {r["file_status"]: int(r["n"]) for r in rows.to_pylist()}
