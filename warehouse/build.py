@@ -36,7 +36,7 @@ MART_ORDER: tuple[str, ...] = (
     "m_person_ref", "m_service_request", "m_referral_base", "m_request_referral", "m_contact",
     "m_referral", "m_score",
     "service", "person", "person_group", "referral", "referral_need", "m_wait",
-    "contact", "care_plan", "outcome", "journey_step", "who_gets_what",
+    "contact", "care_plan", "outcome", "journey_step", "who_gets_what", "access_event",
 )
 ANALYTICS_TABLES: tuple[str, ...] = tuple(n for n in MART_ORDER if not n.startswith("m_"))
 
@@ -69,6 +69,7 @@ REFERENCE_SCHEMAS: dict[str, pa.Schema] = {
     "wait_standard": pa.schema([("setting", _S), ("service_type_code", _S), ("wait_measure", _S),
                                 ("standard_days", _I), ("target", _F)]),
     "age_reference": pa.schema([("fixed_date", _S)]),
+    "access_measure": pa.schema([("measure", _S), ("unit", _S), ("definition", _S)]),
 }
 Rows = list[dict[str, Any]]
 
@@ -156,6 +157,8 @@ _ROWS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Rows]] = {
     "source_of_referral": _source_of_referral,
     "wait_standard": _wait_standards,
     "age_reference": lambda _, m: [{"fixed_date": _age_reference_date(m)}],
+    "access_measure": lambda _, m: [{"measure": k, "unit": v["unit"], "definition": v["definition"]}
+                                    for k, v in m["access_measures"].items()],
 }
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Cell", "Constraint", "MarginSide", "MarginSpec", "round_half_up", "primary_suppressed",
-           "financial_year", "total_constraints", "margin_constraints", "secondary_suppression", "published_interval",
+           "financial_year", "total_constraints", "margin_constraints", "hierarchy_constraints", "secondary_suppression", "published_interval",
            "DERIVATIONS"]
 
 Cell = tuple[str, int, str]  # (table, row index in the table's unrounded SELECT, column)
@@ -92,26 +92,51 @@ class MarginSide:
 
 @dataclass(frozen=True)
 class MarginSpec:
-    """Two tables publishing the same margin: for every key, the sums of `columns` agree."""
+    """Tables (or parts of one) publishing the same margin: for every key, the sums of `columns`
+    over each side agree (two sides or more: the first equals every other)."""
 
     name: str
     columns: tuple[str, ...]
-    sides: tuple[MarginSide, MarginSide]
+    sides: tuple[MarginSide, ...]
 
 
 def margin_constraints(spec: MarginSpec, rows: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[Constraint]:
-    """One constraint per key and column; a key on one side only means the other side's sum is 0."""
-    a, b = spec.sides
-    if a.table not in rows or b.table not in rows:
+    """One constraint per other side, key and column; a key on one side only means the other
+    side's sum is 0."""
+    a, *others = spec.sides
+    if any(side.table not in rows for side in spec.sides):
         return []
-    left, right = a.groups(rows[a.table]), b.groups(rows[b.table])
+    left = a.groups(rows[a.table])
     constraints = []
-    for key in sorted(set(left) | set(right), key=repr):
-        for column in spec.columns:
-            constraints.append(Constraint(
-                f"{spec.name}{key}.{column}",
-                tuple((a.table, i, column) for i in left.get(key, ())),
-                tuple((b.table, i, column) for i in right.get(key, ()))))
+    for n, b in enumerate(others, start=1):
+        right = b.groups(rows[b.table])
+        for key in sorted(set(left) | set(right), key=repr):
+            for column in spec.columns:
+                constraints.append(Constraint(
+                    f"{spec.name}{key}.{n}.{column}",
+                    tuple((a.table, i, column) for i in left.get(key, ())),
+                    tuple((b.table, i, column) for i in right.get(key, ()))))
+    return constraints
+
+
+def hierarchy_constraints(table: str, rows: Sequence[Mapping[str, Any]], level: str, code: str, parent: str,
+                          levels: Sequence[str], keys: Sequence[str], columns: Iterable[str]) -> list[Constraint]:
+    """Each row of a level (`levels`, from the top) equals the sum of the rows of the next level
+    down whose `parent` is its `code` (e.g. a PCN and its practices), per `keys`."""
+    depth = {name: i for i, name in enumerate(levels)}
+    children: dict[tuple, list[int]] = defaultdict(list)
+    for i, row in enumerate(rows):
+        if row.get(level) in depth and depth[row[level]] > 0:
+            children[(tuple(row.get(k) for k in keys), levels[depth[row[level]] - 1], row.get(parent))].append(i)
+    constraints = []
+    columns = list(columns)
+    for i, row in enumerate(rows):
+        if row.get(level) not in depth or depth[row[level]] == len(levels) - 1:
+            continue
+        key = (tuple(row.get(k) for k in keys), row[level], row.get(code))
+        for column in columns:
+            constraints.append(Constraint(f"{table}{key}.{column}", ((table, i, column),),
+                                          tuple((table, j, column) for j in children.get(key, ()))))
     return constraints
 
 

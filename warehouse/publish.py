@@ -32,11 +32,11 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from warehouse.db import execute, query, table_exists, write_table
-from warehouse.disclosure import (Cell, Constraint, MarginSide, MarginSpec, margin_constraints, primary_suppressed,
-                                  round_half_up, secondary_suppression, total_constraints)
+from warehouse.disclosure import (Cell, Constraint, MarginSide, MarginSpec, hierarchy_constraints, margin_constraints,
+                                  primary_suppressed, round_half_up, secondary_suppression, total_constraints)
 from warehouse.marts import read_sql, settings
 
-__all__ = ["PublishedSpec", "TotalsSpec", "published_specs", "published_sql", "apply_disclosure",
+__all__ = ["PublishedSpec", "TotalsSpec", "HierarchySpec", "published_specs", "published_sql", "apply_disclosure",
            "wilson_interval", "interval_columns", "as_text", "publish_table", "missing_sources",
            "publish_all", "protect_release", "release_constraints", "published_margins", "SUPPRESSED", "Z_95"]
 
@@ -56,6 +56,18 @@ class TotalsSpec:
 
 
 @dataclass(frozen=True)
+class HierarchySpec:
+    """Rows at nested levels of one table (e.g. ICB, place, PCN, practice): a row of a level totals
+    the rows of the next level down whose `parent` is its `code`, per `keys`."""
+
+    level: str
+    code: str
+    parent: str
+    levels: tuple[str, ...]
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PublishedSpec:
     """One published table as declared in marts.yaml."""
 
@@ -67,11 +79,19 @@ class PublishedSpec:
     totals: TotalsSpec | None = None
     intervals: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # "schema.table" the SELECT reads that a warehouse may not have yet
+    per_100000: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # rates per 100,000 (population)
+    hierarchy: HierarchySpec | None = None
+
+    @property
+    def rates(self) -> dict[str, tuple[str, str, float]]:
+        """Every ratio column: (numerator, denominator, scale): percentages and rates per 100,000."""
+        return {**{k: (n, d, 100.0) for k, (n, d) in self.proportions.items()},
+                **{k: (n, d, 100_000.0) for k, (n, d) in self.per_100000.items()}}
 
     @property
     def hidden(self) -> tuple[str, ...]:
         """Counts computed but not shown: the parts of proportions and the bases of statistics."""
-        parts = [c for pair in self.proportions.values() for c in pair] + list(self.statistics.values())
+        parts = [c for n, d, _ in self.rates.values() for c in (n, d)] + list(self.statistics.values())
         return tuple(dict.fromkeys(c for c in parts if c not in self.counts))
 
     @property
@@ -83,13 +103,13 @@ class PublishedSpec:
     def additive(self) -> tuple[str, ...]:
         """The counts a total row sums over its parts: every count and every proportion's parts
         (each person or record falls in exactly one part of a breakdown)."""
-        parts = [c for pair in self.proportions.values() for c in pair]
+        parts = [c for n, d, _ in self.rates.values() for c in (n, d)]
         return tuple(dict.fromkeys([*self.counts, *parts]))
 
     @property
     def controlled(self) -> tuple[str, ...]:
         bounds = tuple(c for name in self.intervals for c in interval_columns(name))
-        return (*self.counts, *self.proportions, *self.statistics, *bounds)
+        return (*self.counts, *self.proportions, *self.per_100000, *self.statistics, *bounds)
 
 
 def interval_columns(name: str) -> tuple[str, str]:
@@ -110,7 +130,12 @@ def _spec(name: str, d: Mapping[str, Any]) -> PublishedSpec:
         totals=TotalsSpec(d["totals"]["dimension"], d["totals"]["total"], tuple(d["totals"]["keys"]))
         if d.get("totals") else None,
         intervals={k: _pair(v) for k, v in (d.get("intervals") or {}).items()},
-        requires=tuple(d.get("requires") or ()))
+        requires=tuple(d.get("requires") or ()),
+        per_100000={k: _pair(v) for k, v in (d.get("per_100000") or {}).items()},
+        hierarchy=HierarchySpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d["hierarchy"].items()})
+        if d.get("hierarchy") else None)
+    if spec.totals and spec.hierarchy:
+        raise ValueError(f"published.{name}: declare totals or a hierarchy, not both")
     for proportion, parts in spec.intervals.items():
         # An interval is suppressed exactly when its proportion is: same numerator and denominator.
         if spec.proportions.get(proportion) != parts:
@@ -135,8 +160,7 @@ def published_margins() -> tuple[MarginSpec, ...]:
     specs = published_specs()
     margins = []
     for name, d in (settings().get("margins") or {}).items():
-        a, b = (_side(s) for s in d["sides"])
-        margin = MarginSpec(name=name, columns=tuple(d["columns"]), sides=(a, b))
+        margin = MarginSpec(name=name, columns=tuple(d["columns"]), sides=tuple(_side(s) for s in d["sides"]))
         for side in margin.sides:
             spec = specs.get(side.table)
             if spec is None or not set(margin.columns) <= set(spec.cells):
@@ -214,6 +238,10 @@ def release_constraints(rows: Mapping[str, Sequence[Mapping[str, Any]]], specs: 
         if spec.totals is not None and name in rows:
             t = spec.totals
             constraints += total_constraints(name, rows[name], t.dimension, t.total, t.keys, spec.additive)
+        if spec.hierarchy is not None and name in rows:
+            h = spec.hierarchy
+            constraints += hierarchy_constraints(name, rows[name], h.level, h.code, h.parent, h.levels, h.keys,
+                                                 spec.additive)
     for margin in margins:
         constraints += margin_constraints(margin, rows)
     return constraints
@@ -249,9 +277,9 @@ def _controlled_table(table: pa.Table, name: str, spec: PublishedSpec, values: M
 
     shown = {column: published(column) for column in spec.cells}
     result = table
-    for column, (numerator, denominator) in spec.proportions.items():
-        percent = pc.multiply(pc.divide(_numbers(shown[numerator]), _numbers(shown[denominator])), 100.0)
-        result = _set(result, column, pc.round(percent, _DECIMALS, round_mode="half_up"))
+    for column, (numerator, denominator, scale) in spec.rates.items():
+        ratio = pc.multiply(pc.divide(_numbers(shown[numerator]), _numbers(shown[denominator])), scale)
+        result = _set(result, column, pc.round(ratio, _DECIMALS, round_mode="half_up"))
     for column, (numerator, denominator) in spec.intervals.items():
         for bound, values_ in zip(interval_columns(column), wilson_interval(shown[numerator], shown[denominator])):
             result = _set(result, bound, values_)

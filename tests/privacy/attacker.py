@@ -54,7 +54,7 @@ class Attack:
 
 
 def _round1(value: float) -> float:
-    return math.floor(value * 10 + 0.5) / 10
+    return math.floor(value * 10 + 1e-9 + 0.5) / 10
 
 
 def _published_interval(p: float, threshold: int, rounding: int) -> list[float]:
@@ -108,12 +108,12 @@ def _propagate(bounds: dict[Cell, list[float]], constraints: Sequence[Constraint
     return changed
 
 
-def _rate_evidence(bounds: dict[Cell, list[float]], rates: Sequence[tuple[Cell, Cell, float, bool]],
+def _rate_evidence(bounds: dict[Cell, list[float]], rates: Sequence[tuple[Cell, Cell, float, float]],
                    rounding: int, basis: str) -> bool:
     """Narrow numerators and denominators to the pairs that give exactly each published rate."""
     changed = False
     half_low, half_high = math.ceil(rounding / 2), math.ceil(rounding / 2) - 1  # v in [p - 2, p + 2] under 5
-    for numerator, denominator, rate, denominator_shown in rates:
+    for numerator, denominator, rate, scale in rates:
         d_lo, d_hi = bounds[denominator]
         if basis == "published":
             # The rounded denominator: a multiple of the rounding whose interval meets the bounds.
@@ -126,9 +126,9 @@ def _rate_evidence(bounds: dict[Cell, list[float]], rates: Sequence[tuple[Cell, 
             continue
         ns, ds = [], []
         for d in range(int(max(first, step)), int(last) + 1, step):
-            centre = rate * d / 100
+            centre = rate * d / scale
             for n in range(int(math.floor(centre / step)) * step - step, int(centre) + 2 * step, step):
-                if n >= 0 and _round1(100 * n / d) == rate:
+                if n >= 0 and _round1(scale * n / d) == rate:
                     ns.append(n)
                     ds.append(d)
         if not ns:
@@ -171,10 +171,9 @@ def attack(tables: Mapping[str, Sequence[Mapping[str, Any]]], specs: Mapping[str
                     bounds[cell] = [0.0, INF]
                 else:
                     bounds[cell] = _published_interval(float(value), threshold, rounding)
-            for column, (numerator, denominator) in spec.proportions.items():
+            for column, (numerator, denominator, scale) in spec.rates.items():
                 if row.get(column) is not None:
-                    rates.append(((name, i, numerator), (name, i, denominator), float(row[column]),
-                                  denominator in spec.counts))
+                    rates.append(((name, i, numerator), (name, i, denominator), float(row[column]), scale))
                     for part in (numerator, denominator):  # both parts reached the threshold
                         bounds[(name, i, part)][0] = max(bounds[(name, i, part)][0], float(threshold))
     for constraint in constraints:

@@ -46,9 +46,9 @@ def legacy_publish(raw: list[dict], spec: PublishedSpec, threshold: int, roundin
         published = {c: row[c] for c in spec.columns if c not in spec.controlled}
         for c in spec.counts:
             published[c] = None if primary_suppressed(row[c], threshold, rounding) else round_half_up(row[c], rounding)
-        for c, (n, d) in spec.proportions.items():
+        for c, (n, d, scale) in spec.rates.items():
             small = any(row[x] is None or row[x] < threshold for x in (n, d))
-            published[c] = None if small else math.floor(1000 * row[n] / row[d] + 0.5) / 10
+            published[c] = None if small else math.floor(10 * scale * row[n] / row[d] + 0.5) / 10
         out.append(published)
     if spec.totals is not None:
         t = spec.totals
@@ -193,6 +193,6 @@ def test_a_rate_from_rounded_counts_tells_no_more_than_its_rounded_numerator(den
     rn, rd = round_half_up(numerator, R), round_half_up(denominator, R)
     rate = math.floor(1000 * rn / rd + 0.5) / 10
     bounds = {("t", 0, "n"): [float(T), math.inf], ("t", 0, "d"): [rd - 2.0, rd + 2.0]}
-    _rate_evidence(bounds, [(("t", 0, "n"), ("t", 0, "d"), rate, True)], R, "published")
+    _rate_evidence(bounds, [(("t", 0, "n"), ("t", 0, "d"), rate, 100.0)], R, "published")
     lo, hi = bounds[("t", 0, "n")]
     assert lo <= max(T, rn - 2) and hi >= rn + 2 and lo <= numerator <= hi

@@ -41,6 +41,10 @@ PUBLISHED_COLUMNS = {
                              "rows_quarantined", "rows_superseded"],
     "data_quality_quarantine": ["source", "table_name", "reason_code", "rows"],
     "data_quality_linkage": ["measure", "value"],
+    "access_by_place": ["measure", "unit", "period_start", "period_end", "geography_level", "geography_code",
+                        "geography_name", "parent_code", "registered_population", "numerator", "rate_per_100000"],
+    "access_by_group": ["measure", "unit", "period_start", "period_end", "group_dimension", "group_value",
+                        "registered_population", "numerator", "rate_per_100000"],
 }
 # Built from the pipeline's own records (staging's load audit, quarantine, the linkage figures).
 DATA_QUALITY = ("data_quality_staging", "data_quality_quarantine", "data_quality_linkage")

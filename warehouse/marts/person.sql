@@ -2,7 +2,7 @@
 -- age band on the age reference date (age_reference_date, the same for everyone: marts.yaml
 -- age_reference_date; age at each referral is analytics.referral.age_at_referral), ethnic group (not stated / not
 -- known when missing or unrecognised), IMD decile through the LSOA, PCN as the practice's parent
--- organisation, whether the person is on a GP severe mental illness register, and the IMD quintile
+-- organisation, the place (reference.organisation: the PCN's parent of kind place), whether the person is on a GP severe mental illness register, and the IMD quintile
 -- (FLOOR((decile + 1) / 2), 1 = most deprived), the unit every published breakdown uses.
 WITH patient AS (
     SELECT
@@ -59,7 +59,8 @@ SELECT
     COALESCE(o.parent_ods, ro.parent_ods) AS pcn_code,
     smi.person_id IS NOT NULL AS smi_register,
     CAST(FLOOR((CAST(imd.imd_decile AS INTEGER) + 1) / 2.0) AS INTEGER) AS imd_quintile,
-    a.age_reference_date
+    a.age_reference_date,
+    place.ods_code AS place_code
 FROM aged AS a
 LEFT JOIN reference.age_band AS ab ON a.age BETWEEN ab.min_age AND ab.max_age
 LEFT JOIN reference.ethnic_category AS ec ON ec.code = a.ethnic_category
@@ -67,4 +68,7 @@ LEFT JOIN reference.ethnic_category AS not_known ON not_known.code = '99'
 LEFT JOIN reference.lsoa_imd AS imd ON imd.lsoa_code = a.lsoa_code
 LEFT JOIN identifiable.v_organization AS o ON o.ods_code = a.gp_practice_ods
 LEFT JOIN reference.organisation AS ro ON ro.ods_code = a.gp_practice_ods
+LEFT JOIN reference.organisation AS pcn
+    ON pcn.ods_code = COALESCE(o.parent_ods, ro.parent_ods) AND pcn.kind = 'pcn'
+LEFT JOIN reference.organisation AS place ON place.ods_code = pcn.parent_ods AND place.kind = 'place'
 LEFT JOIN smi ON smi.person_id = a.person_id
