@@ -50,7 +50,7 @@ class Constraint:
 
 def round_half_up(value: float, rounding: int) -> int:
     """To the nearest multiple of `rounding`, halves up (as pyarrow's half_up on the count columns)."""
-    return int(math.floor(value / rounding + 0.5)) * rounding
+    return int(math.floor(float(value) / rounding + 0.5)) * rounding
 
 
 def primary_suppressed(value: float | None, threshold: int, rounding: int) -> bool:

@@ -37,6 +37,10 @@ INF = math.inf
 MAX_CANDIDATES = 2000  # denominators enumerated per proportion (an interval wider than this is skipped)
 
 
+class Infeasible(ValueError):
+    """The evidence contradicts itself: an identity or an assumption about the rule is wrong."""
+
+
 @dataclass
 class Attack:
     bounds: dict[Cell, list[float]]
@@ -98,6 +102,8 @@ def _propagate(bounds: dict[Cell, list[float]], constraints: Sequence[Constraint
             old = bounds[cell]
             new = [max(old[0], math.ceil(lo - 1e-9) if lo > -INF else -INF),
                    min(old[1], math.floor(hi + 1e-9) if hi < INF else INF)]
+            if new[0] > new[1]:
+                raise Infeasible(f"{constraints[index].name}: {cell} has no value left ({new})")
             if new != old:
                 bounds[cell] = new
                 changed = True
@@ -165,10 +171,9 @@ def attack(tables: Mapping[str, Sequence[Mapping[str, Any]]], specs: Mapping[str
                 value = row.get(column) if column in spec.counts else None
                 if column in spec.counts and value is None:
                     suppressed.append(cell)
-                if value is None and suppressed_are_small and column in spec.counts:
-                    bounds[cell] = [0.0, _largest_suppressed(threshold, rounding)]
-                elif value is None or (on_total and totals_from_parts):
-                    bounds[cell] = [0.0, INF]
+                if value is None or (on_total and totals_from_parts):
+                    small = value is None and suppressed_are_small and column in spec.counts and not on_total
+                    bounds[cell] = [0.0, _largest_suppressed(threshold, rounding) if small else INF]
                 else:
                     bounds[cell] = _published_interval(float(value), threshold, rounding)
             for column, (numerator, denominator, scale) in spec.rates.items():

@@ -4,7 +4,7 @@ The attacker reads the published tables and the identities marts.yaml declares (
 table, margins between tables), takes every proportion as evidence about its numerator and
 denominator, and narrows every cell's interval to a fixed point. Against the release the pipeline
 publishes it must recover no suppressed count (its interval never holds fewer integers than the
-rounding base) on systems of 300, 2,000 and 5,000 people; against the same data published under
+rounding base) on systems of 300 and 2,000 people (and 5,000 on request); against the same data published under
 the old rule (proportions from unrounded counts, totals re-added from the parts, no secondary
 suppression) it recovers some, so the attack has teeth. Every bound it derives is checked to hold
 the true value: the identities are real and the attacker sound.
@@ -13,6 +13,7 @@ the true value: the identities are real and the attacker sound.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -31,7 +32,9 @@ from warehouse.publish import (PublishedSpec, TotalsSpec, protect_release, publi
 sys.path.insert(0, str(Path(__file__).parent))  # attacker.py beside this file (pytest runs in importlib mode)
 from attacker import _rate_evidence, attack  # noqa: E402
 
-SIZES = (300, 2000, 5000)
+# 300: the session's shared run; 2,000 built once per session (minutes); 5,000 when asked for
+# (CAREBRIDGE_TEST_DIFFERENCING_5000=1), as its pipeline run takes several minutes more.
+SIZES = (300, 2000, 5000) if os.environ.get("CAREBRIDGE_TEST_DIFFERENCING_5000") else (300, 2000)
 RULE = codes()["disclosure"]
 T, R = RULE["suppress_below"], RULE["round_to"]
 
@@ -136,8 +139,7 @@ def test_the_same_attacker_recovers_counts_under_the_old_rule(release, record_pr
     _check_sound(result, raw)
     record_property(f"figure: differencing {persons} people: recovered under the old rule", len(result.recovered(R)))
     record_property(f"figure: differencing {persons} people: exact under the old rule", len(result.exact()))
-    if persons >= 2000:
-        assert result.exact(), "the old rule gave suppressed counts away exactly"
+    assert result.recovered(R), "the old rule gave suppressed counts away"
 
 
 # --- the example, by hand -----------------------------------------------------------------
