@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
+from datetime import date
 from typing import Any
 
 import pyarrow as pa
@@ -67,6 +68,8 @@ REFERENCE_SCHEMAS: dict[str, pa.Schema] = {
     "source_of_referral": pa.schema([("record_source", _S), ("code", _S), ("name", _S), ("setting", _S)]),
     "wait_standard": pa.schema([("setting", _S), ("service_type_code", _S), ("wait_measure", _S),
                                 ("standard_days", _I), ("target", _F)]),
+    "age_reference": pa.schema([("fixed_date", _S)]),
+    "access_measure": pa.schema([("measure", _S), ("unit", _S), ("definition", _S)]),
 }
 Rows = list[dict[str, Any]]
 
@@ -153,7 +156,23 @@ _ROWS: dict[str, Callable[[Mapping[str, Any], Mapping[str, Any]], Rows]] = {
     "vcse_need_domain": lambda c, _: [{"domain": d} for d in c["vcse_need_domains"]],
     "source_of_referral": _source_of_referral,
     "wait_standard": _wait_standards,
+    "age_reference": lambda _, m: [{"fixed_date": _age_reference_date(m)}],
+    "access_measure": lambda _, m: [{"measure": k, "unit": v["unit"], "definition": v["definition"]}
+                                    for k, v in m["access_measures"].items()],
 }
+
+
+def _age_reference_date(marts: Mapping[str, Any]) -> str | None:
+    """marts.yaml `age_reference_date` as an ISO date, or None for `latest_period_end` (person.sql
+    then takes the last day of the latest month with activity)."""
+    value = marts.get("age_reference_date", "latest_period_end")
+    if value == "latest_period_end":
+        return None
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError:
+        raise ValueError(f"marts.yaml age_reference_date: {value!r} is neither latest_period_end nor a date "
+                         "(YYYY-MM-DD)") from None
 
 
 def reference_tables(reference: Reference, code_lists: Mapping[str, Any] | None = None) -> dict[str, pa.Table]:

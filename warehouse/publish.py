@@ -1,20 +1,28 @@
-"""Published aggregates: unrounded SQL over `analytics`, then disclosure control in one pure function.
+"""Published aggregates: unrounded SQL over `analytics`, then disclosure control over the whole release.
 
-Disclosure control (reference.md, as NHS England's mental health statistics): a count below the
-threshold is suppressed, every other count is rounded to the nearest `rounding` (and suppressed
-too if rounding took it below the threshold, as 7 rounded to 5 would under a threshold of 7); a
-proportion is suppressed when its numerator or denominator is below the threshold, otherwise
-computed from the unrounded values, and so is its 95% Wilson score confidence interval (marts.yaml
-`intervals`), suppressed exactly when the proportion is. Where a table shows totals beside their
-parts (marts.yaml `totals`), each total's counts are recomputed from the published parts, so a
-total never gives away a suppressed part. The spec shows a suppressed value as `*`; a SQL column cannot mix numbers and
-text, so suppressed values are stored as NULL (and NULL means nothing else in a controlled column)
-and `as_text` renders a table with `*` for display and CSV export.
+Disclosure control (docs/information-governance.md, after NHS England's statistical disclosure
+control for mental health statistics), applied to every table of a release together by
+`protect_release`:
+1. Primary: a count below the threshold (or unknown) is suppressed; every other count is rounded
+   to the nearest `rounding`, and suppressed too if rounding took it below the threshold (7 to 5
+   under a threshold of 7). The numerators, denominators and bases of proportions and statistics
+   ("hidden counts") are controlled in the same way, shown or not.
+2. Secondary (`warehouse.disclosure`): wherever a declared identity (a table's `totals`, a
+   `margins` entry between tables) has exactly one suppressed cell, its smallest published cell is
+   suppressed too, to a fixed point over the whole release.
+3. Derived values come only from what survives: a proportion and its 95% Wilson interval are
+   computed from the *rounded* numerator and denominator and suppressed with either; a statistic
+   (median, mean) is suppressed with the count it is computed from. A total is the rounded true
+   total (never re-derived from rounded parts, so totals may not equal the sum of their parts);
+   it is protected by the secondary suppression like any part.
+The spec shows a suppressed value as `*`; a SQL column cannot mix numbers and text, so suppressed
+values are stored as NULL (and NULL means nothing else in a controlled column) and `as_text`
+renders a table with `*` for display and CSV export.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -24,11 +32,13 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from warehouse.db import execute, query, table_exists, write_table
+from warehouse.disclosure import (Cell, Constraint, MarginSide, MarginSpec, hierarchy_constraints, margin_constraints,
+                                  primary_suppressed, round_half_up, secondary_suppression, total_constraints)
 from warehouse.marts import read_sql, settings
 
-__all__ = ["PublishedSpec", "TotalsSpec", "published_specs", "published_sql", "apply_disclosure",
-           "wilson_interval", "interval_columns", "recompute_totals", "as_text", "publish_table", "missing_sources",
-           "publish_all", "SUPPRESSED", "Z_95"]
+__all__ = ["PublishedSpec", "TotalsSpec", "HierarchySpec", "published_specs", "published_sql", "apply_disclosure",
+           "wilson_interval", "interval_columns", "as_text", "publish_table", "missing_sources",
+           "publish_all", "protect_release", "release_constraints", "published_margins", "SUPPRESSED", "Z_95"]
 
 SUPPRESSED = "*"
 _DECIMALS = 1  # proportions (as percentages) and statistics are published to one decimal place
@@ -46,6 +56,18 @@ class TotalsSpec:
 
 
 @dataclass(frozen=True)
+class HierarchySpec:
+    """Rows at nested levels of one table (e.g. ICB, place, PCN, practice): a row of a level totals
+    the rows of the next level down whose `parent` is its `code`, per `keys`."""
+
+    level: str
+    code: str
+    parent: str
+    levels: tuple[str, ...]
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PublishedSpec:
     """One published table as declared in marts.yaml."""
 
@@ -57,11 +79,37 @@ class PublishedSpec:
     totals: TotalsSpec | None = None
     intervals: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     requires: tuple[str, ...] = ()  # "schema.table" the SELECT reads that a warehouse may not have yet
+    per_100000: Mapping[str, tuple[str, str]] = field(default_factory=dict)  # rates per 100,000 (population)
+    hierarchy: HierarchySpec | None = None
+
+    @property
+    def rates(self) -> dict[str, tuple[str, str, float]]:
+        """Every ratio column: (numerator, denominator, scale): percentages and rates per 100,000."""
+        return {**{k: (n, d, 100.0) for k, (n, d) in self.proportions.items()},
+                **{k: (n, d, 100_000.0) for k, (n, d) in self.per_100000.items()}}
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Counts computed but not shown: the parts of proportions and the bases of statistics."""
+        parts = [c for n, d, _ in self.rates.values() for c in (n, d)] + list(self.statistics.values())
+        return tuple(dict.fromkeys(c for c in parts if c not in self.counts))
+
+    @property
+    def cells(self) -> tuple[str, ...]:
+        """Every controlled count column, shown or hidden."""
+        return (*self.counts, *self.hidden)
+
+    @property
+    def additive(self) -> tuple[str, ...]:
+        """The counts a total row sums over its parts: every count and every proportion's parts
+        (each person or record falls in exactly one part of a breakdown)."""
+        parts = [c for n, d, _ in self.rates.values() for c in (n, d)]
+        return tuple(dict.fromkeys([*self.counts, *parts]))
 
     @property
     def controlled(self) -> tuple[str, ...]:
         bounds = tuple(c for name in self.intervals for c in interval_columns(name))
-        return (*self.counts, *self.proportions, *self.statistics, *bounds)
+        return (*self.counts, *self.proportions, *self.per_100000, *self.statistics, *bounds)
 
 
 def interval_columns(name: str) -> tuple[str, str]:
@@ -82,7 +130,12 @@ def _spec(name: str, d: Mapping[str, Any]) -> PublishedSpec:
         totals=TotalsSpec(d["totals"]["dimension"], d["totals"]["total"], tuple(d["totals"]["keys"]))
         if d.get("totals") else None,
         intervals={k: _pair(v) for k, v in (d.get("intervals") or {}).items()},
-        requires=tuple(d.get("requires") or ()))
+        requires=tuple(d.get("requires") or ()),
+        per_100000={k: _pair(v) for k, v in (d.get("per_100000") or {}).items()},
+        hierarchy=HierarchySpec(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d["hierarchy"].items()})
+        if d.get("hierarchy") else None)
+    if spec.totals and spec.hierarchy:
+        raise ValueError(f"published.{name}: declare totals or a hierarchy, not both")
     for proportion, parts in spec.intervals.items():
         # An interval is suppressed exactly when its proportion is: same numerator and denominator.
         if spec.proportions.get(proportion) != parts:
@@ -96,44 +149,40 @@ def published_specs() -> dict[str, PublishedSpec]:
     return {name: _spec(name, d) for name, d in settings()["published"].items()}
 
 
+def _side(d: Mapping[str, Any]) -> MarginSide:
+    return MarginSide(table=d["table"], keys=tuple(d["keys"]), where=dict(d.get("where") or {}),
+                      derive={k: _pair(v) for k, v in (d.get("derive") or {}).items()})
+
+
+@cache
+def published_margins() -> tuple[MarginSpec, ...]:
+    """marts.yaml `margins`: identities between published tables (checked against the specs)."""
+    specs = published_specs()
+    margins = []
+    for name, d in (settings().get("margins") or {}).items():
+        margin = MarginSpec(name=name, columns=tuple(d["columns"]), sides=tuple(_side(s) for s in d["sides"]))
+        for side in margin.sides:
+            spec = specs.get(side.table)
+            if spec is None or not set(margin.columns) <= set(spec.cells):
+                raise ValueError(f"margins.{name}: {side.table} is not a published table with counts "
+                                 f"{list(margin.columns)}")
+        margins.append(margin)
+    return tuple(margins)
+
+
 def published_sql(name: str) -> str:
     return read_sql(f"published_{name}")
 
 
-# --- disclosure control (pure, over Arrow) ---------------------------------------------------
+# --- disclosure control (pure) ---------------------------------------------------
 
 def _numbers(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """As float64 (PostgreSQL results may arrive as decimals, or untyped when empty)."""
     return pc.cast(column, pa.float64())
 
 
-def _below(column: pa.ChunkedArray, threshold: int) -> pa.ChunkedArray:
-    """True where the value is below the threshold or unknown (unknown is never published)."""
-    return pc.fill_null(pc.less(_numbers(column), float(threshold)), True)
-
-
 def _null_where(mask: pa.ChunkedArray, values: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(mask, pa.scalar(None, values.type), values)
-
-
-def _rounded_count(column: pa.ChunkedArray, threshold: int, rounding: int) -> pa.ChunkedArray:
-    as_float = _numbers(column)
-    rounded = pc.multiply(pc.round(pc.divide(as_float, float(rounding)), round_mode="half_up"), float(rounding))
-    suppressed = pc.or_(_below(column, threshold), _below(rounded, threshold))
-    return _null_where(suppressed, pc.cast(rounded, pa.int64()))
-
-
-def _too_small(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray, threshold: int) -> pa.ChunkedArray:
-    """Where a proportion of these parts is suppressed: either part below the threshold (or unknown)."""
-    return pc.or_(_below(numerator, threshold), _below(denominator, threshold))
-
-
-def _proportion(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray, threshold: int) -> pa.ChunkedArray:
-    """numerator / denominator as a percentage from the unrounded values; NULL when either is small."""
-    small = _too_small(numerator, denominator, threshold)
-    safe_denominator = pc.if_else(small, 1.0, _numbers(denominator))
-    percent = pc.multiply(pc.divide(_numbers(numerator), safe_denominator), 100.0)
-    return _null_where(small, pc.round(percent, _DECIMALS, round_mode="half_up"))
 
 
 def wilson_interval(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray,
@@ -160,66 +209,87 @@ def wilson_interval(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray,
     return percent(pc.subtract(centre, half)), percent(pc.add(centre, half))
 
 
-def _interval(numerator: pa.ChunkedArray, denominator: pa.ChunkedArray,
-              threshold: int) -> tuple[pa.ChunkedArray, pa.ChunkedArray]:
-    """The 95% Wilson interval from the unrounded parts, NULL exactly where `_proportion` is."""
-    small = _too_small(numerator, denominator, threshold)
-    low, high = wilson_interval(numerator, denominator)
-    return _null_where(small, low), _null_where(small, high)
-
-
-def _statistic(values: pa.ChunkedArray, base: pa.ChunkedArray, threshold: int) -> pa.ChunkedArray:
-    return _null_where(_below(base, threshold), pc.round(_numbers(values), _DECIMALS, round_mode="half_up"))
-
-
 def apply_disclosure(table: pa.Table, count_columns: Iterable[str],
                      proportion_specs: Mapping[str, tuple[str, str]], threshold: int = 5, rounding: int = 5,
                      *, statistic_specs: Mapping[str, str] | None = None,
                      interval_specs: Mapping[str, tuple[str, str]] | None = None) -> pa.Table:
-    """Suppress and round the counts, (re)compute proportions from the unrounded counts.
+    """Disclosure control of one table on its own (no totals or margins): see `protect_release`.
 
     `proportion_specs` maps a proportion column to its (numerator, denominator) columns, which must
-    be in `table`; the proportion is added or replaced. `interval_specs` maps a proportion to the
-    same parts: its 95% Wilson interval is added as `<name>_ci_low` and `<name>_ci_high`,
-    suppressed where the proportion is. `statistic_specs` maps a statistic (e.g. a
-    median) to the count it is computed from: the statistic is suppressed when that count is below
-    the threshold. Numerator, denominator and base columns are left as they are (unrounded):
-    the caller drops them unless they are also listed as counts.
+    be in `table`; the proportion is added or replaced, computed from the rounded parts.
+    `interval_specs` maps a proportion to the same parts: its 95% Wilson interval is added as
+    `<name>_ci_low` and `<name>_ci_high`, from the same rounded parts. `statistic_specs` maps a
+    statistic (e.g. a median) to the count it is computed from: suppressed with that count.
+    Numerator, denominator and base columns are left as they are: the caller drops them unless
+    they are also listed as counts.
     """
-    originals = {name: table.column(name) for name in table.column_names}
+    spec = PublishedSpec(name="table", columns=tuple(table.column_names), counts=tuple(count_columns),
+                         proportions=dict(proportion_specs), statistics=dict(statistic_specs or {}),
+                         intervals=dict(interval_specs or {}))
+    return protect_release({"table": table}, {"table": spec}, (), threshold, rounding, select=False)["table"]
+
+
+def release_constraints(rows: Mapping[str, Sequence[Mapping[str, Any]]], specs: Mapping[str, PublishedSpec],
+                        margins: Iterable[MarginSpec]) -> list[Constraint]:
+    """Every identity between the cells of these tables that marts.yaml declares: each table's
+    `totals` (in every breakdown, over its additive counts) and every `margins` entry."""
+    constraints: list[Constraint] = []
+    for name, spec in specs.items():
+        if spec.totals is not None and name in rows:
+            t = spec.totals
+            constraints += total_constraints(name, rows[name], t.dimension, t.total, t.keys, spec.additive)
+        if spec.hierarchy is not None and name in rows:
+            h = spec.hierarchy
+            constraints += hierarchy_constraints(name, rows[name], h.level, h.code, h.parent, h.levels, h.keys,
+                                                 spec.additive)
+    for margin in margins:
+        constraints += margin_constraints(margin, rows)
+    return constraints
+
+
+def protect_release(raw: Mapping[str, pa.Table], specs: Mapping[str, PublishedSpec],
+                    margins: Iterable[MarginSpec], threshold: int, rounding: int,
+                    *, select: bool = True) -> dict[str, pa.Table]:
+    """Disclosure control over every table of a release at once (NHS England's rules, docs/
+    information-governance.md): primary suppression and rounding of every shown and hidden count,
+    secondary suppression over the declared totals and margins, then proportions, intervals and
+    statistics from what survives. With `select`, only each spec's `columns` are kept."""
+    rows = {name: table.to_pylist() for name, table in raw.items()}
+    values: dict[Cell, float | None] = {}
+    for name, spec in specs.items():
+        for i, row in enumerate(rows.get(name, ())):
+            for column in spec.cells:
+                value = row[column]
+                values[(name, i, column)] = None if value is None else float(value)
+    primary = {cell for cell, value in values.items() if primary_suppressed(value, threshold, rounding)}
+    suppressed = secondary_suppression(values, primary, release_constraints(rows, specs, margins),
+                                       threshold, rounding)
+    return {name: _controlled_table(raw[name], name, specs[name], values, suppressed, rounding, select)
+            for name in raw}
+
+
+def _controlled_table(table: pa.Table, name: str, spec: PublishedSpec, values: Mapping[Cell, float | None],
+                      suppressed: set[Cell], rounding: int, select: bool) -> pa.Table:
+    def published(column: str) -> pa.Array:
+        """The column's published values: rounded, NULL where suppressed."""
+        return pa.array([None if (name, i, column) in suppressed else round_half_up(values[(name, i, column)], rounding)
+                         for i in range(table.num_rows)], pa.int64())
+
+    shown = {column: published(column) for column in spec.cells}
     result = table
-    for name, (numerator, denominator) in proportion_specs.items():
-        result = _set(result, name, _proportion(originals[numerator], originals[denominator], threshold))
-    for name, (numerator, denominator) in (interval_specs or {}).items():
-        bounds = _interval(originals[numerator], originals[denominator], threshold)
-        for column, values in zip(interval_columns(name), bounds):
-            result = _set(result, column, values)
-    for name, base in (statistic_specs or {}).items():
-        result = _set(result, name, _statistic(originals[name], originals[base], threshold))
-    for name in count_columns:
-        result = _set(result, name, _rounded_count(originals[name], threshold, rounding))
-    return result
-
-
-def recompute_totals(table: pa.Table, totals: TotalsSpec, count_columns: Iterable[str]) -> pa.Table:
-    """Each total row's counts become the largest sum of its published parts over the breakdowns
-    (a suppressed part adds nothing; a total of nothing is suppressed). Built only from published
-    values, a total then reveals nothing the parts do not; rows keep their order."""
-    counts = list(count_columns)
-    order = "_carebridge_row"
-    table = table.append_column(order, pa.array(range(table.num_rows), pa.int64()))
-    is_total = pc.fill_null(pc.equal(table[totals.dimension], totals.total), False)
-    parts, total_rows = table.filter(pc.invert(is_total)), table.filter(is_total)
-    sums = parts.group_by([*totals.keys, totals.dimension]).aggregate([(c, "sum") for c in counts])
-    sums = pa.table({**{k: sums[k] for k in totals.keys},
-                     **{c: pc.fill_null(sums[f"{c}_sum"], 0) for c in counts}})
-    best = sums.group_by(list(totals.keys)).aggregate([(c, "max") for c in counts])
-    joined = total_rows.drop_columns(counts).join(best, list(totals.keys), join_type="left outer")
-    for c in counts:
-        value = pc.cast(joined[f"{c}_max"], table.schema.field(c).type)
-        joined = joined.append_column(c, _null_where(pc.fill_null(pc.equal(value, 0), True), value))
-    recomputed = joined.select(table.column_names)
-    return pa.concat_tables([parts, recomputed]).sort_by(order).drop_columns([order])
+    for column, (numerator, denominator, scale) in spec.rates.items():
+        ratio = pc.multiply(pc.divide(_numbers(shown[numerator]), _numbers(shown[denominator])), scale)
+        result = _set(result, column, pc.round(ratio, _DECIMALS, round_mode="half_up"))
+    for column, (numerator, denominator) in spec.intervals.items():
+        for bound, values_ in zip(interval_columns(column), wilson_interval(shown[numerator], shown[denominator])):
+            result = _set(result, bound, values_)
+    for column, base in spec.statistics.items():
+        hidden = pc.is_null(shown[base])
+        result = _set(result, column, _null_where(hidden, pc.round(_numbers(table.column(column)), _DECIMALS,
+                                                                   round_mode="half_up")))
+    for column in spec.counts:
+        result = _set(result, column, shown[column])
+    return result.select(list(spec.columns)) if select else result
 
 
 def _set(table: pa.Table, name: str, values: pa.ChunkedArray) -> pa.Table:
@@ -241,13 +311,10 @@ def as_text(table: pa.Table, controlled_columns: Iterable[str]) -> pa.Table:
 # --- publishing ------------------------------------------------------------------------------
 
 def publish_table(engine: sa.Engine, spec: PublishedSpec, threshold: int, rounding: int) -> pa.Table:
-    """Run one published SELECT, apply disclosure control, keep the declared columns."""
-    raw = query(engine, published_sql(spec.name))
-    controlled = apply_disclosure(raw, spec.counts, spec.proportions, threshold, rounding,
-                                  statistic_specs=spec.statistics, interval_specs=spec.intervals)
-    if spec.totals is not None:
-        controlled = recompute_totals(controlled, spec.totals, spec.counts)
-    return controlled.select(list(spec.columns))
+    """One published table on its own (its totals protected, no margins with other tables);
+    `publish_all` protects the whole release together."""
+    raw = {spec.name: query(engine, published_sql(spec.name))}
+    return protect_release(raw, {spec.name: spec}, (), threshold, rounding)[spec.name]
 
 
 def missing_sources(engine: sa.Engine, spec: PublishedSpec) -> list[str]:
@@ -256,13 +323,17 @@ def missing_sources(engine: sa.Engine, spec: PublishedSpec) -> list[str]:
 
 
 def publish_all(engine: sa.Engine, threshold: int = 5, rounding: int = 5) -> dict[str, pa.Table]:
-    """Build and write every published table; returns them as written. A table whose `requires`
-    are missing is not built, and any earlier version of it is dropped (never left stale)."""
-    tables = {}
-    for name, spec in published_specs().items():
+    """Build and write every published table, protected together (secondary suppression across
+    the margins tables share); returns them as written. A table whose `requires` are missing is not
+    built, and any earlier version of it is dropped (never left stale)."""
+    specs = published_specs()
+    raw = {}
+    for name, spec in specs.items():
         if missing_sources(engine, spec):
             execute(engine, f"DROP TABLE IF EXISTS published.{name}")
             continue
-        tables[name] = publish_table(engine, spec, threshold, rounding)
-        write_table(engine, "published", name, tables[name])
+        raw[name] = query(engine, published_sql(name))
+    tables = protect_release(raw, {n: specs[n] for n in raw}, published_margins(), threshold, rounding)
+    for name, table in tables.items():
+        write_table(engine, "published", name, table)
     return tables

@@ -290,8 +290,8 @@ LSOA_SOURCES = ("gp", "mhsds", "talking_therapies")
 def expected_persons(con: duckdb.DuckDBPyConnection, lsoa_imd: pa.Table) -> None:
     """Table `e_person`: one row per pipeline person analytics may hold, with the slicing columns
     of outputs.md. Attributes are the truth person's; a person split off without a GP, trust or
-    Talking Therapies record has no LSOA (so no IMD) and no practice. Age band: at the first
-    referral, else at the latest activity (contact, care plan, score)."""
+    Talking Therapies record has no LSOA (so no IMD) and no practice. Age band: on the age
+    reference date, the last day of the latest month with a contact or a referral."""
     low, high, bands = zip(*AGE_BANDS)
     con.register("e_age_band", pa.table({"min_age": low, "max_age": high, "age_band": bands}))
     con.register("e_ethnic_group", pa.table({"code": list(ETHNIC_GROUPS),
@@ -306,26 +306,21 @@ def expected_persons(con: duckdb.DuckDBPyConnection, lsoa_imd: pa.Table) -> None
                    BOOL_OR(source IN ('gp', 'mhsds')) AS has_practice
             FROM pp WHERE NOT excluded GROUP BY pp_id, person_key
         ),
-        activity AS (
-            SELECT person_key, MAX(on_date) AS on_date FROM (
-                SELECT person_key, contact_date AS on_date FROM e_contact
-                UNION ALL SELECT person_key, created_date FROM e_care_plan
-                UNION ALL SELECT p.person_key, s."date" FROM k_scores AS s
-                    JOIN pp AS p
-                        ON p.source = s.source AND p.provider_ods = s.provider_ods AND p.person_id = s.person_id
-            ) GROUP BY person_key
+        reference_date AS (
+            -- marts.yaml age_reference_date (latest_period_end): the last day of the latest month
+            -- with a contact or a referral
+            SELECT CAST(date_trunc('month', MAX(on_date)) + INTERVAL 1 MONTH - INTERVAL 1 DAY AS DATE) AS on_date
+            FROM (SELECT contact_date AS on_date FROM e_contact UNION ALL SELECT journey_date FROM e_ref)
         ),
-        first_referral AS (SELECT person_key, MIN(journey_date) AS on_date FROM e_ref GROUP BY person_key),
         aged AS (
             SELECT p.*, t.birth_date, t.gender, t.ethnic_category,
                    CASE WHEN p.has_lsoa THEN t.lsoa_code END AS lsoa_code,
                    CASE WHEN p.has_practice THEN t.gp_practice_ods END AS gp_practice_ods,
                    CASE WHEN p.has_practice THEN t.pcn_code END AS pcn_code,
                    p.has_gp AND t.smi_register AS smi_register,
-                   date_part('year', age(COALESCE(f.on_date, a.on_date), t.birth_date)) AS age
+                   date_part('year', age(r.on_date, t.birth_date)) AS age
             FROM person AS p JOIN t_persons AS t USING (person_id)
-            LEFT JOIN first_referral AS f USING (person_key)
-            LEFT JOIN activity AS a USING (person_key)
+            CROSS JOIN reference_date AS r
         )
         SELECT a.*, b.age_band, COALESCE(g.ethnic_group, '{NOT_STATED}') AS ethnic_group, i.imd_decile,
                CAST(FLOOR((i.imd_decile + 1) / 2) AS INTEGER) AS imd_quintile

@@ -35,6 +35,8 @@ def _person() -> pa.Table:
         "pcn_code": ["U90001", "U90001", "U90001"],
         "smi_register": [False, True, False],
         "imd_quintile": pa.array([1, 5, None], pa.int64()),
+        "age_reference_date": pa.array([date(2026, 3, 31)] * 3, pa.date32()),
+        "place_code": ["QZZ01", "QZZ01", "QZZ01"],
     })
 
 

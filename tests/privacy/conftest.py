@@ -81,3 +81,24 @@ def opt_out_run(shared_build, generated_system, helpers) -> OptOutRun:
                               warehouse_url=f"duckdb:///{folder / 'out' / 'warehouse.duckdb'}",
                               key_file=system.key_file, log=folder / "out.log")
     return OptOutRun(run=run, opted_out_nhs_numbers=tuple(numbers))
+
+
+@pytest.fixture(scope="session")
+def sized_run(shared_build, helpers):
+    """`sized_run(persons)`: a generated system of that size (seed 7, no faults) run through the
+    pipeline on DuckDB, built once per session (the differencing attacker's larger releases)."""
+    from carebridge.core.keys import load_or_create_key
+    from carebridge.synthetic import generate
+
+    def make(persons: int):
+        def build(folder: Path) -> None:
+            generate(persons, folder / "landing", folder / "truth", seed=7, fault_rate=0.0)
+            key_file = folder / "config" / "pseudonymisation.key"
+            load_or_create_key(key_file)
+            helpers.run_logged(folder / "landing", folder / "out", key_file)
+
+        folder = shared_build(f"system_{persons}", build)
+        return helpers.PipelineRun(landing=folder / "landing", out=folder / "out",
+                                   warehouse_url=f"duckdb:///{folder / 'out' / 'warehouse.duckdb'}",
+                                   key_file=folder / "config" / "pseudonymisation.key", log=folder / "out.log")
+    return make

@@ -14,7 +14,7 @@ from carebridge.cli import main
 from carebridge.core.keys import ensure_key
 from carebridge.staging import stage_landing
 from warehouse.db import make_engine, read_table
-from warehouse.store import staged_table_name
+from warehouse.catalog.staging import staged_table_name
 
 pytestmark = pytest.mark.e2e
 

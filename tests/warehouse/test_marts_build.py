@@ -25,14 +25,16 @@ from warehouse.questions import QUESTIONS_DIR
 # outputs.md part B: the analytics contract, exact names and order.
 ANALYTICS_COLUMNS = {
     "person": ["person_key", "birth_year", "age_band", "sex", "ethnic_category", "ethnic_group", "lsoa_code",
-               "imd_decile", "gp_practice_ods", "pcn_code", "smi_register", "imd_quintile"],
+               "imd_decile", "gp_practice_ods", "pcn_code", "smi_register", "imd_quintile", "age_reference_date",
+               "place_code"],
     "person_group": ["person_key", "group_dimension", "group_value"],
     "service": ["service_key", "provider_ods", "provider_name", "provider_kind", "setting", "service_type_code",
                 "service_type_name", "level"],
     "referral": ["referral_key", "person_key", "service_key", "source_setting", "source_code", "referring_ods",
                  "referred_date", "received_date", "priority", "reason_code", "status", "rejected_date",
                  "discharge_date", "first_contact_date", "second_contact_date", "first_treatment_date",
-                 "wait_first_contact_days", "wait_second_contact_days", "attended_contacts", "dna_contacts"],
+                 "wait_first_contact_days", "wait_second_contact_days", "attended_contacts", "dna_contacts",
+                 "age_at_referral", "age_band_at_referral"],
     "contact": ["contact_key", "referral_key", "person_key", "service_key", "contact_date", "mechanism", "attended",
                 "did_not_attend", "duration_minutes", "staff_role"],
     "care_plan": ["care_plan_key", "person_key", "service_key", "plan_type", "is_crisis_plan", "created_date",
@@ -46,6 +48,7 @@ ANALYTICS_COLUMNS = {
     "who_gets_what": ["person_key", "age_band", "sex", "ethnic_group", "imd_quintile", "service_key", "setting",
                       "service_type_code", "referrals", "attended_contacts", "first_date", "last_date",
                       "waited_days", "any_measure_paired", "improved", "recovered"],
+    "access_event": ["measure", "person_key", "period_start", "period_end"],
 }
 IDENTIFIER_COLUMNS = {"nhs_number", "given_name", "family_name", "name", "postcode", "birth_date", "person_id",
                       "patient_id"}
@@ -132,13 +135,19 @@ def test_person_mart_derives_slicing_columns_without_identifiers(engine):
     build(engine, **_small_world())
     people = {r["person_key"]: r for r in table(engine, "analytics", "person")}
     p1, p2, p3 = people[key_of("p1")], people[key_of("p2")], people[key_of("p3")]
-    assert (p1["birth_year"], p1["age_band"], p1["sex"]) == (1990, "26-35", "female")   # 34 at first referral
+    # Ages on the age reference date, 31 March 2025 (the latest month with a contact or referral).
+    assert {p["age_reference_date"] for p in people.values()} == {date(2025, 3, 31)}
+    assert (p1["birth_year"], p1["age_band"], p1["sex"]) == (1990, "26-35", "female")   # 34
     assert (p1["ethnic_category"], p1["ethnic_group"], p1["imd_decile"]) == ("H", "Asian", 7)
     assert p1["imd_quintile"] == 4                                     # deciles 7 and 8 are quintile 4
-    assert (p1["gp_practice_ods"], p1["pcn_code"], p1["smi_register"]) == ("Z90001", "U90001", True)
+    assert (p1["gp_practice_ods"], p1["pcn_code"], p1["place_code"], p1["smi_register"]) == (
+        "Z90001", "U90001", "QZZ01", True)
     assert (p2["age_band"], p2["ethnic_group"], p2["imd_decile"], p2["smi_register"]) == (
-        "0-17", "Not stated or not known", None, False)                   # 17 on 2025-02-28
-    assert p3["age_band"] == "66-75"                    # no referral: age at the latest activity (74)
+        "18-25", "Not stated or not known", None, False)                  # 18 on 31 March 2025
+    assert p3["age_band"] == "66-75"                    # no referral, a band all the same (75)
+    # Age at referral is kept on the referral: p2 was 17 when the VCSE service received them.
+    ages = {r["person_key"]: (r["age_at_referral"], r["age_band_at_referral"]) for r in table(engine, "analytics", "referral")}
+    assert ages[key_of("p2")] == (17, "0-17") and ages[key_of("p1")] == (34, "26-35")
     assert p3["ethnic_group"] == "Not stated or not known"
 
 

@@ -41,6 +41,10 @@ PUBLISHED_COLUMNS = {
                              "rows_quarantined", "rows_superseded"],
     "data_quality_quarantine": ["source", "table_name", "reason_code", "rows"],
     "data_quality_linkage": ["measure", "value"],
+    "access_by_place": ["measure", "unit", "period_start", "period_end", "geography_level", "geography_code",
+                        "geography_name", "parent_code", "registered_population", "numerator", "rate_per_100000"],
+    "access_by_group": ["measure", "unit", "period_start", "period_end", "group_dimension", "group_value",
+                        "registered_population", "numerator", "rate_per_100000"],
 }
 # Built from the pipeline's own records (staging's load audit, quarantine, the linkage figures).
 DATA_QUALITY = ("data_quality_staging", "data_quality_quarantine", "data_quality_linkage")
@@ -52,12 +56,19 @@ def test_counts_below_threshold_are_suppressed_and_the_rest_rounded_to_five():
     assert result.column("n").to_pylist() == [None, None, None, 5, 5, 5, 10, 10, 15, 100, None]
 
 
-def test_proportions_use_unrounded_values_and_are_suppressed_on_small_parts():
-    t = pa.table({"num": [7, 4, 5, 6, 0], "den": [9, 20, 4, 8, 30]})
+def test_proportions_use_the_rounded_counts_and_are_suppressed_with_them():
+    t = pa.table({"num": [7, 4, 5, 13, 0], "den": [9, 20, 4, 58, 30]})
     result = apply_disclosure(t, ["num", "den"], {"rate": ("num", "den")})
-    # 7/9, not 5/10 from the rounded counts; 4 < 5 and 4 < 5 suppress; 0 is below the threshold too
-    assert result.column("rate").to_pylist() == [77.8, None, None, 75.0, None]
-    assert result.column("num").to_pylist() == [5, None, 5, 5, None]
+    # 5/10 (never 7/9, which would give the exact counts away) and 15/60 (not 13/58); 4 < 5 and
+    # 4 < 5 suppress; 0 is below the threshold too
+    assert result.column("rate").to_pylist() == [50.0, None, None, 25.0, None]
+    assert result.column("num").to_pylist() == [5, None, 5, 15, None]
+
+
+def test_a_hidden_numerator_is_rounded_before_its_rate_is_computed():
+    # The numerator is not published, but the rate still comes from its rounded value: 12/47 -> 10/45.
+    result = apply_disclosure(pa.table({"num": [12], "den": [47]}), ["den"], {"rate": ("num", "den")})
+    assert result.column("rate").to_pylist() == [22.2] and result.column("den").to_pylist() == [45]
 
 
 def test_statistics_are_suppressed_with_their_base_count():
@@ -89,9 +100,9 @@ def test_wilson_interval_holds_the_proportion_within_0_and_100(n, data):
 def test_intervals_are_suppressed_exactly_when_their_rate_is():
     t = pa.table({"num": [50, 4, 5, 7, 0], "den": [100, 100, 4, 9, 30]})
     result = apply_disclosure(t, ["num"], {"rate": ("num", "den")}, interval_specs={"rate": ("num", "den")})
-    assert result.column("rate").to_pylist() == [50.0, None, None, 77.8, None]
+    assert result.column("rate").to_pylist() == [50.0, None, None, 50.0, None]      # 7/9 as 5/10
     assert list(zip(result["rate_ci_low"].to_pylist(), result["rate_ci_high"].to_pylist())) == [
-        (40.4, 59.6), (None, None), (None, None), (45.3, 93.7), (None, None)]
+        (40.4, 59.6), (None, None), (None, None), _wilson([5], [10])[0], (None, None)]
     # Under a rule of 8, 7/9 is suppressed too, rate and interval alike.
     stricter = apply_disclosure(t, ["num"], {"rate": ("num", "den")}, threshold=8, interval_specs={"rate": ("num", "den")})
     assert [stricter[c][3].as_py() for c in ("rate", "rate_ci_low", "rate_ci_high")] == [None, None, None]
@@ -162,9 +173,12 @@ def test_published_tables_apply_disclosure_control(engine):
     assert not any(table_exists(engine, "published", name) for name in DATA_QUALITY)
     activity = table(engine, "published", "activity_by_service_month", "month")
     assert activity == [
-        # 7 people, 7 referrals, 13 contacts; DNA rate 6 / (13 + 6) from the unrounded counts
-        {"month": "2025-01", "provider": "RZZ", "service_type": "A06", "people": 5, "referrals": 5, "contacts": 15,
-         "dna_rate": 31.6},
+        # 7 people, 7 referrals, 13 contacts. February's single contact is suppressed, and the
+        # financial year's total (activity_by_group) would give it away by subtraction, so January's
+        # contacts are suppressed too (secondary suppression across tables sharing that margin), and
+        # with them the DNA rate, whose denominator (appointments) is in the same position.
+        {"month": "2025-01", "provider": "RZZ", "service_type": "A06", "people": 5, "referrals": 5, "contacts": None,
+         "dna_rate": None},
         {"month": "2025-02", "provider": "RZZ", "service_type": "A06", "people": None, "referrals": None,
          "contacts": None, "dna_rate": None},
     ]
@@ -176,18 +190,23 @@ def test_published_tables_apply_disclosure_control(engine):
     waits = table(engine, "published", "waits_by_service", "period")
     assert [(w["period"], w["wait_measure"], w["standard_days"], w["referrals"], w["median_wait_days"],
              w["pct_within_standard"], w["target_pct"]) for w in waits] == [
-        ("2025-01", "second_contact", 28, 5, 19.0, 100.0, None),     # six referrals, all within 4 weeks
-        ("2025-02", "second_contact", 28, None, None, None, None),   # one referral: suppressed
-    ]                                                                # (the 4-week standard has no target)
+        # Six referrals in January, all within 4 weeks, one in February: suppressed, and January with
+        # it, as waits_by_group's `all` row is their sum (the 4-week standard has no target).
+        ("2025-01", "second_contact", 28, None, None, None, None),
+        ("2025-02", "second_contact", 28, None, None, None, None),
+    ]
+    (overall_wait,) = [w for w in table(engine, "published", "waits_by_group") if w["group_dimension"] == "all"]
+    assert (overall_wait["referrals"], overall_wait["median_wait_days"]) == (5, 19.0)
     outcomes = {(o["measure"], o["group_dimension"], o["group_value"]): o
                 for o in table(engine, "published", "outcomes_by_group")}
     overall = outcomes[("PHQ9", "all", "all")]
     assert (overall["finished"], overall["recovered"]) == (5, 5)
-    assert overall["recovery_rate"] == overall["reliable_improvement_rate"] == 85.7       # 6 / 7
-    assert overall["reliable_recovery_rate"] == 85.7
+    # 6 / 7 from the rounded counts is 5 / 5 (6 / 7 = 85.7% would give both counts away exactly)
+    assert overall["recovery_rate"] == overall["reliable_improvement_rate"] == 100.0
+    assert overall["reliable_recovery_rate"] == 100.0
     assert overall["reliable_deterioration_rate"] is None                                # 0 / 7: suppressed
     for rate in ("recovery_rate", "reliable_improvement_rate", "reliable_recovery_rate"):
-        assert (overall[f"{rate}_ci_low"], overall[f"{rate}_ci_high"]) == (48.7, 97.4)   # Wilson 6 / 7
+        assert (overall[f"{rate}_ci_low"], overall[f"{rate}_ci_high"]) == (56.6, 100.0)  # Wilson 5 / 5
     assert outcomes[("PHQ9", "sex", "female")]["finished"] == 5
     (pathway,) = table(engine, "published", "pathways")
     assert pathway == {"from_setting": "primary", "to_setting": "secondary", "transition": "first_referral",

@@ -131,7 +131,7 @@ def _by_group(engine, name: str, *keys: str) -> dict[tuple, dict]:
     return {tuple(r[k] for k in (*keys, "group_dimension", "group_value")): r for r in table(engine, "published", name)}
 
 
-def test_activity_by_group_counts_each_financial_year_and_totals_from_the_parts(warehouse):
+def test_activity_by_group_counts_each_financial_year_and_protects_its_totals(warehouse):
     rows = _by_group(warehouse, "activity_by_group", "financial_year", "setting", "service_type")
 
     def row(year: str, dimension: str, value: str) -> tuple:
@@ -143,15 +143,19 @@ def test_activity_by_group_counts_each_financial_year_and_totals_from_the_parts(
     assert row("2024-25", "sex", "female") == (5, 5, 5, 50.0)
     assert ("2024-25", "secondary", "A06", "sex", "male") not in rows
     # 2025-26: 8 people seen (6 women once, 2 men twice), 2 referrals (the men), 10 contacts, no DNAs.
-    assert row("2025-26", "sex", "female") == (5, None, 5, None)
+    # The men are suppressed, and the women with them (secondary suppression: the total minus the
+    # women would give the men away); likewise IMD quintile 1 beside the unknown quintile.
+    assert row("2025-26", "sex", "female") == (None, None, None, None)
     assert row("2025-26", "sex", "male") == (None, None, None, None)
     assert row("2025-26", "age_band", "26-35") == (10, None, 10, None)
-    assert row("2025-26", "imd_quintile", "1") == (5, None, 5, None)
+    assert row("2025-26", "imd_quintile", "1") == (None, None, None, None)
     assert row("2025-26", "imd_quintile", "unknown") == (None, None, None, None)
     assert row("2025-26", "ethnic_group", "Asian") == (None, None, None, None)
-    # The total is the largest sum of published parts (age band: 10), never a rounded raw total.
+    # The total is the rounded true total (8 people -> 10), protected like a part.
     assert row("2025-26", "all", "all") == (10, None, 10, None)
-    assert rows[("2025-26", "vcse", "SP", "all", "all")]["referrals"] == 5        # s1-s6 (6) rounded
+    # s1-s6 (6 referrals) in June; activity_by_service_month has a July row with 0 referrals
+    # (suppressed), which June and this total would give away: so this total is suppressed too.
+    assert rows[("2025-26", "vcse", "SP", "all", "all")]["referrals"] is None
 
 
 def test_waits_by_group_covers_the_whole_period_with_the_standards_target(warehouse):
@@ -163,11 +167,12 @@ def test_waits_by_group_covers_the_whole_period_with_the_standards_target(wareho
 
     # CMHT, 4 weeks to the second contact (no target): six waits of 21 days, two of 18.
     assert row(("A06", "second_contact", 28, "all", "all")) == (None, 10, 21.0, 100.0)
-    assert row(("A06", "second_contact", 28, "sex", "female")) == (None, 5, 21.0, 100.0)
+    assert row(("A06", "second_contact", 28, "sex", "female")) == (None, None, None, None)  # protects the men
     assert row(("A06", "second_contact", 28, "sex", "male")) == (None, None, None, None)
-    # EIP, 2 weeks to the first contact, 60% target: 5 of 6 within.
-    assert row(("A14", "first_contact", 14, "all", "all")) == (60.0, 5, 7.0, 83.3)
-    assert row(("A14", "first_contact", 14, "ethnic_group", "White")) == (60.0, 5, 7.0, 83.3)
+    # EIP, 2 weeks to the first contact, 60% target: 5 of 6 within, published from the rounded
+    # counts as 5 of 5 (83.3% would give both counts away).
+    assert row(("A14", "first_contact", 14, "all", "all")) == (60.0, 5, 7.0, 100.0)
+    assert row(("A14", "first_contact", 14, "ethnic_group", "White")) == (60.0, 5, 7.0, 100.0)
     waits = {(w["service_type"], w["period"]): w["target_pct"] for w in table(warehouse, "published", "waits_by_service")}
     assert waits[("A14", "2025-05")] == 60.0 and waits[("A06", "2025-04")] is None
 
@@ -178,14 +183,14 @@ def test_pathways_by_group(warehouse):
     assert {k[3] for k in rows} == DIMENSIONS
     # 14 people (12 women, 2 men) referred by their GP to secondary care, all seen.
     assert (rows[(*gp_to_secondary, "sex", "female")]["people"], rows[(*gp_to_secondary, "sex", "female")]["pct_seen"]) \
-        == (10, 100.0)
+        == (None, None)                                                    # suppressed to protect the men
     assert (rows[(*gp_to_secondary, "sex", "male")]["people"], rows[(*gp_to_secondary, "sex", "male")]["pct_seen"]) \
         == (None, None)
     assert rows[(*gp_to_secondary, "age_band", "26-35")]["people"] == 15
     assert (rows[(*gp_to_secondary, "all", "all")]["people"], rows[(*gp_to_secondary, "all", "all")]["pct_seen"]) \
         == (15, 100.0)
-    # s6 was never seen: 5 of 6 moves to social prescribing.
-    assert rows[("primary", "vcse", "first_referral", "all", "all")]["pct_seen"] == 83.3
+    # s6 was never seen: 5 of 6 moves to social prescribing, published from the rounded counts (5 / 5).
+    assert rows[("primary", "vcse", "first_referral", "all", "all")]["pct_seen"] == 100.0
 
 
 def test_social_prescribing_needs_count_a_referral_under_each_need(warehouse):
