@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # shared helpers beside this file (pytest runs in importlib mode)
-from test_marts_support import build, contact, engine, patient, received, table  # noqa: F401  (engine: fixture)
+from test_marts_support import build, contact, patient, received, table
 from warehouse.db import query
 from warehouse.publish import published_margins, published_specs, published_sql, release_constraints
 
