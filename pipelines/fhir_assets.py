@@ -5,17 +5,19 @@ import json
 from datetime import datetime, timezone
 
 import dagster as dg
+import pyarrow as pa
 
 from carebridge.core.reference import load_reference
 from fhir_mapping import care_relationships
 from fhir_mapping.bundles import write_bundles_from_ndjson
 from fhir_mapping.export import write_fhir_export
+from fhir_mapping.retraction import retracted, retraction_log, write_retractions
 from carebridge.linkage import PersonIndex
 from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
 from pipelines.resources import CarebridgeResource
 from carebridge.staging import staged_table_keys
-from warehouse.db import append_table, read_table, write_table
+from warehouse.db import append_table, read_table, table_exists, write_table
 from warehouse.store import load_person_index, load_staged
 
 FHIR = "fhir"
@@ -84,21 +86,33 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
           check_specs=[dg.AssetCheckSpec("care_relationship_only", asset="fhir_bundles", blocking=True,
                                          description="no bundle holds a person the organisation does not care for")])
 def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
-    """One transaction Bundle per provider organisation and month (`fhir/bundles/<ODS>/<YYYY-MM>.json`)
-    holding what other organisations record about the people it cares for. Who received whose
-    records is appended to `identifiable.disclosure_log` under this run's id."""
+    """Each provider organisation's delivery parts (`fhir/bundles/<ODS>/<YYYY-MM>/<NNNN>.json`, small
+    self-contained transactions with conditional Patient/Organization entries, fhir_mapping.delivery)
+    holding what other organisations record about the people it cares for, and conditional DELETEs
+    of what it received earlier and must no longer hold (`fhir/bundles/<ODS>/retractions/`). Who
+    received (or lost) whose records is appended to `identifiable.disclosure_log` under this run's
+    id; `identifiable.disclosure_ledger` keeps what each recipient now holds, for the next run."""
     staged_tables, index = _inputs(carebridge)
     relationships = care_relationships(staged_tables, index)
-    bundles = write_bundles_from_ndjson(carebridge.out / "fhir" / "ndjson", relationships, carebridge.out)
+    timestamp = _transaction_time(carebridge)
+    bundles = write_bundles_from_ndjson(carebridge.out / "fhir" / "ndjson", relationships, carebridge.out,
+                                        timestamp=timestamp)
     paths = bundles.paths
+    previous = (read_table(carebridge.engine, "identifiable", "disclosure_ledger")
+                if table_exists(carebridge.engine, "identifiable", "disclosure_ledger") else None)
+    gone = retracted(previous, bundles.ledger)
+    paths += write_retractions(carebridge.out, gone, timestamp)
     write_table(carebridge.engine, "identifiable", "care_relationship", relationships)
     # From the bundle index: the same rows as disclosure_log over the bundles, without re-reading them.
-    log = bundles.disclosure_log(context.run_id, datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    log = pa.concat_tables([bundles.disclosure_log(context.run_id, now),
+                            retraction_log(gone, context.run_id, now, timestamp[:7])])
     append_table(carebridge.engine, "identifiable", "disclosure_log", log)
+    write_table(carebridge.engine, "identifiable", "disclosure_ledger", bundles.ledger)
     outside = bundles.patients_outside
     return dg.MaterializeResult(
-        metadata={"bundles": len(paths), "organisations": len({p.parent.name for p in paths}),
-                  "disclosures_logged": log.num_rows,
+        metadata={"bundle_parts": len(paths), "organisations": len({p.parent.parent.name for p in paths}),
+                  "disclosures_logged": log.num_rows, "records_retracted": gone.num_rows,
                   "bundles_dir": dg.MetadataValue.path(str(carebridge.out / "fhir" / "bundles"))},
         check_results=[dg.AssetCheckResult(check_name="care_relationship_only", passed=outside == 0,
                                            metadata={"patients_outside_relationships": outside})])
