@@ -10,6 +10,7 @@ import pyarrow as pa
 from carebridge.core.reference import load_reference
 from fhir_mapping import care_relationships
 from fhir_mapping.bundles import write_bundles_from_ndjson
+from fhir_mapping.definitions import write_definitions
 from fhir_mapping.export import write_fhir_export
 from fhir_mapping.retraction import retracted, retraction_log, write_retractions
 from carebridge.linkage import PersonIndex
@@ -52,6 +53,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     staged_tables, index = _inputs(carebridge)
     mapping = write_fhir_export(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
                                 _transaction_time(carebridge))
+    definitions = write_definitions(carebridge.out)    # carebridge's own code systems and extensions
     report, profiles = mapping.validation, mapping.profiles
     write_table(carebridge.engine, "identifiable", "fhir_unmapped", mapping.unmapped)
     write_table(carebridge.engine, "identifiable", "referral_match", mapping.referral_matches)
@@ -63,7 +65,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     unexpected = sum(n for reason, n in by_reason.items() if not reason.startswith("out_of_scope"))
     return dg.MaterializeResult(
         metadata={"resources": sum(counts.values()), "by_type": counts_table(counts, "resource type", "resources"),
-                  "shards": mapping.shards,
+                  "shards": mapping.shards, "definitions": len(definitions),
                   "validation_failures": len(failures), "rows_not_mapped": mapping.unmapped.num_rows,
                   "warnings": "\n".join(mapping.warnings[:50]),
                   "ndjson": dg.MetadataValue.path(str(carebridge.out / "fhir" / "ndjson"))},

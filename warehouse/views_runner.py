@@ -15,6 +15,7 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
+from fhir_mapping.terminology import default_base, terminology
 from warehouse.db import is_duckdb, is_postgres, write_table
 from warehouse.viewdef import NotCompilable, evaluate, run_compiled
 from warehouse.viewdef.loading import load_ndjson
@@ -28,8 +29,14 @@ SCHEMA = "identifiable"
 
 @cache
 def view_definitions() -> dict[str, dict]:
-    """View table name (`v_patient`, ...) -> ViewDefinition, from `warehouse/views/*.json`."""
-    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(VIEWS_DIR.glob("v_*.json"))}
+    """View table name (`v_patient`, ...) -> ViewDefinition, from `warehouse/views/*.json`.
+
+    The files spell carebridge's systems and extensions with the default base URL
+    (fhir_mapping/terminology.yaml); they are read with the configured one, so the views filter
+    on the URLs the export was written with."""
+    default, base = default_base(), terminology()["base"]
+    return {path.stem: json.loads(path.read_text(encoding="utf-8").replace(default, base))
+            for path in sorted(VIEWS_DIR.glob("v_*.json"))}
 
 
 def _ndjson_files(ndjson_dir: Path) -> dict[str, Path]:
