@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import datetime, timezone
 
 from carebridge.runner import rebuild_assets
+from fhir_mapping.bundles import read_delivered
 from fhir_mapping.disclosure import DISCLOSURE_LOG_SCHEMA, disclosure_log
 from warehouse.db import make_engine, read_table
 
@@ -31,18 +32,18 @@ def test_each_person_and_holder_in_a_bundle_is_one_row_with_its_record_count():
     assert log.schema == DISCLOSURE_LOG_SCHEMA
     assert [(r["recipient_ods"], r["month"], r["person_id"], r["holder_ods"], r["records"]) for r in log.to_pylist()] == [
         ("Z90001", "2025-06", "p1", "RZY", 1), ("Z90001", "2025-06", "p1", "RZZ", 3), ("Z90001", "2025-06", "p2", "RZZ", 1)]
-    assert set(log["run_id"].to_pylist()) == {"run-1"}
+    assert set(log["run_id"].to_pylist()) == {"run-1"} and set(log["action"].to_pylist()) == {"sent"}
     assert disclosure_log(iter([]), "run-2", WHEN).num_rows == 0
 
 
 def _bundle_disclosures(out) -> Counter:
-    """(recipient, month, person) -> records about that person, read back from the bundle files."""
+    """(recipient, month, person) -> records about that person, read back from the delivery parts."""
     found: Counter = Counter()
-    for path in (out / "fhir" / "bundles").rglob("*.json"):
-        for entry in json.loads(path.read_text(encoding="utf-8"))["entry"]:
+    for (recipient, month), bundle in read_delivered(out).items():
+        for entry in bundle["entry"]:
             ref = (entry["resource"].get("subject") or entry["resource"].get("patient") or {}).get("reference", "")
             if ref.startswith("Patient/"):
-                found[(path.parent.name, path.stem, ref.split("/", 1)[1])] += 1
+                found[(recipient, month, ref.split("/", 1)[1])] += 1
     return found
 
 

@@ -1,6 +1,6 @@
 // Load carebridge delivery parts into Medplum's FHIR router (@medplum/fhir-router, in-memory
 // repository, default limits), one fresh server per recipient organisation.
-// Usage: node medplum_load.mjs <plan.json> <result.json>, with NODE_PATH at the npm install's node_modules.
+// Usage: node medplum_load.mjs <plan.json> <result.json>, run from a folder beside the npm install's node_modules.
 //   plan:   {"types": [...], "servers": [{"name", "seed": [resources the trust already holds], "files": [bundle paths, in order]}]}
 //   result: {"servers": [{"name", "steps": [{"file", "ok", "outcome", "entries": [status, ...]}], "store": {Type: [resources]}}]}
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ for (const server of plan.servers) {
   for (const file of server.files) {
     const bundle = JSON.parse(readFileSync(file, 'utf8'));
     const request = {
-      method: 'POST', url: '/', pathname: '/', params: {}, query: {}, body: bundle, headers: {},
+      method: 'POST', url: '/', params: {}, query: {}, body: bundle, headers: {},
       config: { transactions: true },  // transactions as transactions, with Medplum's default limits
     };
     let outcome, response;
