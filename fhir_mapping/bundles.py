@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
-from fhir_mapping.delivery import delivery_parts, logical_resources
+from fhir_mapping.delivery import delivery_parts, logical_resources, references_of
 from fhir_mapping.ndjson import dumps
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import code_maps, inputs, terminology
@@ -82,22 +82,6 @@ def care_relationships(staged: dict[str, pa.Table], person_index: PersonIndexLik
     table = ctx.sql(_RELATIONSHIPS_SQL.format(spans=_SPANS_SQL, months=months))
     ctx.con.close()
     return table.cast(CARE_RELATIONSHIP_SCHEMA)
-
-
-def references_of(value: Any) -> list[str]:
-    """Every `Type/id` literal reference inside a resource."""
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            ref = item.get("reference")
-            if isinstance(ref, str):
-                found.append(ref)
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, (dict, list)))
-    return found
 
 
 def _path(resource: dict[str, Any], dotted: str) -> Any:

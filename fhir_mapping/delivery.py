@@ -5,7 +5,8 @@ A recipient already holds its own patients and organisations under ids carebridg
 so Patients and Organizations are never PUT by id: each is a conditional update on its business
 identifier (`PUT Patient?identifier=<NHS number system>|<number>`, `PUT Organization?identifier=
 <ODS system>|<code>`), with `fullUrl` `urn:uuid:<carebridge id>` and no `id`, and references to it
-are rewritten so the server resolves them to the id it matched or created. Every other resource keeps its deterministic id (`PUT <Type>/<id>`).
+are rewritten so the server resolves them to the id it matched or created. Every other resource
+keeps its deterministic id (`PUT <Type>/<id>`).
 
 Organizations are referenced everywhere by conditional reference (`Organization?identifier=...`)
 and sent first, in parts of their own; a Patient travels in every part holding its records and is
@@ -21,6 +22,7 @@ Withdrawn records are retracted with conditional DELETEs on their business ident
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -32,10 +34,7 @@ from carebridge.core.ids import record_id
 from fhir_mapping.terminology import system, terminology
 
 __all__ = ["delivery_config", "max_entries", "conditional_url", "delivery_parts", "retraction_parts",
-           "record_identifier", "ANCHOR_TYPES"]
-
-# Resources the recipient already holds under its own ids, matched on a business identifier.
-ANCHOR_TYPES = ("Organization", "Patient")
+           "references_of", "logical_resources"]
 
 
 @cache
@@ -46,8 +45,6 @@ def delivery_config() -> dict[str, Any]:
 
 def max_entries() -> int:
     """Entries per transaction part (`CAREBRIDGE_FHIR_MAX_ENTRIES` overrides delivery.yaml)."""
-    import os
-
     value = int(os.environ.get("CAREBRIDGE_FHIR_MAX_ENTRIES") or delivery_config()["max_entries_per_transaction"])
     if value < 2:
         raise ValueError(f"max_entries_per_transaction must be at least 2, got {value}")
@@ -79,19 +76,20 @@ def conditional_url(resource: Mapping[str, Any], recipient: str) -> str:
     return f"{rtype}?identifier={ident['system']}|{ident['value']}"
 
 
-def record_identifier(resource: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(system, value) of a record's first business identifier, if any."""
-    identifier = resource.get("identifier")
-    first = identifier[0] if isinstance(identifier, list) and identifier else identifier
-    if isinstance(first, dict) and first.get("system") and first.get("value"):
-        return first["system"], first["value"]
-    return None
-
-
-def _refs(value: Any) -> list[str]:
-    from fhir_mapping.bundles import references_of
-
-    return references_of(value)
+def references_of(value: Any) -> list[str]:
+    """Every `Type/id` literal reference inside a resource."""
+    found: list[str] = []
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("reference")
+            if isinstance(ref, str):
+                found.append(ref)
+            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, (dict, list)))
+    return found
 
 
 def _rewrite(value: Any, targets: Mapping[str, str]) -> Any:
@@ -191,7 +189,7 @@ def delivery_parts(recipient: str, month: str, resources: list[dict[str, Any]], 
     """
     limit = limit or max_entries()
     by_key = {f"{r['resourceType']}/{r['id']}": r for r in resources}
-    refs = {key: _refs(r) for key, r in by_key.items()}
+    refs = {key: references_of(r) for key, r in by_key.items()}
     orgs = sorted(k for k, r in by_key.items() if r["resourceType"] == "Organization")
     patient_refs = {k: refs[k] for k, r in by_key.items() if r["resourceType"] == "Patient"}
     targets = {k: conditional_url(by_key[k], recipient) for k in orgs}
