@@ -49,6 +49,7 @@ def _concepts(key: str) -> list[dict[str, Any]] | None:
 def _code_system(key: str, url: str) -> dict[str, Any]:
     concepts = _concepts(key)
     return {"resourceType": "CodeSystem", "id": _id(url), "url": url, "name": _name(key), "status": _STATUS,
+            "publisher": terminology()["definitions"]["publisher"],
             "caseSensitive": True, "content": "complete" if concepts is not None else "not-present",
             **({"count": len(concepts), "concept": concepts} if concepts is not None else {})}
 
@@ -57,7 +58,8 @@ def _extension(key: str, url: str, spec: dict[str, Any]) -> dict[str, Any]:
     value = spec["value"]
     return {
         "resourceType": "StructureDefinition", "id": _id(url), "url": url, "name": _name(key),
-        "title": spec["title"], "status": _STATUS, "fhirVersion": "4.0.1", "kind": "complex-type",
+        "title": spec["title"], "status": _STATUS, "publisher": terminology()["definitions"]["publisher"],
+        "fhirVersion": "4.0.1", "kind": "complex-type",
         "abstract": False, "context": [{"type": "element", "expression": c} for c in spec["context"]],
         "type": "Extension", "baseDefinition": terminology()["extension_base"],
         "derivation": "constraint",
@@ -72,7 +74,8 @@ def _extension(key: str, url: str, spec: dict[str, Any]) -> dict[str, Any]:
 
 def _naming_system(key: str, url: str) -> dict[str, Any]:
     return {"resourceType": "NamingSystem", "id": _id(url.replace("/{source}/{ods}/{table}", "")) or key,
-            "name": _name(key), "status": _STATUS, "kind": "identifier", "date": "2026-12-07",
+            "name": _name(key), "status": _STATUS, "kind": "identifier", "date": terminology()["definitions"]["date"],
+            "publisher": terminology()["definitions"]["publisher"],
             "uniqueId": [{"type": "uri", "value": url, "preferred": True}]}
 
 
