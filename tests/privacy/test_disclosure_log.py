@@ -7,6 +7,8 @@ import shutil
 from collections import Counter
 from datetime import datetime, timezone
 
+import pyarrow as pa
+
 from carebridge.runner import rebuild_assets
 from fhir_mapping.bundles import read_delivered
 from fhir_mapping.disclosure import DISCLOSURE_LOG_SCHEMA, disclosure_log
@@ -72,3 +74,35 @@ def test_the_log_matches_the_bundles_sent_and_grows_by_one_run_per_run(duckdb_ru
     engine.dispose()
     runs = Counter(r["run_id"] for r in again)
     assert len(runs) == 2 and set(runs.values()) == {len(log)}
+
+
+def test_a_record_no_longer_sent_is_retracted_and_logged(duckdb_run, tmp_path):
+    """The ledger says an organisation holds a record this run does not send it (as after a later
+    submission withdrew it): the run writes a conditional DELETE for it and logs the retraction;
+    the next run retracts nothing more."""
+    from warehouse.db import write_table
+
+    out = tmp_path / "out"
+    shutil.copytree(duckdb_run.out, out)
+    engine = make_engine(f"duckdb:///{out / 'warehouse.duckdb'}")
+    ledger = read_table(engine, "identifiable", "disclosure_ledger")
+    withdrawn = {**ledger.slice(0, 1).to_pylist()[0], "resource_id": "withdrawn-1", "identifier_value": "W1"}
+    write_table(engine, "identifiable", "disclosure_ledger",
+                pa.concat_tables([ledger, pa.Table.from_pylist([withdrawn], schema=ledger.schema)]))
+    engine.dispose()
+
+    rebuild_assets(duckdb_run.landing, out, ["fhir_bundles"], key_file=duckdb_run.key_file, reporter=lambda line: None)
+    (path,) = sorted((out / "fhir" / "bundles").glob("*/retractions/*.json"))
+    assert path.parent.parent.name == withdrawn["recipient_ods"]
+    part = json.loads(path.read_text(encoding="utf-8"))
+    assert part["entry"] == [{"request": {"method": "DELETE", "url": f"{withdrawn['resource_type']}?identifier="
+                                                                    f"{withdrawn['identifier_system']}|W1"}}]
+    engine = make_engine(f"duckdb:///{out / 'warehouse.duckdb'}")
+    log = read_table(engine, "identifiable", "disclosure_log").to_pylist()
+    engine.dispose()
+    retractions = [r for r in log if r["action"] == "retracted"]
+    assert [(r["recipient_ods"], r["person_id"], r["records"]) for r in retractions] == [
+        (withdrawn["recipient_ods"], withdrawn["person_id"], 1)]
+
+    rebuild_assets(duckdb_run.landing, out, ["fhir_bundles"], key_file=duckdb_run.key_file, reporter=lambda line: None)
+    assert not list((out / "fhir" / "bundles").glob("*/retractions/*.json"))
