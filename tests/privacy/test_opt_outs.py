@@ -11,7 +11,6 @@ type 1 objections, no opt-outs) and `opt_out_run` (an opt-out list, type 1 flags
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from pathlib import Path
