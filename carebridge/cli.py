@@ -35,7 +35,7 @@ def _print_outcome(outcome) -> None:
     if outcome.warnings:
         print(f"warnings        : {len(outcome.warnings)} checks with warnings ({', '.join(outcome.warnings[:5])}...)")
     print(f"warehouse       : {outcome.warehouse_url}")
-    print(f"FHIR output     : {outcome.out / 'fhir'} (ndjson/ and bundles/)")
+    print(f"FHIR output     : {outcome.out / 'fhir'} (ndjson/, bundles/, definitions/)")
     print(f"Data Docs       : {outcome.out / 'data_docs' / 'index.html'}")
     print(f"Report          : {outcome.out / 'report' / 'index.html'}")
 

@@ -33,12 +33,16 @@ import pyarrow as pa
 from carebridge.core.ids import record_id
 from carebridge.core.layout import OutputLayout
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
+from fhir_mapping.delivery import delivery_parts, logical_resources, references_of
 from fhir_mapping.ndjson import dumps
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import code_maps, inputs, terminology
 
-__all__ = ["CARE_RELATIONSHIP_SCHEMA", "care_relationships", "write_bundles", "references_of", "record_index",
+__all__ = ["CARE_RELATIONSHIP_SCHEMA", "care_relationships", "write_bundles", "references_of", "record_index", "read_delivered",
            "BundleExport", "write_bundles_from_ndjson"]
+
+# Bundle.timestamp when the caller gives none (tests); the pipeline passes the export's transaction time.
+DEFAULT_TIMESTAMP = "1970-01-01T00:00:00Z"
 
 CARE_RELATIONSHIP_SCHEMA = pa.schema([("ods", pa.string()), ("month", pa.string()), ("person_id", pa.string())])
 
@@ -80,22 +84,6 @@ def care_relationships(staged: dict[str, pa.Table], person_index: PersonIndexLik
     table = ctx.sql(_RELATIONSHIPS_SQL.format(spans=_SPANS_SQL, months=months))
     ctx.con.close()
     return table.cast(CARE_RELATIONSHIP_SCHEMA)
-
-
-def references_of(value: Any) -> list[str]:
-    """Every `Type/id` literal reference inside a resource."""
-    found: list[str] = []
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            ref = item.get("reference")
-            if isinstance(ref, str):
-                found.append(ref)
-            stack.extend(v for v in item.values() if isinstance(v, (dict, list)))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, (dict, list)))
-    return found
 
 
 def _path(resource: dict[str, Any], dotted: str) -> Any:
@@ -151,15 +139,15 @@ def _closure(seeds: list[str], refs: dict[str, list[str]]) -> list[str]:
     return sorted(seen)
 
 
-def _bundle(ods: str, month: str, keys: list[str], by_key: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    base = terminology()["base"]
-    return {
-        "resourceType": "Bundle",
-        "id": record_id("bundle", ods, "month", month),
-        "type": "transaction",
-        "entry": [{"fullUrl": f"{base}/{key}", "resource": by_key[key], "request": {"method": "PUT", "url": key}}
-                  for key in keys],
-    }
+def _write_parts(folder: Path, ods: str, month: str, resources: list[dict[str, Any]], timestamp: str) -> list[Path]:
+    """`<folder>/<ODS>/<YYYY-MM>/<NNNN>.json`: the organisation-month's delivery parts (fhir_mapping.delivery)."""
+    paths = []
+    for number, part in enumerate(delivery_parts(ods, month, resources, timestamp), 1):
+        path = folder / ods / month / f"{number:04d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dumps(part) + "\n", encoding="utf-8")
+        paths.append(path)
+    return paths
 
 
 def _bundles_folder(out_dir: Path) -> Path:
@@ -170,8 +158,10 @@ def _bundles_folder(out_dir: Path) -> Path:
     return folder
 
 
-def write_bundles(resources: dict[str, list[dict[str, Any]]], relationships: pa.Table, out_dir: Path) -> list[Path]:
-    """Write `fhir/bundles/<ODS>/<YYYY-MM>.json` for each organisation-month with records to share.
+def write_bundles(resources: dict[str, list[dict[str, Any]]], relationships: pa.Table, out_dir: Path,
+                  timestamp: str = DEFAULT_TIMESTAMP) -> list[Path]:
+    """Write `fhir/bundles/<ODS>/<YYYY-MM>/<NNNN>.json`, the delivery parts of each organisation-month
+    with records to share, each stamped `timestamp` (the export's transaction time).
 
     The folder is rewritten whole, so a re-run leaves exactly this run's bundles (byte-identical).
     """
@@ -188,10 +178,7 @@ def write_bundles(resources: dict[str, list[dict[str, Any]]], relationships: pa.
         groups.setdefault((ods, month), []).append(key)
     paths = []
     for (ods, month), keys in sorted(groups.items()):
-        path = folder / ods / f"{month}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(dumps(_bundle(ods, month, _closure(keys, refs), by_key)) + "\n", encoding="utf-8")
-        paths.append(path)
+        paths += _write_parts(folder, ods, month, [by_key[k] for k in _closure(keys, refs)], timestamp)
     return paths
 
 
@@ -214,7 +201,8 @@ _OPEN_BUNDLES = 256
 def _index_sql(rtype: str, path: Path) -> str:
     """One type's NDJSON file as index rows; each line parsed once by DuckDB."""
     date = code_maps()["record_date_element"].get(rtype)
-    paths = ["$.id", "$.subject", "$.subject.reference", "$.patient.reference", "$.meta.tag[0].code"]
+    paths = ["$.id", "$.subject", "$.subject.reference", "$.patient.reference", "$.meta.tag[0].code",
+             "$.identifier[0].system", "$.identifier[0].value"]
     paths += [f"$.{date}"] if date else []
     source = path.as_posix().replace("'", "''")
     return f"""
@@ -225,14 +213,15 @@ def _index_sql(rtype: str, path: Path) -> str:
     SELECT '{rtype}/' || v[1], '{rtype}', v[1],
            nullif(regexp_extract(CASE WHEN v[2] IS NOT NULL THEN v[3] ELSE v[4] END, '^Patient/(.*)$', 1), ''),
            CASE WHEN strpos(v[5], '|') > 0 THEN substr(v[5], strpos(v[5], '|') + 1) ELSE v[5] END,
-           {"v[6]" if date else "NULL"}, {"true" if date else "false"}, refs
+           {"v[8]" if date else "NULL"}, {"true" if date else "false"}, v[6], v[7], refs
     FROM parts
     """
 
 
 _SETUP_SQL = """
 CREATE TABLE resources (key VARCHAR, rtype VARCHAR, id VARCHAR, person_id VARCHAR, holder_ods VARCHAR,
-                        record_date VARCHAR, is_record BOOLEAN, refs VARCHAR[])
+                        record_date VARCHAR, is_record BOOLEAN, identifier_system VARCHAR,
+                        identifier_value VARCHAR, refs VARCHAR[])
 """
 
 _GRAPH_SQL = f"""
@@ -271,6 +260,15 @@ WHERE n.person_id IS NOT NULL
 GROUP BY ALL ORDER BY ALL
 """
 
+# What each recipient now holds of each person's records (fhir_mapping.retraction.LEDGER_SCHEMA).
+_LEDGER_SQL = """
+SELECT DISTINCT g.ods AS recipient_ods, n.rtype AS resource_type, n.id AS resource_id, n.identifier_system,
+       n.identifier_value, n.person_id, n.holder_ods
+FROM entries e JOIN groups g USING (grp) JOIN nodes n USING (rid)
+WHERE n.person_id IS NOT NULL AND n.is_record
+ORDER BY ALL
+"""
+
 _OUTSIDE_SQL = """
 SELECT count(*) FROM entries e JOIN groups g USING (grp) JOIN nodes n USING (rid)
 WHERE n.rtype = 'Patient'
@@ -283,6 +281,7 @@ class BundleExport:
     paths: list[Path]            # fhir/bundles/<ODS>/<YYYY-MM>.json, by (ODS, month)
     disclosures: pa.Table        # (recipient_ods, month, person_id, holder_ods, records) as sent
     patients_outside: int        # Patient entries without a care relationship (0 unless something is wrong)
+    ledger: pa.Table             # what each recipient now holds (fhir_mapping.retraction.LEDGER_SCHEMA)
 
     def disclosure_log(self, run_id: str, recorded_at: datetime) -> pa.Table:
         """`disclosure.disclosure_log` of these bundles, from the index instead of re-reading them."""
@@ -291,7 +290,8 @@ class BundleExport:
         n = self.disclosures.num_rows
         return pa.table([pa.array([run_id] * n, pa.string()),
                          pa.array([recorded_at] * n, pa.timestamp("us", tz="UTC")),
-                         *(self.disclosures[f.name].cast(f.type) for f in list(DISCLOSURE_LOG_SCHEMA)[2:])],
+                         *(self.disclosures[f.name].cast(f.type) for f in list(DISCLOSURE_LOG_SCHEMA)[2:7]),
+                         pa.array(["sent"] * n, pa.string())],
                         schema=DISCLOSURE_LOG_SCHEMA)
 
 
@@ -300,26 +300,27 @@ def _string(value: str) -> str:
 
 
 class _BundleFile:
-    """One bundle written entry by entry, giving the bytes `dumps(_bundle(...))` gives."""
+    """One organisation-month's resources, written line by line to a work file (a JSON array),
+    then cut into delivery parts when complete (one bundle in memory at a time)."""
 
-    def __init__(self, folder: Path, ods: str, month: str) -> None:
-        self.path = folder / ods / f"{month}.json"
+    def __init__(self, work: Path, ods: str, month: str) -> None:
+        self.ods, self.month = ods, month
+        self.path = work / ods / f"{month}.json"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.bundle_id = record_id("bundle", ods, "month", month)
-        self.base = terminology()["base"]
         self.fh: IO[str] = open(self.path, "w", encoding="utf-8", newline="\n")
-        self.fh.write('{"entry":[')
+        self.fh.write("[")
         self.first = True
 
     def add(self, key: str, resource_json: str) -> None:
-        self.fh.write(("" if self.first else ",") + '{"fullUrl":' + _string(f"{self.base}/{key}")
-                      + ',"request":{"method":"PUT","url":' + _string(key) + '},"resource":' + resource_json + "}")
+        self.fh.write(("" if self.first else ",") + resource_json)
         self.first = False
 
-    def close(self) -> Path:
-        self.fh.write('],"id":' + _string(self.bundle_id) + ',"resourceType":"Bundle","type":"transaction"}\n')
+    def close(self, folder: Path, timestamp: str) -> list[Path]:
+        self.fh.write("]")
         self.fh.close()
-        return self.path
+        resources = json.loads(self.path.read_text(encoding="utf-8"))
+        self.path.unlink()
+        return _write_parts(folder, self.ods, self.month, resources, timestamp)
 
 
 def _lines(folder: Path, files: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
@@ -352,14 +353,15 @@ def _write_pass(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tu
 
 
 def _write_all(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tuple[str, str]],
-               folder: Path) -> list[Path]:
+               folder: Path, work: Path, timestamp: str) -> list[Path]:
     groups = con.sql("SELECT grp, ods, month FROM groups ORDER BY grp").fetchall()
     paths: list[Path] = []
     for start in range(0, len(groups), _OPEN_BUNDLES):
         batch = groups[start:start + _OPEN_BUNDLES]
-        bundles = {grp: _BundleFile(folder, ods, month) for grp, ods, month in batch}
+        bundles = {grp: _BundleFile(work / "logical", ods, month) for grp, ods, month in batch}
         _write_pass(con, ndjson_dir, files, bundles)
-        paths += [bundles[grp].close() for grp, _, _ in batch]
+        for grp, _, _ in batch:
+            paths += bundles[grp].close(folder, timestamp)
     return paths
 
 
@@ -387,9 +389,10 @@ def _build_index(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[t
 
 
 def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir: Path,
-                              memory_limit: str = "2GB") -> BundleExport:
+                              memory_limit: str = "2GB", timestamp: str | None = None) -> BundleExport:
     """`write_bundles` over the NDJSON export in `ndjson_dir` (its manifest's files, each in id
     order as `write_ndjson` and `write_fhir_export` write them), streaming: the same bytes.
+    `timestamp` defaults to the manifest's transactionTime.
 
     The index lives in `<out>/fhir/.work/bundles/` while it runs (DuckDB spills there beyond
     `memory_limit`) and is removed at the end.
@@ -402,12 +405,30 @@ def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir
     con = _connect(work, memory_limit)
     try:
         _build_index(con, ndjson_dir, files, relationships)
-        paths = _write_all(con, ndjson_dir, files, folder)
+        paths = _write_all(con, ndjson_dir, files, folder, work, timestamp or manifest["transactionTime"])
         disclosures = con.sql(_DISCLOSURES_SQL).to_arrow_table()
         outside = con.sql(_OUTSIDE_SQL).fetchall()[0][0]
+        ledger = con.sql(_LEDGER_SQL).to_arrow_table()
     finally:
         con.close()
         shutil.rmtree(work, ignore_errors=True)
         if work.parent.exists() and not any(work.parent.iterdir()):
             work.parent.rmdir()
-    return BundleExport(paths=paths, disclosures=disclosures, patients_outside=int(outside))
+    from fhir_mapping.retraction import LEDGER_SCHEMA
+
+    return BundleExport(paths=paths, disclosures=disclosures, patients_outside=int(outside),
+                        ledger=ledger.cast(LEDGER_SCHEMA))
+
+
+def read_delivered(out_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """(ODS, month) -> the logical bundle its delivery parts carry (`{"entry": [{"resource": ...}]}`,
+    resources in key order with carebridge's ids and literal references; fhir_mapping.delivery).
+    Retraction parts are not included. For tests and audits."""
+    folder = Path(out_dir) / "fhir" / "bundles"
+    months: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(folder.glob("*/*/*.json")):
+        if path.parent.name != "retractions":
+            months.setdefault((path.parent.parent.name, path.parent.name), []).append(
+                json.loads(path.read_text(encoding="utf-8")))
+    return {key: {"resourceType": "Bundle", "entry": [{"resource": r} for _, r in sorted(logical_resources(parts).items())]}
+            for key, parts in months.items()}

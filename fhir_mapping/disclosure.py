@@ -20,6 +20,7 @@ __all__ = ["DISCLOSURE_LOG_SCHEMA", "bundle_disclosures", "disclosure_log"]
 DISCLOSURE_LOG_SCHEMA = pa.schema([
     ("run_id", pa.string()), ("recorded_at", pa.timestamp("us", tz="UTC")), ("recipient_ods", pa.string()),
     ("month", pa.string()), ("person_id", pa.string()), ("holder_ods", pa.string()), ("records", pa.int64()),
+    ("action", pa.string()),   # 'sent', or 'retracted' (fhir_mapping.retraction)
 ])
 
 
@@ -48,8 +49,8 @@ def bundle_disclosures(bundle: Mapping[str, Any]) -> Counter[tuple[str, str]]:
 
 def disclosure_log(bundles: Iterable[tuple[str, str, Mapping[str, Any]]], run_id: str,
                    recorded_at: datetime) -> pa.Table:
-    """One row per recipient, month, person and holder, from (recipient ODS, month, bundle) triples
-    (consumed one at a time, so the bundles need not all be in memory)."""
+    """One row per recipient, month, person and holder, from (recipient ODS, month, logical bundle)
+    triples (consumed one at a time, so the bundles need not all be in memory)."""
     rows: list[tuple[str, str, str, str, int]] = []
     for recipient, month, bundle in bundles:
         rows += [(recipient, month, person, holder, n)
@@ -57,5 +58,6 @@ def disclosure_log(bundles: Iterable[tuple[str, str, Mapping[str, Any]]], run_id
     columns = list(zip(*rows)) or [(), (), (), (), ()]
     return pa.table([pa.array([run_id] * len(rows), pa.string()),
                      pa.array([recorded_at] * len(rows), pa.timestamp("us", tz="UTC")),
-                     *(pa.array(c, t.type) for c, t in zip(columns, list(DISCLOSURE_LOG_SCHEMA)[2:]))],
+                     *(pa.array(c, t.type) for c, t in zip(columns, list(DISCLOSURE_LOG_SCHEMA)[2:7])),
+                     pa.array(["sent"] * len(rows), pa.string())],
                     schema=DISCLOSURE_LOG_SCHEMA)

@@ -12,6 +12,7 @@ from typing import Any
 
 from carebridge.core.ids import organisation_id, service_id
 from fhir_mapping.terminology import extension, local_identifier_system, profile, system
+from carebridge.core.snomed import is_sctid
 
 __all__ = ["prune", "iso", "number", "coding", "concept", "meta", "org_ref", "service_ref", "patient_ref",
            "record_ref", "local_identifier", "ext", "service_key"]
@@ -61,6 +62,9 @@ def coding(system_name: str, code: str | None, display: str | None = None) -> di
     code = " ".join(code.split()) if code else None
     if not code:
         return None
+    if system_name == "snomed" and not is_sctid(code):
+        # a code sent as SNOMED CT that fails the check digit is no concept: kept, under a local system
+        system_name = "local_clinical_code"
     return {"system": system(system_name), "code": code, "display": display}
 
 

@@ -10,7 +10,7 @@ from carebridge.core.ids import organisation_id, service_id
 from fhir_mapping.context import MappingContext, sql_name
 from fhir_mapping.elements import coding, concept, meta, org_ref, prune, service_key
 from fhir_mapping.service_request import service_type_display
-from fhir_mapping.terminology import inputs, system
+from fhir_mapping.terminology import code_maps, inputs, system
 
 __all__ = ["map_organizations", "map_healthcare_services", "ods_codes_in_extracts"]
 
@@ -24,6 +24,13 @@ def ods_codes_in_extracts(ctx: MappingContext) -> set[str]:
     return {c for c in table["ods"].to_pylist() if c}
 
 
+def _type(kind: str | None) -> dict[str, Any] | None:
+    """UKCore-OrganizationType's code for the kind (code_maps.yaml organization_type), then the kind."""
+    national = code_maps()["organization_type"].get(kind or "")
+    return concept(coding("organization_type", national["code"], national["display"]) if national else None,
+                   coding("organisation_kind", kind))
+
+
 def organization(ods: str, ref: dict[str, Any] | None) -> dict[str, Any]:
     ref = ref or {}
     return prune({
@@ -32,7 +39,7 @@ def organization(ods: str, ref: dict[str, Any] | None) -> dict[str, Any]:
         "meta": meta("Organization", "reference", ods),
         "identifier": [{"system": system("ods_organization"), "value": ods}],
         "active": True,
-        "type": [concept(coding("organisation_kind", ref.get("kind")))],
+        "type": [_type(ref.get("kind"))],
         "name": ref.get("name"),
         "partOf": org_ref(ref.get("parent_ods")),
     })

@@ -25,6 +25,7 @@ import yaml
 from carebridge.core import nhs_number
 from carebridge.core.reference import codes
 from fhir_mapping.terminology import extension, system, terminology
+from carebridge.core.snomed import is_sctid
 
 __all__ = ["ProfileReport", "check_profiles", "check_resource", "rules", "RULES"]
 
@@ -190,6 +191,8 @@ def _code_systems(resource: Resource, objects: Objects, ctx: _Context) -> list[P
             problems.append(("code_system", f"{path}: system {sys_url} is not a declared code system"))
         elif sys_url in patterns and not re.match(patterns[sys_url], code):
             problems.append(("code_system", f"{path}: a code is not a valid code of {sys_url}"))
+        elif sys_url == system("snomed") and not is_sctid(code):
+            problems.append(("code_system", f"{path}: a SNOMED CT code fails the check digit"))
     return problems
 
 

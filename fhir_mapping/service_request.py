@@ -63,7 +63,10 @@ def _referral_source(row: dict[str, Any]) -> dict[str, Any] | None:
     if spec is None or not code:
         return None
     code_list, system_name = spec
-    return ext("source_of_referral", valueCoding=coding(system_name, code, _name(codes()[code_list].get(code))))
+    # UK Core's extension, its preferred SNOMED CT binding met where it can be: the national source
+    # of referral code is kept in carebridge's code system of that data set.
+    return ext("source_of_referral", valueCodeableConcept=concept(
+        coding(system_name, code, _name(codes()[code_list].get(code)))))
 
 
 def _priority(row: dict[str, Any]) -> str | None:

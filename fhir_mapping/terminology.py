@@ -7,13 +7,15 @@ own code maps; `inputs.yaml` the staged columns read. Code never spells a URL it
 
 from __future__ import annotations
 
+import os
 from functools import cache
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["terminology", "code_maps", "inputs", "system", "profile", "extension", "local_identifier_system"]
+__all__ = ["BASE_ENV", "default_base", "terminology", "code_maps", "inputs", "system", "profile", "extension", "local_identifier_system"]
 
 _HERE = Path(__file__).parent
 
@@ -23,9 +25,33 @@ def _load(name: str) -> dict[str, Any]:
         return yaml.safe_load(fh)
 
 
+BASE_ENV = "CAREBRIDGE_FHIR_BASE"
+
+
+def _with_base(value: Any, base: str) -> Any:
+    if isinstance(value, str):
+        return value.replace("{base}", base)
+    if isinstance(value, dict):
+        return {k: _with_base(v, base) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_base(v, base) for v in value]
+    return value
+
+
+def default_base() -> str:
+    """The base URL terminology.yaml declares (the ViewDefinitions are written with it)."""
+    return _load("terminology.yaml")["base"]
+
+
 @cache
 def terminology() -> dict[str, Any]:
-    return _load("terminology.yaml")
+    """terminology.yaml with `{base}` replaced by the configured base URL (CAREBRIDGE_FHIR_BASE,
+    else the file's `base`), without a trailing slash."""
+    raw = _load("terminology.yaml")
+    base = (os.environ.get(BASE_ENV) or raw["base"]).rstrip("/")
+    if urlsplit(base).scheme not in ("https", "http") or not urlsplit(base).netloc:
+        raise ValueError(f"{BASE_ENV} must be an absolute http(s) URL, got {base!r}")
+    return {**_with_base(raw, base), "base": base}
 
 
 @cache

@@ -5,11 +5,14 @@ import json
 from datetime import datetime, timezone
 
 import dagster as dg
+import pyarrow as pa
 
 from carebridge.core.reference import load_reference
 from fhir_mapping import care_relationships
 from fhir_mapping.bundles import write_bundles_from_ndjson
+from fhir_mapping.definitions import write_definitions
 from fhir_mapping.export import write_fhir_export
+from fhir_mapping.retraction import retracted, retraction_log, write_retractions
 from carebridge.linkage import PersonIndex
 from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
@@ -52,6 +55,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     staged_tables, index = _inputs(carebridge)
     mapping = write_fhir_export(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
                                 _transaction_time(carebridge))
+    definitions = write_definitions(carebridge.out)    # carebridge's own code systems and extensions
     report, profiles = mapping.validation, mapping.profiles
     audit.save_fhir_unmapped(carebridge.engine, mapping.unmapped)
     catalog.save_referral_matches(carebridge.engine, mapping.referral_matches)
@@ -63,7 +67,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     unexpected = sum(n for reason, n in by_reason.items() if not reason.startswith("out_of_scope"))
     return dg.MaterializeResult(
         metadata={"resources": sum(counts.values()), "by_type": counts_table(counts, "resource type", "resources"),
-                  "shards": mapping.shards,
+                  "shards": mapping.shards, "definitions": len(definitions),
                   "validation_failures": len(failures), "rows_not_mapped": mapping.unmapped.num_rows,
                   "warnings": "\n".join(mapping.warnings[:50]),
                   "ndjson": dg.MetadataValue.path(str(carebridge.layout.fhir_ndjson))},
@@ -86,21 +90,31 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
           check_specs=[dg.AssetCheckSpec("care_relationship_only", asset="fhir_bundles", blocking=True,
                                          description="no bundle holds a person the organisation does not care for")])
 def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
-    """One transaction Bundle per provider organisation and month (`fhir/bundles/<ODS>/<YYYY-MM>.json`)
-    holding what other organisations record about the people it cares for. Who received whose
-    records is appended to `audit.disclosure_log` under this run's id."""
+    """Each provider organisation's delivery parts (`fhir/bundles/<ODS>/<YYYY-MM>/<NNNN>.json`, small
+    self-contained transactions with conditional Patient/Organization entries, fhir_mapping.delivery)
+    holding what other organisations record about the people it cares for, and conditional DELETEs
+    of what it received earlier and must no longer hold (`fhir/bundles/<ODS>/retractions/`). Who
+    received (or lost) whose records is appended to `audit.disclosure_log` under this run's
+    id; `audit.disclosure_ledger` keeps what each recipient now holds, for the next run."""
     staged_tables, index = _inputs(carebridge)
     relationships = care_relationships(staged_tables, index)
-    bundles = write_bundles_from_ndjson(carebridge.layout.fhir_ndjson, relationships, carebridge.out)
+    timestamp = _transaction_time(carebridge)
+    bundles = write_bundles_from_ndjson(carebridge.layout.fhir_ndjson, relationships, carebridge.out,
+                                        timestamp=timestamp)
     paths = bundles.paths
+    gone = retracted(audit.load_disclosure_ledger(carebridge.engine), bundles.ledger)
+    paths += write_retractions(carebridge.out, gone, timestamp)
     catalog.save_care_relationships(carebridge.engine, relationships)
     # From the bundle index: the same rows as disclosure_log over the bundles, without re-reading them.
-    log = bundles.disclosure_log(context.run_id, datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    log = pa.concat_tables([bundles.disclosure_log(context.run_id, now),
+                            retraction_log(gone, context.run_id, now, timestamp[:7])])
     audit.append_disclosure_log(carebridge.engine, log)
+    audit.save_disclosure_ledger(carebridge.engine, bundles.ledger)
     outside = bundles.patients_outside
     return dg.MaterializeResult(
-        metadata={"bundles": len(paths), "organisations": len({p.parent.name for p in paths}),
-                  "disclosures_logged": log.num_rows,
+        metadata={"bundle_parts": len(paths), "organisations": len({p.parent.parent.name for p in paths}),
+                  "disclosures_logged": log.num_rows, "records_retracted": gone.num_rows,
                   "bundles_dir": dg.MetadataValue.path(str(carebridge.layout.fhir_bundles))},
         check_results=[dg.AssetCheckResult(check_name="care_relationship_only", passed=outside == 0,
                                            metadata={"patients_outside_relationships": outside})])

@@ -29,6 +29,7 @@ from warehouse.db import ensure_schemas
 from warehouse.marts import MARTS_DIR, read_sql, settings
 from warehouse.marts.graph import build_order, mart_inputs
 from warehouse.publish import publish_all
+from carebridge.core.snomed import is_sctid
 
 __all__ = ["MARTS_DIR", "MART_ORDER", "ANALYTICS_TABLES", "PUBLISHED_INPUTS", "REFERENCE_SCHEMAS", "person_keys", "reference_tables",
            "load_reference_tables", "build_marts", "build_published"]
@@ -90,6 +91,13 @@ def _measure_codes(c: Mapping[str, Any], marts: Mapping[str, Any]) -> Rows:
     return [row for name, m in c["measures"].items() for row in _codes_of(name, m, marts["code_systems"])]
 
 
+def _sct_system(code: str, systems: Mapping[str, str]) -> str:
+    """SNOMED CT, or, for a code failing its check digit, the local system the FHIR mapping writes it in."""
+    from fhir_mapping.terminology import system
+
+    return systems["snomed"] if is_sctid(code) else system("local_clinical_code")
+
+
 def _codes_of(name: str, m: Mapping[str, Any], systems: Mapping[str, str]) -> Rows:
     """Every code an Observation of the measure may carry. A null code_system matches any system
     (the measure key itself and local item names, as the VCSE wellbeing scores are coded).
@@ -97,9 +105,9 @@ def _codes_of(name: str, m: Mapping[str, Any], systems: Mapping[str, str]) -> Ro
     items = m.get("items", [])
     scored = m.get("items_in_score", len(items))
     codes_ = [(None, name, None), *([(None, m["local"], None)] if m.get("local") else []),
-              *[(systems["snomed"], code, None) for code in m.get("snomed") or []],
+              *[(_sct_system(code, systems), code, None) for code in m.get("snomed") or []],
               *([(systems["loinc"], m["loinc"], None)] if m.get("loinc") else []),
-              *[(systems["snomed"], code, i) for i, code in enumerate(items, start=1)]]
+              *[(_sct_system(code, systems), code, i) for i, code in enumerate(items, start=1)]]
     return [{"code_system": system, "code": code, "measure": name, "item": item,
              "in_score": item is None or item <= scored} for system, code, item in codes_]
 

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from warehouse.catalog import fhir as fhir_catalog
 from warehouse.engines import backend
 from warehouse.viewdef import NotCompilable, evaluate
+from fhir_mapping.terminology import default_base, terminology
 
 __all__ = ["VIEWS_DIR", "view_definitions", "materialise_views"]
 
@@ -27,8 +28,14 @@ SCHEMA = fhir_catalog.SCHEMA
 
 @cache
 def view_definitions() -> dict[str, dict]:
-    """View table name (`v_patient`, ...) -> ViewDefinition, from `warehouse/views/*.json`."""
-    return {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in sorted(VIEWS_DIR.glob("v_*.json"))}
+    """View table name (`v_patient`, ...) -> ViewDefinition, from `warehouse/views/*.json`.
+
+    The files spell carebridge's systems and extensions with the default base URL
+    (fhir_mapping/terminology.yaml); they are read with the configured one, so the views filter
+    on the URLs the export was written with."""
+    default, base = default_base(), terminology()["base"]
+    return {path.stem: json.loads(path.read_text(encoding="utf-8").replace(default, base))
+            for path in sorted(VIEWS_DIR.glob("v_*.json"))}
 
 
 def _ndjson_files(ndjson_dir: Path) -> dict[str, Path]:

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from warehouse.db import read_table
+from fhir_mapping.bundles import read_delivered
 
 pytestmark = pytest.mark.e2e
 
@@ -39,16 +40,22 @@ def test_bundles_hold_only_people_their_organisation_cares_for(clean_system, cle
     relationships = read_table(clean_engine, "fhir", "care_relationship")
     allowed = set(zip(relationships["ods"].to_pylist(), relationships["month"].to_pylist(),
                       relationships["person_id"].to_pylist()))
-    bundles = sorted((clean_system.out / "fhir" / "bundles").glob("*/*.json"))
-    assert len({p.parent.name for p in bundles}) > 5
-    patients = outside = 0
-    for path in bundles:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
-        assert bundle["type"] == "transaction"
-        for entry in bundle.get("entry", []):
+    parts = sorted((clean_system.out / "fhir" / "bundles").glob("*/*/*.json"))
+    assert len({p.parent.parent.name for p in parts}) > 5
+    for path in parts:
+        part = json.loads(path.read_text(encoding="utf-8"))
+        assert part["type"] == "transaction" and len(part["entry"]) <= 8
+        for entry in part.get("entry", []):
             resource = entry["resource"]
-            assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+            if resource["resourceType"] in ("Patient", "Organization"):
+                assert entry["request"]["url"].startswith(f"{resource['resourceType']}?identifier=")
+            else:
+                assert entry["request"] == {"method": "PUT", "url": f"{resource['resourceType']}/{resource['id']}"}
+    patients = outside = 0
+    for (ods, month), bundle in read_delivered(clean_system.out).items():
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
             person = resource["id"] if resource["resourceType"] == "Patient" else _subject(resource)
             patients += resource["resourceType"] == "Patient"
-            outside += person is not None and (path.parent.name, path.stem, person) not in allowed
+            outside += person is not None and (ods, month, person) not in allowed
     assert patients > 0 and outside == 0

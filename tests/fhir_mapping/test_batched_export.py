@@ -18,7 +18,7 @@ import pytest
 from carebridge.core.ids import person_id_for_nhs_number
 from carebridge.core.reference import load_reference
 from fhir_mapping import care_relationships, map_resources, validate_resources, write_bundles, write_ndjson
-from fhir_mapping.bundles import write_bundles_from_ndjson
+from fhir_mapping.bundles import read_delivered, write_bundles_from_ndjson
 from fhir_mapping.disclosure import disclosure_log
 from fhir_mapping.export import merged_services, write_fhir_export
 from fhir_mapping.profile_batches import check_shard, profile_report, recheck_references, unresolved
@@ -26,6 +26,7 @@ from fhir_mapping.profiles import check_profiles
 from fhir_mapping.shards import shard_count
 
 WHEN = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
+STAMP = "2025-03-31T09:00:00Z"
 NHS_3 = "9990000026"
 PERSON_3 = person_id_for_nhs_number(NHS_3)
 
@@ -204,12 +205,12 @@ def test_profile_check_in_batches_finds_references_that_resolve_nowhere(result, 
 # --- bundles -------------------------------------------------------------------------------------------
 
 def _assert_same_bundles(resources, relationships, tmp_path: Path):
-    write_ndjson(resources, tmp_path / "ndjson_out", "t")
-    old = write_bundles(resources, relationships, tmp_path / "dicts")
+    write_ndjson(resources, tmp_path / "ndjson_out", STAMP)
+    old = write_bundles(resources, relationships, tmp_path / "dicts", STAMP)
     new = write_bundles_from_ndjson(tmp_path / "ndjson_out" / "fhir" / "ndjson", relationships, tmp_path / "stream")
     assert [p.relative_to(tmp_path / "dicts") for p in old] == [p.relative_to(tmp_path / "stream") for p in new.paths]
     assert _files(tmp_path / "stream") == _files(tmp_path / "dicts")       # byte-equal, no index left behind
-    sent = ((p.parent.name, p.stem, json.loads(p.read_text(encoding="utf-8"))) for p in old)
+    sent = ((ods, month, bundle) for (ods, month), bundle in sorted(read_delivered(tmp_path / "dicts").items()))
     assert new.disclosure_log("run-1", WHEN).equals(disclosure_log(sent, "run-1", WHEN))
     return old, new
 
@@ -236,8 +237,8 @@ def test_a_patient_reached_by_reference_without_a_care_relationship_is_counted(r
     relationships = care_relationships(staged, index)
     old, new = _assert_same_bundles(resources, relationships, tmp_path)
     allowed = set(zip(*(relationships[c].to_pylist() for c in ("ods", "month", "person_id"))))
-    outside = Counter((p.parent.name, p.stem, e["resource"]["id"]) not in allowed
-                      for p in old for e in json.loads(p.read_text())["entry"]
+    outside = Counter((ods, month, e["resource"]["id"]) not in allowed
+                      for (ods, month), bundle in read_delivered(tmp_path / "dicts").items() for e in bundle["entry"]
                       if e["resource"]["resourceType"] == "Patient")
     assert new.patients_outside == outside[True] > 0
 
@@ -260,6 +261,6 @@ def test_bundles_written_a_few_at_a_time_are_the_same(result, staged, index, tmp
 
 def test_streaming_refuses_an_export_out_of_id_order(result, staged, index, tmp_path):
     resources = {t: list(reversed(items)) for t, items in result.resources.items()}
-    write_ndjson(resources, tmp_path, "t")
+    write_ndjson(resources, tmp_path, STAMP)
     with pytest.raises(ValueError, match="not in id order"):
         write_bundles_from_ndjson(tmp_path / "fhir" / "ndjson", care_relationships(staged, index), tmp_path)

@@ -12,7 +12,7 @@ PERSON_1 = person_id_for_nhs_number(NHS_1)
 PERSON_2 = person_id_for_record("gp", "Z90002", "G2")
 
 SCT = "http://snomed.info/sct"
-CB = "https://carebridge.dev/fhir"
+CB = "https://fhir.carebridge.org.uk"
 ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 
 
@@ -48,9 +48,10 @@ def test_mhs101_referral_becomes_service_request(find):
         "resourceType": "ServiceRequest",
         "id": record_id("mhsds", "RZZ", "MHS101Referral", "S1"),
         "meta": meta("ServiceRequest", "mhsds|RZZ"),
-        "extension": [{"url": f"{CB}/StructureDefinition/source-of-referral",
-                       "valueCoding": {"system": f"{CB}/CodeSystem/mhsds-source-of-referral", "code": "A1",
-                                       "display": "General medical practitioner"}}],
+        "extension": [{"url": "https://fhir.hl7.org.uk/StructureDefinition/Extension-UKCore-SourceOfServiceRequest",
+                       "valueCodeableConcept": {"coding": [{
+                           "system": f"{CB}/CodeSystem/mhsds-source-of-referral", "code": "A1",
+                           "display": "General medical practitioner"}]}}],
         "identifier": [usual("mhsds", "RZZ", "MHS101Referral", "S1")],
         "basedOn": [sr_ref("gp", "Z90001", "referral", "R1")],
         "status": "active",
@@ -90,7 +91,7 @@ def test_gp_referral_becomes_service_request_with_ubrn(find):
 def test_ids101_referral_reason_and_source(find):
     sr = find("ServiceRequest", "TS1")
     assert sr["reasonCode"] == [{"coding": [{"system": "http://hl7.org/fhir/sid/icd-10", "code": "F41.1"}]}]
-    assert sr["extension"][0]["valueCoding"]["system"] == f"{CB}/CodeSystem/iapt-source-of-referral"
+    assert sr["extension"][0]["valueCodeableConcept"]["coding"][0]["system"] == f"{CB}/CodeSystem/iapt-source-of-referral"
     assert sr["performer"] == [svc("RZY", "TT")]
     assert sr["basedOn"] == [sr_ref("gp", "Z90001", "referral", "R2")]
 
@@ -98,7 +99,7 @@ def test_ids101_referral_reason_and_source(find):
 def test_vcse_referral_needs_and_referrer(find):
     sr = find("ServiceRequest", "VR1")
     assert [c["coding"][0]["code"] for c in sr["reasonCode"]] == ["isolation", "housing"]
-    assert sr["extension"][0]["valueCoding"]["code"] == "gp"
+    assert sr["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "gp"
     assert sr["requester"] == org("Z90001") and sr["performer"] == [svc("8ZZ01", "SP")]
 
 
@@ -206,7 +207,9 @@ def test_vcse_plan_with_goal(find):
 
 def test_mhs606_score_becomes_observation(find):
     obs = find("Observation", "AS1")
-    assert obs["code"]["coding"][0] == {"system": SCT, "code": "1091071000000100", "display": "ReQoL-10"}
+    # 1091071000000100 fails the SNOMED CT check digit: kept as sent, under carebridge's local system
+    assert obs["code"]["coding"][0] == {"system": f"{CB}/CodeSystem/local-clinical-code", "code": "1091071000000100",
+                                        "display": "ReQoL-10"}
     assert obs["valueQuantity"] == {"value": 22, "unit": "score", "system": "http://unitsofmeasure.org",
                                     "code": "{score}"}
     assert obs["effectiveDateTime"] == "2025-01-20" and obs["status"] == "final"
@@ -272,7 +275,11 @@ def test_organizations_from_reference_and_unknown_codes(result):
     orgs = {o["identifier"][0]["value"]: o for o in result.resources["Organization"]}
     assert orgs["Z90001"]["name"] == "Riverside Medical Centre"
     assert orgs["Z90001"]["partOf"] == org("U90001")
-    assert orgs["Z90001"]["type"][0]["coding"][0]["code"] == "gp_practice"
+    # UKCore-OrganizationType first (HL7 organization-type), then the reference data's kind
+    assert orgs["Z90001"]["type"][0]["coding"] == [
+        {"system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov",
+         "display": "Healthcare Provider"},
+        {"system": f"{CB}/CodeSystem/organisation-kind", "code": "gp_practice"}]
     assert orgs["Z90001"]["id"] == organisation_id("Z90001")
     assert orgs["Z90001"]["meta"]["tag"][0]["code"] == "reference|Z90001"
 

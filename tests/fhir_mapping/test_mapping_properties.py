@@ -124,9 +124,9 @@ def test_codes_with_stray_whitespace_become_fhir_codes(build, index, reference):
          "ReferralRequestReceivedDate": dt.date(2025, 1, 15), "ServTeamTypeRefToMH": "A06",
          "ReferRejectionDate": dt.date(2025, 1, 20), "ReferRejectReason": "no  capacity "}])}
     (request,) = map_resources(staged, index, reference).resources["ServiceRequest"]
-    codes = {e["url"].rsplit("/", 1)[1]: e.get("valueCode") or e.get("valueCoding", {}).get("code")
+    codes = {e["url"].rsplit("/", 1)[1]: e.get("valueCode") or (e.get("valueCodeableConcept") or {}).get("coding", [{}])[0].get("code")
              for e in request["extension"]}
-    assert codes["source-of-referral"] == "A1" and codes["referral-rejection-reason"] == "no capacity"
+    assert codes["Extension-UKCore-SourceOfServiceRequest"] == "A1" and codes["referral-rejection-reason"] == "no capacity"
     assert validate_resources({"ServiceRequest": [request]}, workers=1).failures == []
 
 

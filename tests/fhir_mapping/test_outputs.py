@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from fhir_mapping import care_relationships, map_resources, validate_resources, write_bundles, write_ndjson
-from fhir_mapping.bundles import references_of
+from fhir_mapping.bundles import read_delivered, references_of
 
 
 def test_ndjson_layout_and_manifest(result, tmp_path):
@@ -44,7 +44,7 @@ def test_rewrite_removes_stale_files(result, tmp_path):
     stale = tmp_path / "fhir" / "ndjson" / "Old.ndjson"
     stale.parent.mkdir(parents=True)
     stale.write_text("{}\n")
-    old_bundle = tmp_path / "fhir" / "bundles" / "X" / "2000-01.json"
+    old_bundle = tmp_path / "fhir" / "bundles" / "X" / "2000-01" / "0001.json"
     old_bundle.parent.mkdir(parents=True)
     old_bundle.write_text("{}")
     write_ndjson(result.resources, tmp_path, "t")
@@ -73,20 +73,60 @@ def test_care_relationships(relationships, build):
 
 
 @pytest.fixture(scope="module")
-def bundles(result, relationships, tmp_path_factory):
+def bundle_out(result, relationships, tmp_path_factory):
     out = tmp_path_factory.mktemp("bundles")
-    paths = write_bundles(result.resources, relationships, out)
-    return {(p.parent.name, p.stem): json.loads(p.read_text()) for p in paths}
+    write_bundles(result.resources, relationships, out, "2025-03-31T09:00:00Z")
+    return out
 
 
-def test_bundle_files_are_per_organisation_and_month(bundles):
-    assert ("RZY", "2025-02") in bundles and ("Z90001", "2025-01") in bundles
-    bundle = bundles[("RZY", "2025-02")]
-    assert bundle["resourceType"] == "Bundle" and bundle["type"] == "transaction"
-    for entry in bundle["entry"]:
-        rtype, rid = entry["request"]["url"].split("/")
-        assert entry["request"]["method"] == "PUT"
-        assert (entry["resource"]["resourceType"], entry["resource"]["id"]) == (rtype, rid)
+@pytest.fixture(scope="module")
+def bundles(bundle_out):
+    """(ODS, month) -> the logical bundle its delivery parts carry."""
+    return read_delivered(bundle_out)
+
+
+@pytest.fixture(scope="module")
+def parts(bundle_out):
+    """(ODS, month) -> the delivery parts as written, in order."""
+    found = {}
+    for path in sorted((bundle_out / "fhir" / "bundles").glob("*/*/*.json")):
+        found.setdefault((path.parent.parent.name, path.parent.name), []).append(json.loads(path.read_text()))
+    return found
+
+
+def test_bundle_files_are_per_organisation_and_month(parts):
+    assert ("RZY", "2025-02") in parts and ("Z90001", "2025-01") in parts
+    for (ods, month), numbered in parts.items():
+        assert [p["identifier"]["value"] for p in numbered] == [
+            f"{ods}/{month}/{i:04d}-of-{len(numbered):04d}" for i in range(1, len(numbered) + 1)]
+        for part in numbered:
+            assert part["type"] == "transaction" and part["timestamp"] == "2025-03-31T09:00:00Z"
+            assert 0 < len(part["entry"]) <= 8
+            for entry in part["entry"]:
+                resource, request = entry["resource"], entry["request"]
+                assert request["method"] == "PUT"
+                if resource["resourceType"] in ("Patient", "Organization"):
+                    # conditional on the business identifier, no id: the server matches or creates
+                    assert request["url"].startswith(f"{resource['resourceType']}?identifier=")
+                    assert "id" not in resource and entry["fullUrl"].startswith("urn:uuid:")
+                else:
+                    assert request["url"] == f"{resource['resourceType']}/{resource['id']}"
+
+
+def test_each_part_is_self_contained(parts):
+    """Every Patient/Organization a part's resources reference is a conditional entry of that part."""
+    for numbered in parts.values():
+        for part in numbered:
+            local = {e["fullUrl"] for e in part["entry"]}
+            refs = {r for e in part["entry"] for r in references_of(e["resource"])}
+            assert not {r for r in refs if r.startswith(("Patient/", "Organization/"))}
+            assert {r for r in refs if r.startswith("urn:uuid:")} <= local
+
+
+def test_conditional_patients_match_on_the_verified_nhs_number(parts, build):
+    urls = {e["request"]["url"] for numbered in parts.values() for p in numbered for e in p["entry"]
+            if e["resource"]["resourceType"] == "Patient"}
+    assert f"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{build.NHS_1}" in urls
 
 
 def _tag(resource):
@@ -116,13 +156,13 @@ def test_no_person_without_a_care_relationship(bundles, relationships):
 
 def test_every_reference_in_a_bundle_resolves_inside_it(bundles):
     for bundle in bundles.values():
-        keys = {e["request"]["url"] for e in bundle["entry"]}
+        keys = {f"{e['resource']['resourceType']}/{e['resource']['id']}" for e in bundle["entry"]}
         for entry in bundle["entry"]:
             assert set(references_of(entry["resource"])) <= keys
 
 
-def test_a_bundle_validates_as_r4(bundles):
-    report = validate_resources({"Bundle": [bundles[("Z90001", "2025-03")]]})
+def test_a_bundle_validates_as_r4(parts):
+    report = validate_resources({"Bundle": parts[("Z90001", "2025-03")]})
     assert report.failures == []
 
 
@@ -145,5 +185,6 @@ def test_bundles_are_incremental_after_the_first_month_of_a_relationship(bundles
             element = date_of.get(resource["resourceType"])
             dated = _path(resource, element) if element else None
             if dated and dated[:7] < month:
-                assert entry["request"]["url"] in referenced, (ods, month, entry["request"]["url"])
+                key = f"{resource['resourceType']}/{resource['id']}"
+                assert key in referenced, (ods, month, key)
     assert later_months > 0

@@ -96,6 +96,11 @@ def _bad_snomed_code(res):
     return "Condition", "code_system"
 
 
+def _snomed_check_digit(res):
+    _first(res, "Condition")["code"]["coding"][0]["code"] = "1108281000000104"   # SCTID-shaped, wrong check digit
+    return "Condition", "code_system"
+
+
 def _unbound_observation(res):
     obs = _first(res, "Observation")
     obs["code"] = {"text": "a score"}
@@ -118,7 +123,7 @@ def _dangling_reference(res):
 
 
 BREAKS = [_break_profile, _break_nhs_check_digit, _break_verification_code, _drop_verification, _break_org_identifier,
-          _break_org_reference, _break_ethnic_code, _misspell_snomed, _bad_snomed_code, _unbound_observation,
+          _break_org_reference, _break_ethnic_code, _misspell_snomed, _bad_snomed_code, _snomed_check_digit, _unbound_observation,
           _missing_subject, _wrong_subject_type, _dangling_reference]
 
 

@@ -40,6 +40,6 @@ def test_declined_vcse_referral_carries_its_decline_date_as_the_rejection_date(b
     result = map_resources(staged, build.scenario_index(), reference)
     sr = build.by_local_id(result, "ServiceRequest", "VR1")
     assert sr["status"] == "revoked"
-    assert {"url": "https://carebridge.dev/fhir/StructureDefinition/referral-rejection-date",
+    assert {"url": "https://fhir.carebridge.org.uk/StructureDefinition/referral-rejection-date",
             "valueDate": "2025-03-09"} in sr["extension"]
     assert sr["id"] not in {e["id"] for e in result.resources.get("EpisodeOfCare", [])}

@@ -61,3 +61,118 @@ def test_every_resource_declares_its_profile_and_record_source(result):
 def test_resources_are_sorted_by_id(result):
     for items in result.resources.values():
         assert [r["id"] for r in items] == sorted(r["id"] for r in items)
+
+
+# --- SNOMED CT, displays, the configurable base and the published definitions -----------------
+
+def _snomed_positions(lists: dict) -> dict[str, str]:
+    """Every code a code list gives as SNOMED CT -> where (gp_snomed, measures' snomed and items)."""
+    found = {code: "gp_snomed" for code in lists["gp_snomed"]}
+    for key, measure in lists["measures"].items():
+        for code in [*(measure.get("snomed") or []), *(measure.get("items") or [])]:
+            found[code] = f"measures.{key}"
+    return found
+
+
+def _yaml_numbers() -> set[str]:
+    """Every 6-18 digit number in every code list file (a SNOMED-looking code anywhere)."""
+    root = PACKAGE.parent
+    files = [root / "carebridge" / "core" / "reference" / "codes.yaml", *sorted(PACKAGE.glob("*.yaml"))]
+    return {m for f in files for m in re.findall(r"(?<![\d.])\d{6,18}(?![\d.])", f.read_text())}
+
+
+def test_the_check_digit_tells_concept_ids_from_other_numbers():
+    from carebridge.core.snomed import is_sctid
+
+    assert all(is_sctid(c) for c in ["35489007", "720433000", "1037651000000100", "871731000000106"])
+    assert not any(is_sctid(c) for c in ["1108281000000104", "35489008", "123", "0123456", "35489017", None])
+
+
+def test_every_snomed_code_in_every_code_list_passes_the_check_digit():
+    from carebridge.core.reference import codes
+    from carebridge.core.snomed import is_sctid
+
+    lists = codes()
+    not_snomed = set(lists["not_snomed"])
+    # the exceptions really fail (the list is not a way round the check) and are all listed
+    assert not any(is_sctid(c) for c in not_snomed)
+    assert {c for c in _yaml_numbers() if not is_sctid(c)} == not_snomed
+    positions = _snomed_positions(lists)
+    assert len(positions) > 30
+    assert {c: w for c, w in positions.items() if c not in not_snomed and not is_sctid(c)} == {}
+
+
+def test_no_resource_carries_a_snomed_code_failing_the_check_digit(result):
+    from carebridge.core.snomed import is_sctid
+
+    snomed, local = terminology()["systems"]["snomed"], terminology()["systems"]["local_clinical_code"]
+    codings = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            if value.get("system") in (snomed, local) and "code" in value:
+                codings.append(value)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(result.resources)
+    assert codings and all(is_sctid(c["code"]) == (c["system"] == snomed) for c in codings)
+
+
+def test_item_codes_of_a_measure_have_distinct_displays():
+    from carebridge.core.reference import codes
+    from fhir_mapping.observation import observation_code
+
+    for key in ("DIALOG", "GBO"):
+        measure = codes()["measures"][key]
+        items = measure.get("items") or measure["snomed"]
+        displays = [observation_code("mhsds", code, None)["coding"][0]["display"] for code in items]
+        assert len(set(displays)) == len(items) > 2, key
+
+
+def test_the_base_url_is_one_setting(monkeypatch):
+    from fhir_mapping import terminology as module
+
+    assert "carebridge.dev" not in module.default_base() and module.default_base().startswith("https://")
+    monkeypatch.setenv(module.BASE_ENV, "https://fhir.example-trust.nhs.uk/carebridge/")
+    module.terminology.cache_clear()
+    try:
+        t = module.terminology()
+        assert t["base"] == "https://fhir.example-trust.nhs.uk/carebridge"
+        assert t["systems"]["measure"] == "https://fhir.example-trust.nhs.uk/carebridge/CodeSystem/measure"
+        assert module.local_identifier_system("gp", "Z1", "patient").startswith(t["base"] + "/Id/gp/Z1/")
+        from warehouse.views_runner import view_definitions
+
+        view_definitions.cache_clear()
+        text = str(view_definitions())
+        assert module.default_base() not in text and t["base"] + "/CodeSystem/record-source" in text
+    finally:
+        monkeypatch.delenv(module.BASE_ENV)
+        module.terminology.cache_clear()
+        view_definitions.cache_clear()
+
+
+def test_every_local_system_and_extension_has_a_published_definition(result, tmp_path):
+    import json
+
+    from fhir_mapping import validate_resources
+    from fhir_mapping.definitions import write_definitions
+
+    paths = write_definitions(tmp_path)
+    resources = [json.loads(p.read_text()) for p in paths]
+    by_type: dict[str, list] = {}
+    for r in resources:
+        by_type.setdefault(r["resourceType"], []).append(r)
+    assert validate_resources(by_type, workers=1).failures == []
+    defined = {r["url"] for r in resources if "url" in r}
+    t = terminology()
+    used = set()
+    for items in result.resources.values():
+        for resource in items:
+            _urls(resource, used)
+    own = {u for u in used if u.startswith(t["base"] + "/") and "/Id/" not in u}
+    assert own and own <= defined, own - defined
+    assert set(t["extension_definitions"]) == {k for k, u in t["extensions"].items() if u.startswith(t["base"])}

@@ -121,7 +121,7 @@ def test_v_observation_and_condition(run_view, result):
     obs = _rows(run_view, result, "v_observation")
     w1 = obs[record_id("vcse", "8ZZ01", "wellbeing_score", "W1")]
     assert (w1["code_system"], w1["code"], w1["item"], w1["value"], w1["effective_date"], w1["provider_ods"]) == (
-        "https://carebridge.dev/fhir/CodeSystem/measure", "ONS4_LIFE_SATISFACTION", "life_satisfaction", 4,
+        "https://fhir.carebridge.org.uk/CodeSystem/measure", "ONS4_LIFE_SATISFACTION", "life_satisfaction", 4,
         "2025-03-05", "8ZZ01")
     ta1 = obs[record_id("talking_therapies", "RZY", "IDS606CodedScoreAssessmentRefer", "TA1")]
     assert (ta1["code_system"], ta1["code"], ta1["service_request_id"]) == (

@@ -7,7 +7,10 @@ import shutil
 from collections import Counter
 from datetime import datetime, timezone
 
+import pyarrow as pa
+
 from carebridge.runner import rebuild_assets
+from fhir_mapping.bundles import read_delivered
 from fhir_mapping.disclosure import DISCLOSURE_LOG_SCHEMA, disclosure_log
 from warehouse.db import make_engine, read_table
 
@@ -31,18 +34,18 @@ def test_each_person_and_holder_in_a_bundle_is_one_row_with_its_record_count():
     assert log.schema == DISCLOSURE_LOG_SCHEMA
     assert [(r["recipient_ods"], r["month"], r["person_id"], r["holder_ods"], r["records"]) for r in log.to_pylist()] == [
         ("Z90001", "2025-06", "p1", "RZY", 1), ("Z90001", "2025-06", "p1", "RZZ", 3), ("Z90001", "2025-06", "p2", "RZZ", 1)]
-    assert set(log["run_id"].to_pylist()) == {"run-1"}
+    assert set(log["run_id"].to_pylist()) == {"run-1"} and set(log["action"].to_pylist()) == {"sent"}
     assert disclosure_log(iter([]), "run-2", WHEN).num_rows == 0
 
 
 def _bundle_disclosures(out) -> Counter:
-    """(recipient, month, person) -> records about that person, read back from the bundle files."""
+    """(recipient, month, person) -> records about that person, read back from the delivery parts."""
     found: Counter = Counter()
-    for path in (out / "fhir" / "bundles").rglob("*.json"):
-        for entry in json.loads(path.read_text(encoding="utf-8"))["entry"]:
+    for (recipient, month), bundle in read_delivered(out).items():
+        for entry in bundle["entry"]:
             ref = (entry["resource"].get("subject") or entry["resource"].get("patient") or {}).get("reference", "")
             if ref.startswith("Patient/"):
-                found[(path.parent.name, path.stem, ref.split("/", 1)[1])] += 1
+                found[(recipient, month, ref.split("/", 1)[1])] += 1
     return found
 
 
@@ -71,3 +74,35 @@ def test_the_log_matches_the_bundles_sent_and_grows_by_one_run_per_run(duckdb_ru
     engine.dispose()
     runs = Counter(r["run_id"] for r in again)
     assert len(runs) == 2 and set(runs.values()) == {len(log)}
+
+
+def test_a_record_no_longer_sent_is_retracted_and_logged(duckdb_run, tmp_path):
+    """The ledger says an organisation holds a record this run does not send it (as after a later
+    submission withdrew it): the run writes a conditional DELETE for it and logs the retraction;
+    the next run retracts nothing more."""
+    from warehouse.db import write_table
+
+    out = tmp_path / "out"
+    shutil.copytree(duckdb_run.out, out)
+    engine = make_engine(f"duckdb:///{out / 'warehouse.duckdb'}")
+    ledger = read_table(engine, "audit", "disclosure_ledger")
+    withdrawn = {**ledger.slice(0, 1).to_pylist()[0], "resource_id": "withdrawn-1", "identifier_value": "W1"}
+    write_table(engine, "audit", "disclosure_ledger",
+                pa.concat_tables([ledger, pa.Table.from_pylist([withdrawn], schema=ledger.schema)]))
+    engine.dispose()
+
+    rebuild_assets(duckdb_run.landing, out, ["fhir_bundles"], key_file=duckdb_run.key_file, reporter=lambda line: None)
+    (path,) = sorted((out / "fhir" / "bundles").glob("*/retractions/*.json"))
+    assert path.parent.parent.name == withdrawn["recipient_ods"]
+    part = json.loads(path.read_text(encoding="utf-8"))
+    assert part["entry"] == [{"request": {"method": "DELETE", "url": f"{withdrawn['resource_type']}?identifier="
+                                                                    f"{withdrawn['identifier_system']}|W1"}}]
+    engine = make_engine(f"duckdb:///{out / 'warehouse.duckdb'}")
+    log = read_table(engine, "audit", "disclosure_log").to_pylist()
+    engine.dispose()
+    retractions = [r for r in log if r["action"] == "retracted"]
+    assert [(r["recipient_ods"], r["person_id"], r["records"]) for r in retractions] == [
+        (withdrawn["recipient_ods"], withdrawn["person_id"], 1)]
+
+    rebuild_assets(duckdb_run.landing, out, ["fhir_bundles"], key_file=duckdb_run.key_file, reporter=lambda line: None)
+    assert not list((out / "fhir" / "bundles").glob("*/retractions/*.json"))

@@ -12,6 +12,7 @@ type 1 objections, no opt-outs) and `opt_out_run` (an opt-out list, type 1 flags
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from carebridge.core.ids import person_id_for_nhs_number
 from warehouse.build import ANALYTICS_TABLES
 from warehouse.db import query
 from warehouse.marts import read_sql
+from fhir_mapping.bundles import read_delivered
 
 
 class _Quiet(dict):
@@ -121,8 +123,7 @@ def test_direct_care_fhir_output_is_byte_identical_and_holds_the_excluded_people
                  if with_rules[opt_out_run.run.out / p.relative_to(duckdb_run.out)] != data]
     assert different == []
     in_bundles = set()
-    for path in (opt_out_run.run.out / "fhir" / "bundles").rglob("*.json"):
-        bundle = json.loads(path.read_text(encoding="utf-8"))
+    for bundle in read_delivered(opt_out_run.run.out).values():
         in_bundles |= {e["resource"]["id"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"}
     opted_ids = {person_id_for_nhs_number(n) for n in opt_out_run.opted_out_nhs_numbers}
     missing = len(opted_ids - in_bundles)

@@ -112,7 +112,7 @@ def test_dialog_is_the_mean_of_items_1_to_8_and_experience_items_are_ignored(eng
 
 
 def test_swemwbs_converts_raw_totals_and_invalid_values_are_dropped(engine):
-    measure_system = "https://carebridge.dev/fhir/CodeSystem/measure"
+    measure_system = "https://fhir.carebridge.org.uk/CodeSystem/measure"
     swemwbs = [("2025-01-10", "SWEMWBS", 14, "total"), ("2025-02-10", "SWEMWBS", 40, "total"),   # 40: out of range
                ("2025-02-20", "SWEMWBS", 14.5, "total"), ("2025-03-10", "SWEMWBS", 21, "total")]  # 14.5: no raw total
     ons4 = [("2025-01-10", "ONS4", 4, "life_satisfaction"), ("2025-03-10", "ONS4", 7, "life_satisfaction"),

@@ -112,6 +112,13 @@ def contact(eid: str, pid: str, sid: str | None, date: str, at: str, attendance:
 
 def score(oid: str, pid: str, sid: str, date: str, code: str, value: float, system: str = SNOMED,
           item: str | None = None) -> dict:
+    """A v_observation row; a code given as SNOMED CT that fails its check digit is in the local
+    system, as the FHIR mapping writes it (fhir_mapping.elements.coding)."""
+    from carebridge.core.snomed import is_sctid
+    from fhir_mapping.terminology import system as system_url
+
+    if system == SNOMED and not is_sctid(code):
+        system = system_url("local_clinical_code")
     return {"observation_id": oid, "patient_id": pid, "service_request_id": sid, "code_system": system,
             "code": code, "item": item, "value": value, "effective_date": date}
 

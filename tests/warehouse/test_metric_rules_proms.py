@@ -23,7 +23,7 @@ from test_marts_support import (  # noqa: E402
 from carebridge.core.reference import codes  # noqa: E402
 from warehouse.marts import read_sql  # noqa: E402
 
-MEASURE_SYSTEM = "https://carebridge.dev/fhir/CodeSystem/measure"   # VCSE wellbeing scores: local item names
+MEASURE_SYSTEM = "https://fhir.carebridge.org.uk/CodeSystem/measure"   # VCSE wellbeing scores: local item names
 CODE = {"PHQ9": "720433000", "GAD7": "445455005", "CORE10": "718583008", "REQOL10": "1091071000000100"}
 DIALOG_ITEMS = codes()["measures"]["DIALOG"]["items"]
 GOAL_1 = codes()["measures"]["GBO"]["snomed"][0]

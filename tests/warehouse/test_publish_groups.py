@@ -29,7 +29,7 @@ from warehouse.build import build_marts, build_published
 from warehouse.db import ensure_schemas, make_engine, read_table, write_table
 from warehouse.publish import published_specs
 
-MEASURE = "https://carebridge.dev/fhir/CodeSystem/measure"
+MEASURE = "https://fhir.carebridge.org.uk/CodeSystem/measure"
 BORN = "1990-06-15"
 GROUP_TABLES = ("activity_by_group", "waits_by_group", "pathways_by_group", "social_prescribing_needs",
                 "social_prescribing_wellbeing")

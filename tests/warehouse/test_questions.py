@@ -26,7 +26,7 @@ from warehouse.db import ensure_schemas, make_engine
 from warehouse.questions import ask, get_question, list_questions
 
 PHQ9, GAD7 = "720433000", "445455005"
-MEASURE = "https://carebridge.dev/fhir/CodeSystem/measure"
+MEASURE = "https://fhir.carebridge.org.uk/CodeSystem/measure"
 
 
 def _care_plan(cid: str, pid: str, created: str, crisis: bool) -> dict:

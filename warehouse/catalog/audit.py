@@ -5,9 +5,9 @@ from __future__ import annotations
 import pyarrow as pa
 import sqlalchemy as sa
 
-from warehouse.db import append_table, query, read_table, write_table
+from warehouse.db import append_table, query, read_table, table_exists, write_table
 
-__all__ = ["SCHEMA", "save_staging_audit", "load_audit", "save_fhir_unmapped", "append_disclosure_log",
+__all__ = ["SCHEMA", "save_staging_audit", "load_audit", "save_fhir_unmapped", "append_disclosure_log", "load_disclosure_ledger", "save_disclosure_ledger",
            "rows_quarantined", "files_rejected"]
 
 SCHEMA = "audit"
@@ -30,6 +30,15 @@ def save_fhir_unmapped(engine: sa.Engine, unmapped: pa.Table) -> None:
 def append_disclosure_log(engine: sa.Engine, log: pa.Table) -> None:
     """Who received whose records, kept across runs."""
     append_table(engine, SCHEMA, "disclosure_log", log)
+
+
+def load_disclosure_ledger(engine: sa.Engine) -> pa.Table | None:
+    """What each recipient held after the last run (None before the first), for retractions."""
+    return read_table(engine, SCHEMA, "disclosure_ledger") if table_exists(engine, SCHEMA, "disclosure_ledger") else None
+
+
+def save_disclosure_ledger(engine: sa.Engine, ledger: pa.Table) -> None:
+    write_table(engine, SCHEMA, "disclosure_ledger", ledger)
 
 
 def rows_quarantined(engine: sa.Engine) -> int:
