@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from carebridge.linkage.model import LinkageModel, default_model
 from carebridge.linkage.records import person_records
 from carebridge.linkage.resolve import REVIEW_KINDS, resolve
+from carebridge.linkage.review import decision_pairs
 from carebridge.linkage.splink_linker import PAIR_SCHEMA, ProbabilisticLinker, ScoredPairs
 from carebridge.linkage.stable_ids import IdAssignment, assign_ids
 
@@ -162,18 +163,23 @@ def band_counts(matches: pa.Table, bands: tuple[tuple[str, float], ...]) -> dict
 
 
 def build_person_index(staged: dict[str, pa.Table], linker: ProbabilisticLinker | None = None,
-                       previous: IdAssignment | None = None, run: str = "", model: LinkageModel | None = None) -> PersonIndex:
+                       previous: IdAssignment | None = None, run: str = "", model: LinkageModel | None = None,
+                       decisions: pa.Table | None = None) -> PersonIndex:
     """Link the person records of `staged`: on a valid NHS number, then (with a `linker`) on the
-    pairs it scores. `previous` is the last run's id assignment (ids carry over), `run` labels this run."""
-    return link_records(linkage_records(staged), linker, previous, run, model)
+    pairs it scores. `previous` is the last run's id assignment (ids carry over), `run` labels this
+    run, `decisions` are the clerical decisions so far (review.DECISION_RECORD_SCHEMA)."""
+    return link_records(linkage_records(staged), linker, previous, run, model, decisions)
 
 
 def link_records(records: pa.Table, linker: ProbabilisticLinker | None = None, previous: IdAssignment | None = None,
-                 run: str = "", model: LinkageModel | None = None) -> PersonIndex:
+                 run: str = "", model: LinkageModel | None = None, decisions: pa.Table | None = None) -> PersonIndex:
     """`build_person_index` from `linkage_records` already made."""
     model = model or default_model()
     scored = linker(records) if linker is not None and records.num_rows else ScoredPairs(pairs=PAIR_SCHEMA.empty_table())
-    resolution = resolve(records, scored.pairs, model.thresholds, prior=scored.prior_weight)
+    has_weights = any(c.startswith("w_") for c in scored.pairs.column_names)
+    resolution = resolve(records, scored.pairs, model.thresholds, prior=scored.prior_weight,
+                         contradictions=model.contradictions if has_weights else (),
+                         decisions=decision_pairs(records, decisions))
     assignment = assign_ids(records, resolution.clusters, previous, run)
     con = duckdb.connect()
     try:

@@ -5,15 +5,14 @@
 records and returns the scored pairs the decisions need. It decides nothing itself: which pairs
 link, conflict or are held apart is `linkage.resolve`.
 
-Training, every run:
-- lambda (the probability that two random records match): true pairs / all pairs among the
-  records with a valid NHS number (records sharing one are the same person);
+Training, every run, without labels (the NHS number is not used: it is what the model checks):
+- lambda (the probability that two random records match): Splink's direct estimate from the pairs
+  the declared deterministic rules find, scaled by their assumed recall;
 - u: Splink's random sampling of record pairs;
-- m: Splink's estimate from the label column (the NHS number) when the run has at least
-  `min_label_pairs` labelled pairs, else Splink's defaults. A level no labelled pair reached gets
-  m = `unobserved_m_pairs` / labelled pairs (as if seen that often), not Splink's default
-  (which would make, say, a birth date a week apart count *for* a match when no true pair ever
-  showed one).
+- m: Splink's expectation maximisation, one session per declared EM blocking rule (each learns the
+  comparisons its rule does not use).
+A level training never reached (m or u missing or zero) gets the declared `floor`, and each
+comparison's m and u are rescaled to sum to one, so no level weighs infinitely for or against.
 """
 
 from __future__ import annotations
@@ -30,7 +29,7 @@ from carebridge.linkage.model import LinkageModel, default_model, splink_setting
 from carebridge.linkage.prepare import comparison_records
 
 __all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "label_pairs",
-           "probability_two_random_records_match", "fill_unobserved_m", "prior_weight"]
+           "probability_two_random_records_match", "fill_unobserved_m", "floor_parameters", "prior_weight"]
 
 # Scored pairs always have these; a linker may add one `w_<column>` per comparison: that
 # comparison's weight in bits (null when either record lacks the column).
@@ -92,9 +91,22 @@ def fill_unobserved_m(settings: dict[str, Any], unobserved_m: float) -> dict[str
     return filled
 
 
-def _trained_settings(settings: dict[str, Any]) -> bool:
-    return all(isinstance(level.get("m_probability"), (int, float))
-               for c in settings["comparisons"] for level in c["comparison_levels"] if not level.get("is_null_level"))
+def floor_parameters(settings: dict[str, Any], floor: float) -> dict[str, Any]:
+    """A copy of a Splink settings dict where every non-null level's m and u are at least `floor`
+    (missing ones too), each comparison's m and u rescaled to sum to one."""
+    filled = {**settings, "comparisons": []}
+    for comparison in settings["comparisons"]:
+        levels = [dict(level) for level in comparison["comparison_levels"]]
+        scored = [level for level in levels if not level.get("is_null_level")]
+        for key in ("m_probability", "u_probability"):
+            for level in scored:
+                value = level.get(key)
+                level[key] = max(float(value), floor) if isinstance(value, (int, float)) else floor
+            total = sum(level[key] for level in scored)
+            for level in scored:
+                level[key] = level[key] / total
+        filled["comparisons"].append({**comparison, "comparison_levels": levels})
+    return filled
 
 
 class SplinkLinker:
@@ -123,12 +135,11 @@ class SplinkLinker:
         from splink import DuckDBAPI, Linker
 
         records = con.sql("SELECT count(*) FROM cmp").fetchall()[0][0]
-        labelled, true_pairs = label_pairs(con, "cmp")
-        lam = probability_two_random_records_match(labelled, true_pairs, records)
         db_api = DuckDBAPI(con)
         table = db_api.register("cmp")
-        trainer = Linker(table, splink_settings(self.model, lam), log_level=logging.WARNING)
-        settings, training = self._train(trainer, lam, labelled, true_pairs)
+        trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.WARNING)
+        settings, training = self._train(trainer, records)
+        lam = float(settings["probability_two_random_records_match"])
         settings["retain_intermediate_calculation_columns"] = True
         linker = Linker(table, settings, log_level=logging.WARNING)
         predictions = linker.inference.predict(warning_mode="never")
@@ -139,20 +150,34 @@ class SplinkLinker:
                            parameters=linker.misc.save_model_to_json(), training=training,
                            charts={"match_weights": chart})
 
-    def _train(self, linker: Any, lam: float, labelled: int, true_pairs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _train(self, linker: Any, records: int) -> tuple[dict[str, Any], dict[str, Any]]:
         training = self.model.training
+        facts: dict[str, Any] = {}
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                list(training.deterministic_rules), recall=training.deterministic_recall)
+            facts["probability_two_random_records_match"] = (
+                f"deterministic rules, recall {training.deterministic_recall}")
+        except Exception as exc:  # noqa: BLE001 - no pair met the rules: keep 1 / records
+            facts["probability_two_random_records_match"] = f"1 / records ({exc.__class__.__name__})"
         linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=training.u_seed)
-        m_from_labels = true_pairs >= training.min_label_pairs
-        if m_from_labels:
-            linker.training.estimate_m_from_label_column(training.m_label_column)
-        settings = linker.misc.save_model_to_json()
-        if m_from_labels and not _trained_settings(settings):
-            settings = fill_unobserved_m(settings, training.unobserved_m_pairs / true_pairs)
-        return settings, {
-            "probability_two_random_records_match": lam, "records_with_label": labelled, "label_pairs": true_pairs,
+        sessions = []
+        for rule in training.em_blocking_rules:
+            try:
+                linker.training.estimate_parameters_using_expectation_maximisation(
+                    rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True)
+                sessions.append(rule)
+            except Exception as exc:  # noqa: BLE001 - too few pairs in this block: the other sessions learn
+                facts.setdefault("em_skipped", []).append(f"{rule}: {exc.__class__.__name__}: {str(exc)[:200]}")
+        settings = floor_parameters(linker.misc.save_model_to_json(), training.floor)
+        lam = float(settings.get("probability_two_random_records_match") or 1.0 / max(records, 2))
+        settings["probability_two_random_records_match"] = min(max(lam, 1.0 / max(records, 2) ** 2), 0.5)
+        facts.update({
+            "lambda": settings["probability_two_random_records_match"], "records": records,
             "u": f"random sampling, at most {training.u_max_pairs} pairs, seed {training.u_seed}",
-            "m": (f"label column {training.m_label_column}; unobserved levels {training.unobserved_m_pairs} / {true_pairs}"
-                  if m_from_labels else f"Splink defaults (fewer than {training.min_label_pairs} label pairs)")}
+            "m": f"expectation maximisation over {sessions}, at most {training.em_max_pairs} pairs each",
+            "floor": training.floor})
+        return settings, facts
 
     def _keep_sql(self, predictions: str) -> str:
         """Pairs the decisions use: possible links and NHS-number conflicts (at or above the lower
