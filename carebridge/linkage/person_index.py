@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 from carebridge.linkage.model import LinkageModel, default_model
 from carebridge.linkage.records import person_records
 from carebridge.linkage.resolve import REVIEW_KINDS, resolve
-from carebridge.linkage.review import decision_pairs
+from carebridge.linkage.review import decision_pairs, review_queue
 from carebridge.linkage.splink_linker import PAIR_SCHEMA, ProbabilisticLinker, ScoredPairs
 from carebridge.linkage.stable_ids import IdAssignment, assign_ids
 
@@ -41,6 +41,7 @@ class PersonIndex:
     reviews: pa.Table = field(default_factory=REVIEW_SCHEMA.empty_table)
     scored: ScoredPairs = field(default_factory=lambda: ScoredPairs(pairs=PAIR_SCHEMA.empty_table()))
     bands: dict[str, int] = field(default_factory=dict)
+    queue: pa.Table | None = None    # the reviews as people read them (review.review_queue)
 
     def summary(self) -> dict[str, int]:
         methods = self.links.group_by("match_method").aggregate([("person_id", "count")]).to_pylist()
@@ -194,4 +195,4 @@ def link_records(records: pa.Table, linker: ProbabilisticLinker | None = None, p
         con.close()
     linked = resolution.clusters.filter(pc.equal(resolution.clusters["match_method"], "probabilistic"))
     return PersonIndex(links=links, persons=persons, assignment=assignment, reviews=reviews, scored=scored,
-                       bands=band_counts(linked, model.bands))
+                       bands=band_counts(linked, model.bands), queue=review_queue(reviews, records, scored.pairs))

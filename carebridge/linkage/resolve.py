@@ -5,7 +5,7 @@ Pure: Arrow tables in, Arrow tables out (DuckDB inside). The rules, in order:
 0. Clerical decisions come first (`decisions`: pairs decided `match` or `non_match`): a decided
    pair scores +/-1000, overriding whatever the model said, and never comes back to review.
 1. Two valid NHS numbers that differ in at most `nhs_typo_digits` digits on records scoring at
-   least `nhs_typo` are one number mistyped: the records with the rarer one take the other (the
+   least `nhs_typo` (and not contradicting) are one number mistyped: the records with the rarer one take the other (the
    one with more records, then the higher-priority source) and the pair is listed for review
    (`nhs_number_typo`, linked).
 2. Records sharing a valid NHS number are one person (the NHS number is the anchor) unless their
@@ -13,9 +13,8 @@ Pure: Arrow tables in, Arrow tables out (DuckDB inside). The rules, in order:
    the prior) is at most `nhs_split` or it meets one of the model's `contradictions` (a
    different birth date and name; the opposite sex and another given name; ...). The group's main
    record is the highest-priority one (GP first, then latest month) among those contradicted by
-   no more of the group than agree with them. A record contradicting the main record, or scoring
-   better (by `ambiguity_margin`) with another NHS person's main record, or in a group without a
-   main record (two records that contradict each other), is held apart and sent to review
+   no more of the group than agree with them. A record contradicting the main record, or in a group
+   without a main record (two records that contradict each other), is held apart and sent to review
    (`shared_nhs_number`): it then links as a record without an NHS number would, but never back
    into the group it was held from.
 3. Two records with different valid NHS numbers that score at least `nhs_conflict` are sent to
@@ -109,13 +108,21 @@ FROM decided d ANTI JOIN pairs_in p USING (unique_id_l, unique_id_r)
 """
 
 _ALIAS_SQL = """
+-- pairs whose demographics contradict (a decision overrides): never linked, held apart under one NHS number
+CREATE TEMP TABLE contra_pair AS
+SELECT p.unique_id_l AS a, p.unique_id_r AS b, p.match_weight, p.decision,
+              coalesce(p.decision = 'non_match', false)
+       OR (p.decision IS NULL AND coalesce({contradiction}, false)) AS contra
+FROM pairs p JOIN records_in l ON l.unique_id = p.unique_id_l JOIN records_in r ON r.unique_id = p.unique_id_r;
+
 CREATE TEMP TABLE nhs_size AS
 SELECT nhs_number, count(*) AS n, min(priority) AS best FROM records_in WHERE trusted GROUP BY nhs_number;
 
 CREATE TEMP TABLE typo_pair AS
 SELECT p.unique_id_l, p.unique_id_r, p.match_weight, l.nhs_number AS nhs_l, r.nhs_number AS nhs_r
 FROM pairs p JOIN records_in l ON l.unique_id = p.unique_id_l JOIN records_in r ON r.unique_id = p.unique_id_r
-WHERE l.trusted AND r.trusted AND l.nhs_number <> r.nhs_number
+JOIN contra_pair c ON c.a = p.unique_id_l AND c.b = p.unique_id_r
+WHERE l.trusted AND r.trusted AND l.nhs_number <> r.nhs_number AND NOT c.contra
   AND (p.decision = 'match' OR (p.decision IS NULL AND p.match_weight >= {nhs_typo}
        AND length(l.nhs_number) = length(r.nhs_number) AND hamming(l.nhs_number, r.nhs_number) <= {digits}));
 
@@ -137,18 +144,11 @@ FROM records_in r LEFT JOIN alias2 a ON a.from_nhs = r.nhs_number;
 """
 
 _ANCHORS_SQL = """
--- pairs whose demographics contradict (a decision overrides): never linked, held apart under one NHS number
-CREATE TEMP TABLE contra_pair AS
-SELECT p.unique_id_l AS a, p.unique_id_r AS b, p.match_weight, p.decision,
-       l.trusted AND r.trusted AND l.nhs_number = r.nhs_number AS same_nhs,
-       coalesce(p.decision = 'non_match', false)
-       OR (p.decision IS NULL AND coalesce({contradiction}, false)) AS contra
-FROM pairs p JOIN records l ON l.unique_id = p.unique_id_l JOIN records r ON r.unique_id = p.unique_id_r;
-
 CREATE TEMP TABLE group_pair AS
-SELECT a, b, match_weight, decision,
-       contra OR (decision IS NULL AND match_weight - {prior} <= {nhs_split}) AS contra
-FROM contra_pair WHERE same_nhs;
+SELECT c.a, c.b, c.match_weight, c.decision,
+       c.contra OR (c.decision IS NULL AND c.match_weight - {prior} <= {nhs_split}) AS contra
+FROM contra_pair c JOIN records l ON l.unique_id = c.a JOIN records r ON r.unique_id = c.b
+WHERE l.trusted AND r.trusted AND l.nhs_number = r.nhs_number;
 
 CREATE TEMP TABLE support AS
 SELECT id, count(*) FILTER (WHERE contra) AS against, count(*) FILTER (WHERE NOT contra) AS agree
@@ -162,24 +162,11 @@ SELECT nhs_number, unique_id AS main_id FROM (
     WHERE r.trusted AND coalesce(s.agree, 0) >= coalesce(s.against, 0))
 WHERE rn = 1;
 
--- each trusted record's best pair with another NHS person's main record
-CREATE TEMP TABLE elsewhere AS
-SELECT x.id, max(x.match_weight) AS match_weight FROM (
-    SELECT p.unique_id_l AS id, p.unique_id_r AS other, p.match_weight FROM pairs p
-    UNION ALL SELECT p.unique_id_r, p.unique_id_l, p.match_weight FROM pairs p) x
-JOIN records r ON r.unique_id = x.id JOIN records o ON o.unique_id = x.other
-JOIN main_record m ON m.main_id = x.other
-WHERE r.trusted AND o.trusted AND o.nhs_number <> r.nhs_number AND coalesce(x.match_weight < {big}, true)
-GROUP BY x.id;
-
 CREATE TEMP TABLE held AS
 SELECT r.unique_id, r.nhs_number, m.main_id, g.match_weight
 FROM records r LEFT JOIN main_record m USING (nhs_number)
 LEFT JOIN group_pair g ON g.a = least(r.unique_id, m.main_id) AND g.b = greatest(r.unique_id, m.main_id)
-LEFT JOIN elsewhere e ON e.id = r.unique_id
-WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id
-  AND (m.main_id IS NULL OR coalesce(g.contra, false)
-       OR (coalesce(g.decision, '') <> 'match' AND e.match_weight >= coalesce(g.match_weight, 0) + {margin}));
+WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id AND (m.main_id IS NULL OR coalesce(g.contra, false));
 
 CREATE TEMP TABLE node AS
 SELECT r.unique_id,
@@ -357,8 +344,9 @@ def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: f
         con.register("pairs_in", pairs)
         con.register("decided", _decided(decisions))
         con.execute(_DECIDED_SQL.format(big=big))
-        con.execute(_ALIAS_SQL.format(nhs_typo=float(thresholds.nhs_typo), digits=int(thresholds.nhs_typo_digits)))
         contradiction = " OR ".join(f"({c})" for c in contradictions) or "false"
+        con.execute(_ALIAS_SQL.format(nhs_typo=float(thresholds.nhs_typo), digits=int(thresholds.nhs_typo_digits),
+                                      contradiction=contradiction))
         con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior), big=big,
                                         contradiction=contradiction, margin=float(thresholds.ambiguity_margin)))
         con.execute(_EDGES_SQL.format(link=float(thresholds.link), margin=float(thresholds.ambiguity_margin),

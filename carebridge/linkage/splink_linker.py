@@ -28,8 +28,7 @@ import pyarrow as pa
 from carebridge.linkage.model import LinkageModel, default_model, splink_settings
 from carebridge.linkage.prepare import comparison_records
 
-__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "label_pairs",
-           "probability_two_random_records_match", "fill_unobserved_m", "floor_parameters", "prior_weight"]
+__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "floor_parameters", "prior_weight"]
 
 # Scored pairs always have these; a linker may add one `w_<column>` per comparison: that
 # comparison's weight in bits (null when either record lacks the column).
@@ -55,40 +54,8 @@ class ProbabilisticLinker(Protocol):
     def __call__(self, records: pa.Table) -> ScoredPairs: ...
 
 
-def label_pairs(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
-    """(records with an NHS number, pairs of them sharing one)."""
-    labelled, pairs = con.sql(f"""
-        SELECT coalesce(sum(n), 0)::BIGINT, coalesce(sum(n * (n - 1) // 2), 0)::BIGINT
-        FROM (SELECT count(*) AS n FROM {table} WHERE nhs_number IS NOT NULL GROUP BY nhs_number)""").fetchall()[0]
-    return int(labelled), int(pairs)
-
-
-def probability_two_random_records_match(labelled: int, true_pairs: int, records: int) -> float:
-    """True pairs over all pairs among labelled records; 1 / records when there is nothing to learn from."""
-    if labelled > 1 and true_pairs > 0:
-        return min(true_pairs / (labelled * (labelled - 1) / 2), 0.5)
-    return 1.0 / max(records, 2)
-
-
 def prior_weight(probability: float) -> float:
     return math.log2(probability / (1.0 - probability))
-
-
-def fill_unobserved_m(settings: dict[str, Any], unobserved_m: float) -> dict[str, Any]:
-    """A copy of a Splink settings dict where every non-null level without a trained m gets
-    `unobserved_m`, and each comparison's m values are rescaled to sum to one."""
-    filled = {**settings, "comparisons": []}
-    for comparison in settings["comparisons"]:
-        levels = [dict(level) for level in comparison["comparison_levels"]]
-        scored = [level for level in levels if not level.get("is_null_level")]
-        for level in scored:
-            if not isinstance(level.get("m_probability"), (int, float)):
-                level["m_probability"] = unobserved_m
-        total = sum(level["m_probability"] for level in scored)
-        for level in scored:
-            level["m_probability"] = level["m_probability"] / total
-        filled["comparisons"].append({**comparison, "comparison_levels": levels})
-    return filled
 
 
 def floor_parameters(settings: dict[str, Any], floor: float) -> dict[str, Any]:

@@ -56,16 +56,29 @@ def relate_people(people: Population, rates: Mapping[str, float], rng: np.random
     people.related = np.full(n, -1, dtype=np.int64)
     changed: dict[str, np.ndarray] = {}
     draw = rng.random(n)
-    low = 0.0
+    kinds, low = {}, 0.0
     for kind in PERSON_KINDS:
         rate = rates.get(kind, 0.0)
-        chosen = np.flatnonzero((draw >= low) & (draw < low + rate))
+        kinds[kind] = (draw >= low) & (draw < low + rate)
         low += rate
-        if len(chosen) == 0 or n < 2:
+    followers = np.zeros(n, dtype=bool)
+    for chosen in kinds.values():
+        followers |= chosen
+    candidates = np.flatnonzero(~followers)
+    if len(candidates) == 0:
+        return changed
+    taken = np.zeros(n, dtype=bool)   # a person leads at most one other
+    for kind in PERSON_KINDS:
+        chosen = np.flatnonzero(kinds[kind])
+        leaders = candidates[rng.integers(0, len(candidates), len(chosen))]
+        _, first = np.unique(leaders, return_index=True)
+        keep = np.zeros(len(chosen), dtype=bool)
+        keep[first] = True
+        keep &= ~taken[leaders]
+        chosen, leaders = chosen[keep], leaders[keep]
+        taken[leaders] = True
+        if len(chosen) == 0:
             continue
-        leaders = rng.integers(0, n, len(chosen))
-        ok = (leaders != chosen) & (people.related[leaders] < 0)
-        chosen, leaders = chosen[ok], leaders[ok]
         copied = ["family_name", "postcode", "lsoa_code", "imd_decile", "practice_ods", "pcn_code"]
         if kind == "twin":
             copied += ["birth_date", "age"]
@@ -73,7 +86,7 @@ def relate_people(people: Population, rates: Mapping[str, float], rng: np.random
             column = getattr(people, name)
             column[chosen] = column[leaders]
         same_name = people.given_name[chosen] == people.given_name[leaders]
-        if same_name.any():  # parents rarely give twins one name: take another person's of the same sex
+        if same_name.any():  # parents rarely give twins one name: take another person's
             donors = rng.integers(0, n, int(same_name.sum()))
             people.given_name[chosen[same_name]] = people.given_name[donors]
         people.related[chosen] = leaders
