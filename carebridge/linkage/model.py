@@ -57,6 +57,7 @@ class Training:
     em_blocking_rules: tuple[str, ...]
     em_max_pairs: int
     floor: float
+    em_max_iterations: int = 25
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _training(spec: dict[str, Any]) -> Training:
                     deterministic_rules=tuple(spec["deterministic_rules"]),
                     deterministic_recall=float(spec["deterministic_recall"]),
                     em_blocking_rules=tuple(spec["em_blocking_rules"]), em_max_pairs=int(spec["em_max_pairs"]),
-                    floor=float(spec["floor"]))
+                    floor=float(spec["floor"]), em_max_iterations=int(spec.get("em_max_iterations", 25)))
 
 
 def load_model(path: Path = DEFAULT_PATH) -> LinkageModel:
@@ -184,4 +185,5 @@ def splink_settings(model: LinkageModel, probability_two_random_records_match: f
         probability_two_random_records_match=probability_two_random_records_match,
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
+        max_iterations=model.training.em_max_iterations,
     )

@@ -17,6 +17,7 @@ comparison's m and u are rescaled to sum to one, so no level weighs infinitely f
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -76,6 +77,23 @@ def floor_parameters(settings: dict[str, Any], floor: float) -> dict[str, Any]:
     return filled
 
 
+@contextlib.contextmanager
+def _tiny_m_allowed():
+    """During EM, let an m or u fall below Splink's 1e-300 check instead of failing the session.
+
+    In a block that is almost all true pairs (a small run), EM drives a level seen only among
+    the few non-matches to ~1e-303 and Splink 5 raises. Such a level is floored afterwards
+    (`floor_parameters`), so the value is harmless; the session's other estimates are kept."""
+    from splink.internals import comparison_level
+
+    original = comparison_level._validate_m_u_probability
+    comparison_level._validate_m_u_probability = lambda value, *args: None
+    try:
+        yield
+    finally:
+        comparison_level._validate_m_u_probability = original
+
+
 class SplinkLinker:
     """Trains the declared model on the records given and scores their candidate pairs."""
 
@@ -105,7 +123,7 @@ class SplinkLinker:
         db_api = DuckDBAPI(con)
         table = db_api.register("cmp")
         trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.WARNING)
-        settings, training = self._train(trainer, records)
+        settings, training = self._train(trainer, records, lambda s: Linker(table, s, log_level=logging.WARNING))
         lam = float(settings["probability_two_random_records_match"])
         settings["retain_intermediate_calculation_columns"] = True
         linker = Linker(table, settings, log_level=logging.WARNING)
@@ -117,7 +135,7 @@ class SplinkLinker:
                            parameters=linker.misc.save_model_to_json(), training=training,
                            charts={"match_weights": chart})
 
-    def _train(self, linker: Any, records: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _train(self, linker: Any, records: int, relink: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         training = self.model.training
         facts: dict[str, Any] = {}
         try:
@@ -129,18 +147,26 @@ class SplinkLinker:
             facts["probability_two_random_records_match"] = f"1 / records ({exc.__class__.__name__})"
         linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=training.u_seed)
         sessions = []
+        settings = linker.misc.save_model_to_json()
         for rule in training.em_blocking_rules:
+            # each session on a fresh linker: one that fails (too few pairs in its block) leaves the
+            # model as it was, and the other sessions still learn
+            session = relink(settings)
             try:
-                linker.training.estimate_parameters_using_expectation_maximisation(
-                    rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True)
-                sessions.append(rule)
-            except Exception as exc:  # noqa: BLE001 - too few pairs in this block: the other sessions learn
+                with _tiny_m_allowed():
+                    session.training.estimate_parameters_using_expectation_maximisation(
+                        rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True)
+                    trained = floor_parameters(session.misc.save_model_to_json(), training.floor)
+            except Exception as exc:  # noqa: BLE001
                 facts.setdefault("em_skipped", []).append(f"{rule}: {exc.__class__.__name__}: {str(exc)[:200]}")
-        settings = floor_parameters(linker.misc.save_model_to_json(), training.floor)
+                continue
+            settings = trained
+            sessions.append(rule)
+        settings = floor_parameters(settings, training.floor)
         lam = float(settings.get("probability_two_random_records_match") or 1.0 / max(records, 2))
         settings["probability_two_random_records_match"] = min(max(lam, 1.0 / max(records, 2) ** 2), 0.5)
         facts.update({
-            "lambda": settings["probability_two_random_records_match"], "records": records,
+            "em_sessions": len(sessions), "lambda": settings["probability_two_random_records_match"], "records": records,
             "u": f"random sampling, at most {training.u_max_pairs} pairs, seed {training.u_seed}",
             "m": f"expectation maximisation over {sessions}, at most {training.em_max_pairs} pairs each",
             "floor": training.floor})
