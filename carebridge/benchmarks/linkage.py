@@ -75,6 +75,7 @@ def _link(work: str) -> None:
     timings["seconds"] = time.perf_counter() - start
     pq.write_table(index.links, folder / "links.parquet")
     pq.write_table(index.reviews, folder / "reviews.parquet")
+    (folder / "parameters.json").write_text(json.dumps(index.scored.parameters, default=str), encoding="utf-8")
     result = {**timings, "peak_rss_bytes": peak_rss_bytes(), "summary": index.summary(), "bands": index.bands,
               "training": index.scored.training}
     (folder / "link.json").write_text(json.dumps(result, default=str), encoding="utf-8")
