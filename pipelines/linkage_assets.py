@@ -57,18 +57,22 @@ def _write_charts(carebridge: CarebridgeResource, charts: dict[str, str]) -> dic
 def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Links the records of one person across GP, trust, Talking Therapies and VCSE extracts: on a
     valid NHS number, then probabilistically (Splink, Fellegi-Sunter; `carebridge/linkage/probabilistic.yaml`)
-    on name, birth date, sex and postcode for records without one. Conflicting NHS numbers go to
-    `linkage.linkage_review`, never merged. Person ids carry over from the last run
+    on name, birth date, sex and postcode, for every record (an NHS number is evidence: a record whose
+    demographics contradict its NHS number's group is held apart). What needs a person goes to
+    `linkage.linkage_review` (`carebridge linkage review`); decisions in
+    `linkage.linkage_decision` are honoured every run. Person ids carry over from the last run
     (`linkage.person_id_map`); merged ids are kept in `linkage.person_id_retired`."""
     engine = carebridge.engine
     staged_tables = load_staged(engine, staged_table_keys())
     model = default_model()
     previous = _previous_assignment(carebridge)
     run = _run_label(context.run_id)
-    index = build_person_index(staged_tables, linker=SplinkLinker(model), previous=previous, run=run, model=model)
+    decisions = catalog.load_decisions(engine)
+    index = build_person_index(staged_tables, linker=SplinkLinker(model), previous=previous, run=run, model=model,
+                               decisions=decisions)
     catalog.save_person_index(engine, index.links, index.persons)
     catalog.save_assignment(engine, index.assignment.map, index.assignment.retired)
-    catalog.save_reviews(engine, index.reviews)
+    catalog.save_reviews(engine, index.queue)
     months = sorted({m for t in staged_tables.values() if "reporting_month" in t.column_names
                      for m in t["reporting_month"].unique().to_pylist() if m})
     catalog.append_run(engine, _run_record(run, context.run_id, months, index, model))
@@ -84,6 +88,7 @@ def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
                   "matches_by_band": counts_table(index.bands, "confidence band", "records matched"),
                   "training": dg.MetadataValue.json(index.scored.training),
                   "retired_ids": index.assignment.retired.num_rows,
+                  "decisions_honoured": 0 if decisions is None else decisions.num_rows,
                   **{f"chart_{name}": dg.MetadataValue.path(path) for name, path in charts.items()}},
         check_results=[
             dg.AssetCheckResult(check_name="one_person_per_record", passed=distinct == keys.num_rows,

@@ -25,8 +25,9 @@ SCOPES = {"all": "", "untrusted": "(l.nhs_number IS NULL OR r.nhs_number IS NULL
 @dataclass(frozen=True)
 class ColumnRule:
     column: str
-    kind: str                       # name | date | postcode | code
+    kind: str                       # name | date | postcode | postcode_sector | postcode_district | code
     unknown: tuple[str, ...] = ()   # values that mean "not known" (become null)
+    source: str | None = None       # the input column (default: `column` itself)
 
 
 @dataclass(frozen=True)
@@ -42,17 +43,21 @@ class Comparison:
 
 @dataclass(frozen=True)
 class BlockingRule:
-    equal: tuple[str, ...]
+    equal: tuple[str, ...] = ()
     scope: str = "untrusted"
+    sql: str | None = None          # or: a rule over l. and r. as it stands
 
 
 @dataclass(frozen=True)
 class Training:
     u_max_pairs: int
     u_seed: int
-    m_label_column: str
-    min_label_pairs: int
-    unobserved_m_pairs: float
+    deterministic_rules: tuple[str, ...]
+    deterministic_recall: float
+    em_blocking_rules: tuple[str, ...]
+    em_max_pairs: int
+    floor: float
+    em_max_iterations: int = 25
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,8 @@ class Thresholds:
     nhs_conflict: float
     nhs_split: float
     chain_veto: float
+    nhs_typo: float = 12.0
+    nhs_typo_digits: int = 2
 
 
 @dataclass(frozen=True)
@@ -73,10 +80,12 @@ class LinkageModel:
     thresholds: Thresholds
     bands: tuple[tuple[str, float], ...]        # (band, lowest weight), highest band first
     declared: dict[str, Any]                    # the file as read, recorded with each run
+    contradictions: tuple[str, ...] = ()        # SQL over a pair: never linked; held apart under one NHS number
 
 
 def _column_rule(name: str, spec: dict[str, Any]) -> ColumnRule:
-    return ColumnRule(column=name, kind=spec["kind"], unknown=tuple(str(v) for v in spec.get("unknown", ())))
+    return ColumnRule(column=name, kind=spec["kind"], unknown=tuple(str(v) for v in spec.get("unknown", ())),
+                      source=spec.get("from"))
 
 
 def _comparison(spec: dict[str, Any]) -> Comparison:
@@ -89,7 +98,9 @@ def _comparison(spec: dict[str, Any]) -> Comparison:
 def _blocking_rule(spec: dict[str, Any]) -> BlockingRule:
     if spec.get("scope", "untrusted") not in SCOPES:
         raise ValueError(f"blocking rule scope must be one of {sorted(SCOPES)}: {spec}")
-    return BlockingRule(equal=tuple(spec["equal"]), scope=spec.get("scope", "untrusted"))
+    if bool(spec.get("equal")) == bool(spec.get("sql")):
+        raise ValueError(f"a blocking rule has either `equal` or `sql`: {spec}")
+    return BlockingRule(equal=tuple(spec.get("equal", ())), scope=spec.get("scope", "untrusted"), sql=spec.get("sql"))
 
 
 def model_from_dict(declared: dict[str, Any]) -> LinkageModel:
@@ -98,10 +109,19 @@ def model_from_dict(declared: dict[str, Any]) -> LinkageModel:
         columns=tuple(_column_rule(n, s) for n, s in declared["columns"].items()),
         comparisons=tuple(_comparison(c) for c in declared["comparisons"]),
         blocking_rules=tuple(_blocking_rule(b) for b in declared["blocking_rules"]),
-        training=Training(**declared["training"]),
+        training=_training(declared["training"]),
         thresholds=Thresholds(**declared["thresholds"]),
         bands=tuple((name, float(low)) for name, low in bands),
-        declared=declared)
+        declared=declared,
+        contradictions=tuple(declared.get("contradictions", ())))
+
+
+def _training(spec: dict[str, Any]) -> Training:
+    return Training(u_max_pairs=int(spec["u_max_pairs"]), u_seed=int(spec["u_seed"]),
+                    deterministic_rules=tuple(spec["deterministic_rules"]),
+                    deterministic_recall=float(spec["deterministic_recall"]),
+                    em_blocking_rules=tuple(spec["em_blocking_rules"]), em_max_pairs=int(spec["em_max_pairs"]),
+                    floor=float(spec["floor"]), em_max_iterations=int(spec.get("em_max_iterations", 25)))
 
 
 def load_model(path: Path = DEFAULT_PATH) -> LinkageModel:
@@ -123,8 +143,9 @@ def _side(expression: str, side: str) -> str:
 
 
 def blocking_rule_sql(rule: BlockingRule) -> str:
-    """The rule as Splink blocking SQL: equality on each expression, then the scope's condition."""
-    parts = [f"{_side(e, 'l')} = {_side(e, 'r')}" for e in rule.equal]
+    """The rule as Splink blocking SQL: equality on each expression (or the rule's own SQL), then
+    the scope's condition."""
+    parts = [f"({rule.sql})"] if rule.sql else [f"{_side(e, 'l')} = {_side(e, 'r')}" for e in rule.equal]
     if SCOPES[rule.scope]:
         parts.append(SCOPES[rule.scope])
     return " AND ".join(parts)
@@ -164,4 +185,5 @@ def splink_settings(model: LinkageModel, probability_two_random_records_match: f
         probability_two_random_records_match=probability_two_random_records_match,
         retain_matching_columns=False,
         retain_intermediate_calculation_columns=False,
+        max_iterations=model.training.em_max_iterations,
     )

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from carebridge.linkage.model import LinkageModel, default_model
 from carebridge.linkage.records import person_records
 from carebridge.linkage.resolve import REVIEW_KINDS, resolve
+from carebridge.linkage.review import decision_pairs, review_queue
 from carebridge.linkage.splink_linker import PAIR_SCHEMA, ProbabilisticLinker, ScoredPairs
 from carebridge.linkage.stable_ids import IdAssignment, assign_ids
 
@@ -40,6 +41,7 @@ class PersonIndex:
     reviews: pa.Table = field(default_factory=REVIEW_SCHEMA.empty_table)
     scored: ScoredPairs = field(default_factory=lambda: ScoredPairs(pairs=PAIR_SCHEMA.empty_table()))
     bands: dict[str, int] = field(default_factory=dict)
+    queue: pa.Table | None = None    # the reviews as people read them (review.review_queue)
 
     def summary(self) -> dict[str, int]:
         methods = self.links.group_by("match_method").aggregate([("person_id", "count")]).to_pylist()
@@ -162,18 +164,23 @@ def band_counts(matches: pa.Table, bands: tuple[tuple[str, float], ...]) -> dict
 
 
 def build_person_index(staged: dict[str, pa.Table], linker: ProbabilisticLinker | None = None,
-                       previous: IdAssignment | None = None, run: str = "", model: LinkageModel | None = None) -> PersonIndex:
+                       previous: IdAssignment | None = None, run: str = "", model: LinkageModel | None = None,
+                       decisions: pa.Table | None = None) -> PersonIndex:
     """Link the person records of `staged`: on a valid NHS number, then (with a `linker`) on the
-    pairs it scores. `previous` is the last run's id assignment (ids carry over), `run` labels this run."""
-    return link_records(linkage_records(staged), linker, previous, run, model)
+    pairs it scores. `previous` is the last run's id assignment (ids carry over), `run` labels this
+    run, `decisions` are the clerical decisions so far (review.DECISION_RECORD_SCHEMA)."""
+    return link_records(linkage_records(staged), linker, previous, run, model, decisions)
 
 
 def link_records(records: pa.Table, linker: ProbabilisticLinker | None = None, previous: IdAssignment | None = None,
-                 run: str = "", model: LinkageModel | None = None) -> PersonIndex:
+                 run: str = "", model: LinkageModel | None = None, decisions: pa.Table | None = None) -> PersonIndex:
     """`build_person_index` from `linkage_records` already made."""
     model = model or default_model()
     scored = linker(records) if linker is not None and records.num_rows else ScoredPairs(pairs=PAIR_SCHEMA.empty_table())
-    resolution = resolve(records, scored.pairs, model.thresholds, prior=scored.prior_weight)
+    has_weights = any(c.startswith("w_") for c in scored.pairs.column_names)
+    resolution = resolve(records, scored.pairs, model.thresholds, prior=scored.prior_weight,
+                         contradictions=model.contradictions if has_weights else (),
+                         decisions=decision_pairs(records, decisions))
     assignment = assign_ids(records, resolution.clusters, previous, run)
     con = duckdb.connect()
     try:
@@ -188,4 +195,4 @@ def link_records(records: pa.Table, linker: ProbabilisticLinker | None = None, p
         con.close()
     linked = resolution.clusters.filter(pc.equal(resolution.clusters["match_method"], "probabilistic"))
     return PersonIndex(links=links, persons=persons, assignment=assignment, reviews=reviews, scored=scored,
-                       bands=band_counts(linked, model.bands))
+                       bands=band_counts(linked, model.bands), queue=review_queue(reviews, records, scored.pairs))

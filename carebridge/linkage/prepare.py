@@ -19,10 +19,31 @@ def _name(column: str) -> str:
     return f"nullif(regexp_replace(upper(strip_accents({column})), '[^A-Z]', '', 'g'), '')"
 
 
+# A UK postcode, letters and digits only: outward code (area, district) then inward code (sector digit, unit).
+UK_POSTCODE = "^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
+
+
+def _packed(column: str) -> str:
+    return f"nullif(regexp_replace(upper(strip_accents({column})), '[^A-Z0-9]', '', 'g'), '')"
+
+
 def _postcode(column: str) -> str:
-    packed = f"regexp_replace(upper({column}), '[^A-Z0-9]', '', 'g')"
-    return (f"CASE WHEN length({packed}) BETWEEN 5 AND 7 "
-            f"THEN left({packed}, length({packed}) - 3) || ' ' || right({packed}, 3) END")
+    """UK-shaped: `AB1 2CD`; any other shape kept as its letters and digits (compared as text)."""
+    packed = _packed(column)
+    return (f"CASE WHEN regexp_matches({packed}, '{UK_POSTCODE}') "
+            f"THEN left({packed}, length({packed}) - 3) || ' ' || right({packed}, 3) ELSE {packed} END")
+
+
+def _postcode_sector(column: str) -> str:
+    packed = _packed(column)
+    return (f"CASE WHEN regexp_matches({packed}, '{UK_POSTCODE}') "
+            f"THEN left({packed}, length({packed}) - 3) || ' ' || left(right({packed}, 3), 1) END")
+
+
+def _postcode_district(column: str) -> str:
+    packed = _packed(column)
+    return (f"CASE WHEN regexp_matches({packed}, '{UK_POSTCODE}') THEN left({packed}, length({packed}) - 3) "
+            f"WHEN length({packed}) > 2 THEN left({packed}, length({packed}) - 2) ELSE {packed} END")
 
 
 def _date(column: str) -> str:
@@ -33,12 +54,13 @@ def _code(column: str) -> str:
     return f"nullif(trim({column}), '')"
 
 
-_KINDS: dict[str, Callable[[str], str]] = {"name": _name, "postcode": _postcode, "date": _date, "code": _code}
+_KINDS: dict[str, Callable[[str], str]] = {"name": _name, "postcode": _postcode, "postcode_sector": _postcode_sector,
+                                           "postcode_district": _postcode_district, "date": _date, "code": _code}
 
 
 def column_sql(rule: ColumnRule) -> str:
     """The cleaning expression of one column, unknown values made null."""
-    expression = _KINDS[rule.kind](rule.column)
+    expression = _KINDS[rule.kind](rule.source or rule.column)
     if rule.unknown:
         listed = ", ".join("'" + v.replace("'", "''") + "'" for v in rule.unknown)
         expression = f"CASE WHEN {expression} IN ({listed}) THEN NULL ELSE {expression} END"

@@ -2,13 +2,23 @@
 
 Pure: Arrow tables in, Arrow tables out (DuckDB inside). The rules, in order:
 
-1. Records sharing a valid NHS number are one person (the NHS number is the anchor). The group's
-   main record is the highest-priority one (GP first, then latest month). A record that shares
-   the number but whose evidence against the main record (match weight less the prior) is at
-   most `nhs_split` is clearly someone else: it is held apart (its own person) and sent to
-   review (`shared_nhs_number`).
-2. Two records with different valid NHS numbers that score at least `nhs_conflict` are sent to
-   review (`nhs_number_conflict`) and stay two people: an NHS number is never merged away.
+0. Clerical decisions come first (`decisions`: pairs decided `match` or `non_match`): a decided
+   pair scores +/-1000, overriding whatever the model said, and never comes back to review.
+1. Two valid NHS numbers that differ in at most `nhs_typo_digits` digits on records scoring at
+   least `nhs_typo` (and not contradicting) are one number mistyped: the records with the rarer one take the other (the
+   one with more records, then the higher-priority source) and the pair is listed for review
+   (`nhs_number_typo`, linked).
+2. Records sharing a valid NHS number are one person (the NHS number is the anchor) unless their
+   demographics say otherwise: a pair of them *contradicts* when its evidence (match weight less
+   the prior) is at most `nhs_split` or it meets one of the model's `contradictions` (a
+   different birth date and name; the opposite sex and another given name; ...). The group's main
+   record is the highest-priority one (GP first, then latest month) among those contradicted by
+   no more of the group than agree with them. A record contradicting the main record, or in a group
+   without a main record (two records that contradict each other), is held apart and sent to review
+   (`shared_nhs_number`): it then links as a record without an NHS number would, but never back
+   into the group it was held from.
+3. Two records with different valid NHS numbers that score at least `nhs_conflict` are sent to
+   review (`nhs_number_conflict`) and stay two people.
 3. A record without a trustworthy NHS number is scored against each NHS person it was compared
    with: per comparison, the best weight against any of the person's records, summed, plus the
    prior (so a person's GP record with another name counts against the person, even when the
@@ -33,9 +43,21 @@ import pyarrow as pa
 
 from carebridge.linkage.model import Thresholds
 
-__all__ = ["Resolution", "resolve", "connected_components", "REVIEW_KINDS", "CLUSTER_SCHEMA", "REVIEW_SCHEMA"]
+__all__ = ["Resolution", "resolve", "connected_components", "REVIEW_KINDS", "REVIEW_REASONS", "CLUSTER_SCHEMA",
+           "REVIEW_SCHEMA", "DECISION_SCHEMA", "DECISIONS"]
 
-REVIEW_KINDS = ("shared_nhs_number", "nhs_number_conflict", "ambiguous_match", "cluster_conflict")
+REVIEW_KINDS = ("shared_nhs_number", "nhs_number_conflict", "nhs_number_typo", "ambiguous_match", "cluster_conflict")
+
+# Why each kind of review row is in the queue (shown by `carebridge linkage review`).
+REVIEW_REASONS = {
+    "shared_nhs_number": "held apart: shares a valid NHS number with a record whose demographics contradict it",
+    "nhs_number_conflict": "kept apart: different valid NHS numbers, demographics match strongly",
+    "nhs_number_typo": "linked: NHS numbers differ in a digit or two and the demographics match strongly (a typo?)",
+    "ambiguous_match": "not linked: a second person scores almost as well",
+    "cluster_conflict": "not linked: records that match each other reach several NHS persons",
+}
+DECISIONS = ("match", "non_match")
+DECISION_WEIGHT = 1000.0
 
 # One row per record. A record of an NHS person has `anchor_nhs` (and no `cluster`); a record of
 # a record-only person has `cluster`, the smallest unique_id of its records. `match_weight` is the
@@ -73,24 +95,83 @@ def connected_components(con: duckdb.DuckDBPyConnection, nodes: str, edges: str,
     con.execute("DROP TABLE IF EXISTS _cc_next; DROP TABLE IF EXISTS _cc_edges")
 
 
+# Decisions override the model: a decided pair scores +/-DECISION_WEIGHT (added when not scored).
+_DECIDED_SQL = """
+CREATE TEMP TABLE pairs AS
+SELECT p.* REPLACE (CASE d.decision WHEN 'match' THEN {big} WHEN 'non_match' THEN -{big} ELSE p.match_weight END
+                    AS match_weight), d.decision
+FROM pairs_in p LEFT JOIN decided d USING (unique_id_l, unique_id_r)
+UNION ALL BY NAME
+SELECT d.unique_id_l, d.unique_id_r, CASE d.decision WHEN 'match' THEN {big} ELSE -{big} END AS match_weight,
+       CASE d.decision WHEN 'match' THEN 1.0 ELSE 0.0 END AS match_probability, d.decision
+FROM decided d ANTI JOIN pairs_in p USING (unique_id_l, unique_id_r)
+"""
+
+_ALIAS_SQL = """
+-- pairs whose demographics contradict (a decision overrides): never linked, held apart under one NHS number
+CREATE TEMP TABLE contra_pair AS
+SELECT p.unique_id_l AS a, p.unique_id_r AS b, p.match_weight, p.decision,
+              coalesce(p.decision = 'non_match', false)
+       OR (p.decision IS NULL AND coalesce({contradiction}, false)) AS contra
+FROM pairs p JOIN records_in l ON l.unique_id = p.unique_id_l JOIN records_in r ON r.unique_id = p.unique_id_r;
+
+CREATE TEMP TABLE nhs_size AS
+SELECT nhs_number, count(*) AS n, min(priority) AS best FROM records_in WHERE trusted GROUP BY nhs_number;
+
+CREATE TEMP TABLE typo_pair AS
+SELECT p.unique_id_l, p.unique_id_r, p.match_weight, l.nhs_number AS nhs_l, r.nhs_number AS nhs_r
+FROM pairs p JOIN records_in l ON l.unique_id = p.unique_id_l JOIN records_in r ON r.unique_id = p.unique_id_r
+JOIN contra_pair c ON c.a = p.unique_id_l AND c.b = p.unique_id_r
+WHERE l.trusted AND r.trusted AND l.nhs_number <> r.nhs_number AND NOT c.contra
+  AND (p.decision = 'match' OR (p.decision IS NULL AND p.match_weight >= {nhs_typo}
+       AND length(l.nhs_number) = length(r.nhs_number) AND hamming(l.nhs_number, r.nhs_number) <= {digits}));
+
+CREATE TEMP TABLE alias AS
+SELECT from_nhs, min(to_nhs) AS to_nhs FROM (
+    SELECT CASE WHEN (a.n, -a.best, b.nhs_number) > (b.n, -b.best, a.nhs_number) THEN b.nhs_number ELSE a.nhs_number END AS from_nhs,
+           CASE WHEN (a.n, -a.best, b.nhs_number) > (b.n, -b.best, a.nhs_number) THEN a.nhs_number ELSE b.nhs_number END AS to_nhs
+    FROM typo_pair t JOIN nhs_size a ON a.nhs_number = t.nhs_l JOIN nhs_size b ON b.nhs_number = t.nhs_r)
+GROUP BY from_nhs;
+
+-- one more step, so a chain a -> b -> c ends at c
+CREATE TEMP TABLE alias2 AS
+SELECT a.from_nhs, coalesce(b.to_nhs, a.to_nhs) AS to_nhs FROM alias a LEFT JOIN alias b ON b.from_nhs = a.to_nhs
+WHERE a.from_nhs <> coalesce(b.to_nhs, a.to_nhs);
+
+CREATE TEMP TABLE records AS
+SELECT r.* REPLACE (CASE WHEN r.trusted THEN coalesce(a.to_nhs, r.nhs_number) ELSE r.nhs_number END AS nhs_number)
+FROM records_in r LEFT JOIN alias2 a ON a.from_nhs = r.nhs_number;
+"""
+
 _ANCHORS_SQL = """
+CREATE TEMP TABLE group_pair AS
+SELECT c.a, c.b, c.match_weight, c.decision,
+       c.contra OR (c.decision IS NULL AND c.match_weight - {prior} <= {nhs_split}) AS contra
+FROM contra_pair c JOIN records l ON l.unique_id = c.a JOIN records r ON r.unique_id = c.b
+WHERE l.trusted AND r.trusted AND l.nhs_number = r.nhs_number;
+
+CREATE TEMP TABLE support AS
+SELECT id, count(*) FILTER (WHERE contra) AS against, count(*) FILTER (WHERE NOT contra) AS agree
+FROM (SELECT a AS id, contra FROM group_pair UNION ALL SELECT b, contra FROM group_pair) GROUP BY id;
+
 CREATE TEMP TABLE main_record AS
 SELECT nhs_number, unique_id AS main_id FROM (
-    SELECT nhs_number, unique_id, row_number() OVER (
-        PARTITION BY nhs_number ORDER BY priority, reporting_month DESC NULLS LAST, unique_id) AS rn
-    FROM records WHERE trusted)
+    SELECT r.nhs_number, r.unique_id, row_number() OVER (
+        PARTITION BY r.nhs_number ORDER BY r.priority, r.reporting_month DESC NULLS LAST, r.unique_id) AS rn
+    FROM records r LEFT JOIN support s ON s.id = r.unique_id
+    WHERE r.trusted AND coalesce(s.agree, 0) >= coalesce(s.against, 0))
 WHERE rn = 1;
 
 CREATE TEMP TABLE held AS
-SELECT r.unique_id, m.main_id, p.match_weight
-FROM records r JOIN main_record m USING (nhs_number)
-JOIN pairs p ON p.unique_id_l = least(r.unique_id, m.main_id) AND p.unique_id_r = greatest(r.unique_id, m.main_id)
-WHERE r.trusted AND r.unique_id <> m.main_id AND p.match_weight - {prior} <= {nhs_split};
+SELECT r.unique_id, r.nhs_number, m.main_id, g.match_weight
+FROM records r LEFT JOIN main_record m USING (nhs_number)
+LEFT JOIN group_pair g ON g.a = least(r.unique_id, m.main_id) AND g.b = greatest(r.unique_id, m.main_id)
+WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id AND (m.main_id IS NULL OR coalesce(g.contra, false));
 
 CREATE TEMP TABLE node AS
 SELECT r.unique_id,
        CASE WHEN r.trusted AND h.unique_id IS NULL THEN r.nhs_number END AS anchor_nhs,
-       h.unique_id IS NOT NULL AS held
+       h.unique_id IS NOT NULL AS held, h.nhs_number AS held_from
 FROM records r LEFT JOIN held h USING (unique_id);
 """
 
@@ -102,16 +183,22 @@ _EDGES_SQL = """
 CREATE TEMP TABLE free_edge AS
 SELECT p.unique_id_l AS a, p.unique_id_r AS b, p.match_weight
 FROM pairs p JOIN node l ON l.unique_id = p.unique_id_l JOIN node r ON r.unique_id = p.unique_id_r
-WHERE p.match_weight >= {link} AND NOT l.held AND NOT r.held AND l.anchor_nhs IS NULL AND r.anchor_nhs IS NULL;
+LEFT JOIN contra_pair g ON g.a = p.unique_id_l AND g.b = p.unique_id_r
+WHERE p.match_weight >= {link} AND l.anchor_nhs IS NULL AND r.anchor_nhs IS NULL AND NOT coalesce(g.contra, false);
 
 CREATE TEMP TABLE free_to_person AS
 SELECT CASE WHEN l.anchor_nhs IS NULL THEN p.unique_id_l ELSE p.unique_id_r END AS free_id,
-       coalesce(l.anchor_nhs, r.anchor_nhs) AS anchor_nhs, p.*
+       coalesce(l.anchor_nhs, r.anchor_nhs) AS anchor_nhs, p.*, coalesce(g.contra, false) AS contra
 FROM pairs p JOIN node l ON l.unique_id = p.unique_id_l JOIN node r ON r.unique_id = p.unique_id_r
-WHERE NOT l.held AND NOT r.held AND (l.anchor_nhs IS NULL) <> (r.anchor_nhs IS NULL);
+LEFT JOIN contra_pair g ON g.a = p.unique_id_l AND g.b = p.unique_id_r
+WHERE (l.anchor_nhs IS NULL) <> (r.anchor_nhs IS NULL)
+  AND (coalesce(l.held_from, r.held_from) IS DISTINCT FROM coalesce(l.anchor_nhs, r.anchor_nhs) OR p.decision = 'match');
 
 CREATE TEMP TABLE person_score AS
-SELECT free_id, anchor_nhs, {person_weight} AS match_weight FROM free_to_person GROUP BY ALL;
+SELECT free_id, anchor_nhs,
+       CASE WHEN bool_or(decision = 'non_match') THEN -{big} WHEN bool_or(decision = 'match') THEN {big}
+            WHEN bool_or(contra) THEN least({person_weight}, {chain_veto}) ELSE {person_weight} END AS match_weight
+FROM free_to_person GROUP BY ALL;
 
 CREATE TEMP TABLE to_anchor AS SELECT * FROM person_score WHERE match_weight >= {link};
 
@@ -125,7 +212,7 @@ SELECT free_id, anchor_nhs, match_weight, runner_up,
        runner_up IS NOT NULL AND match_weight - runner_up < {margin} AS ambiguous
 FROM ranked_anchor WHERE rank = 1;
 
-CREATE TEMP TABLE free_node AS SELECT unique_id AS node FROM node WHERE anchor_nhs IS NULL AND NOT held;
+CREATE TEMP TABLE free_node AS SELECT unique_id AS node FROM node WHERE anchor_nhs IS NULL;
 """
 
 _CLUSTERS_SQL = """
@@ -170,8 +257,6 @@ CREATE TEMP TABLE cluster AS
 SELECT unique_id, NULL::BIGINT AS cluster, anchor_nhs, 'nhs_number' AS match_method, NULL::DOUBLE AS match_weight
 FROM node WHERE anchor_nhs IS NOT NULL
 UNION ALL
-SELECT unique_id, unique_id, NULL, 'unlinked', NULL FROM node WHERE held
-UNION ALL
 SELECT unique_id,
        CASE WHEN anchor_nhs IS NULL THEN (CASE WHEN stranded THEN unique_id ELSE component END) END,
        anchor_nhs,
@@ -182,19 +267,28 @@ FROM free_cluster;
 """
 
 _REVIEWS_SQL = """
-SELECT 'shared_nhs_number' AS kind, least(main_id, unique_id) AS unique_id_l, greatest(main_id, unique_id) AS unique_id_r,
-       match_weight
-FROM held
+SELECT * FROM (
+SELECT 'shared_nhs_number' AS kind, least(h.main_id, h.unique_id) AS unique_id_l,
+       CASE WHEN h.main_id IS NULL THEN (SELECT min(o.unique_id) FROM records o WHERE o.trusted
+                                          AND o.nhs_number = h.nhs_number AND o.unique_id <> h.unique_id)
+            ELSE greatest(h.main_id, h.unique_id) END AS unique_id_r,
+       h.match_weight
+FROM held h
 UNION ALL
 SELECT 'nhs_number_conflict', p.unique_id_l, p.unique_id_r, p.match_weight
 FROM pairs p JOIN node l ON l.unique_id = p.unique_id_l JOIN node r ON r.unique_id = p.unique_id_r
 WHERE l.anchor_nhs IS NOT NULL AND r.anchor_nhs IS NOT NULL AND l.anchor_nhs <> r.anchor_nhs
-  AND p.match_weight >= {nhs_conflict}
+  AND p.match_weight >= {nhs_conflict} AND p.decision IS NULL
 UNION ALL
-SELECT 'ambiguous_match', d.free_id, NULL, d.match_weight FROM direct d WHERE d.ambiguous
+SELECT 'nhs_number_typo', unique_id_l, unique_id_r, match_weight FROM typo_pair WHERE match_weight < {big}
+UNION ALL
+SELECT 'ambiguous_match', d.free_id, (SELECT m.main_id FROM main_record m WHERE m.nhs_number = d.anchor_nhs), d.match_weight
+FROM direct d WHERE d.ambiguous
 UNION ALL
 SELECT 'cluster_conflict', m.unique_id, NULL, m.direct_weight
-FROM member m JOIN component_anchor a USING (component) WHERE a.anchors >= 2
+FROM member m JOIN component_anchor a USING (component) WHERE a.anchors >= 2)
+WHERE unique_id_r IS NULL OR (least(unique_id_l, unique_id_r), greatest(unique_id_l, unique_id_r)) NOT IN
+      (SELECT (unique_id_l, unique_id_r) FROM decided)
 ORDER BY kind, unique_id_l, unique_id_r
 """
 
@@ -206,21 +300,62 @@ def _person_weight(pairs: pa.Table, prior: float) -> str:
     return " + ".join([repr(float(prior))] + [f"coalesce(max({w}), 0)" for w in weights])
 
 
-def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: float = 0.0) -> Resolution:
-    """`records`: unique_id, nhs_number, trusted, priority, reporting_month; `pairs`: scored pairs
-    (unique_id_l < unique_id_r, match_weight, optional `w_*`); `prior`: the log2 prior odds inside
-    match_weight (the NHS split rule weighs the evidence alone). Returns clusters and review rows."""
+DECISION_SCHEMA = pa.schema([("unique_id_l", pa.int64()), ("unique_id_r", pa.int64()), ("decision", pa.string())])
+
+
+def _records_view(records: pa.Table) -> pa.Table:
+    """The records with every column the contradictions may use (gender and birth date null if absent)."""
+    table = records
+    for name, type_ in (("gender", pa.string()), ("birth_date", pa.date32())):
+        if name not in table.column_names:
+            table = table.append_column(name, pa.nulls(table.num_rows, type_))
+    return table
+
+
+def _decided(decisions: pa.Table | None) -> pa.Table:
+    """Decided pairs, each once (l < r), the latest decision of a pair winning (rows are in order)."""
+    if decisions is None or decisions.num_rows == 0:
+        return DECISION_SCHEMA.empty_table()
     con = duckdb.connect()
     try:
-        con.register("records", records.select(["unique_id", "nhs_number", "trusted", "priority", "reporting_month"]))
-        con.register("pairs", pairs)
-        con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior)))
+        con.register("d", decisions.select(DECISION_SCHEMA.names).cast(DECISION_SCHEMA))
+        return con.sql("""
+            SELECT least(unique_id_l, unique_id_r) AS unique_id_l, greatest(unique_id_l, unique_id_r) AS unique_id_r,
+                   last(decision ORDER BY rn) AS decision
+            FROM (SELECT *, row_number() OVER () AS rn FROM d WHERE decision IN ('match', 'non_match')
+                  AND unique_id_l <> unique_id_r)
+            GROUP BY ALL""").to_arrow_table().cast(DECISION_SCHEMA)
+    finally:
+        con.close()
+
+
+def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: float = 0.0,
+            contradictions: tuple[str, ...] = (), decisions: pa.Table | None = None) -> Resolution:
+    """`records`: unique_id, nhs_number, trusted, priority, reporting_month (gender if the
+    contradictions use it); `pairs`: scored pairs (unique_id_l < unique_id_r, match_weight,
+    optional `w_*`); `prior`: the log2 prior odds inside match_weight (the NHS split rule weighs the
+    evidence alone); `contradictions`: SQL conditions over a pair (w_* and l./r. record columns)
+    that hold a record apart from its NHS number's group; `decisions`: unique_id_l, unique_id_r,
+    decision (`match` / `non_match`). Returns clusters and review rows."""
+    con = duckdb.connect()
+    big = DECISION_WEIGHT
+    try:
+        con.register("records_in", _records_view(records))
+        con.register("pairs_in", pairs)
+        con.register("decided", _decided(decisions))
+        con.execute(_DECIDED_SQL.format(big=big))
+        contradiction = " OR ".join(f"({c})" for c in contradictions) or "false"
+        con.execute(_ALIAS_SQL.format(nhs_typo=float(thresholds.nhs_typo), digits=int(thresholds.nhs_typo_digits),
+                                      contradiction=contradiction))
+        con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior), big=big,
+                                        contradiction=contradiction, margin=float(thresholds.ambiguity_margin)))
         con.execute(_EDGES_SQL.format(link=float(thresholds.link), margin=float(thresholds.ambiguity_margin),
-                                      person_weight=_person_weight(pairs, prior)))
+                                      person_weight=_person_weight(pairs, prior), big=big,
+                                      chain_veto=float(thresholds.chain_veto)))
         connected_components(con, "free_node", "free_edge", "component")
         con.execute(_CLUSTERS_SQL.format(chain_veto=float(thresholds.chain_veto)))
         clusters = con.sql("SELECT * FROM cluster ORDER BY unique_id").to_arrow_table().cast(CLUSTER_SCHEMA)
-        reviews = con.sql(_REVIEWS_SQL.format(nhs_conflict=float(thresholds.nhs_conflict))).to_arrow_table()
+        reviews = con.sql(_REVIEWS_SQL.format(nhs_conflict=float(thresholds.nhs_conflict), big=big)).to_arrow_table()
         return Resolution(clusters=clusters, reviews=reviews.cast(REVIEW_SCHEMA))
     finally:
         con.close()

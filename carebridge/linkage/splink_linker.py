@@ -5,19 +5,19 @@
 records and returns the scored pairs the decisions need. It decides nothing itself: which pairs
 link, conflict or are held apart is `linkage.resolve`.
 
-Training, every run:
-- lambda (the probability that two random records match): true pairs / all pairs among the
-  records with a valid NHS number (records sharing one are the same person);
+Training, every run, without labels (the NHS number is not used: it is what the model checks):
+- lambda (the probability that two random records match): Splink's direct estimate from the pairs
+  the declared deterministic rules find, scaled by their assumed recall;
 - u: Splink's random sampling of record pairs;
-- m: Splink's estimate from the label column (the NHS number) when the run has at least
-  `min_label_pairs` labelled pairs, else Splink's defaults. A level no labelled pair reached gets
-  m = `unobserved_m_pairs` / labelled pairs (as if seen that often), not Splink's default
-  (which would make, say, a birth date a week apart count *for* a match when no true pair ever
-  showed one).
+- m: Splink's expectation maximisation, one session per declared EM blocking rule (each learns the
+  comparisons its rule does not use).
+A level training never reached (m or u missing or zero) gets the declared `floor`, and each
+comparison's m and u are rescaled to sum to one, so no level weighs infinitely for or against.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from dataclasses import dataclass, field
@@ -29,8 +29,7 @@ import pyarrow as pa
 from carebridge.linkage.model import LinkageModel, default_model, splink_settings
 from carebridge.linkage.prepare import comparison_records
 
-__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "label_pairs",
-           "probability_two_random_records_match", "fill_unobserved_m", "prior_weight"]
+__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "floor_parameters", "prior_weight"]
 
 # Scored pairs always have these; a linker may add one `w_<column>` per comparison: that
 # comparison's weight in bits (null when either record lacks the column).
@@ -56,45 +55,43 @@ class ProbabilisticLinker(Protocol):
     def __call__(self, records: pa.Table) -> ScoredPairs: ...
 
 
-def label_pairs(con: duckdb.DuckDBPyConnection, table: str) -> tuple[int, int]:
-    """(records with an NHS number, pairs of them sharing one)."""
-    labelled, pairs = con.sql(f"""
-        SELECT coalesce(sum(n), 0)::BIGINT, coalesce(sum(n * (n - 1) // 2), 0)::BIGINT
-        FROM (SELECT count(*) AS n FROM {table} WHERE nhs_number IS NOT NULL GROUP BY nhs_number)""").fetchall()[0]
-    return int(labelled), int(pairs)
-
-
-def probability_two_random_records_match(labelled: int, true_pairs: int, records: int) -> float:
-    """True pairs over all pairs among labelled records; 1 / records when there is nothing to learn from."""
-    if labelled > 1 and true_pairs > 0:
-        return min(true_pairs / (labelled * (labelled - 1) / 2), 0.5)
-    return 1.0 / max(records, 2)
-
-
 def prior_weight(probability: float) -> float:
     return math.log2(probability / (1.0 - probability))
 
 
-def fill_unobserved_m(settings: dict[str, Any], unobserved_m: float) -> dict[str, Any]:
-    """A copy of a Splink settings dict where every non-null level without a trained m gets
-    `unobserved_m`, and each comparison's m values are rescaled to sum to one."""
+def floor_parameters(settings: dict[str, Any], floor: float) -> dict[str, Any]:
+    """A copy of a Splink settings dict where every non-null level's m and u are at least `floor`
+    (missing ones too), each comparison's m and u rescaled to sum to one."""
     filled = {**settings, "comparisons": []}
     for comparison in settings["comparisons"]:
         levels = [dict(level) for level in comparison["comparison_levels"]]
         scored = [level for level in levels if not level.get("is_null_level")]
-        for level in scored:
-            if not isinstance(level.get("m_probability"), (int, float)):
-                level["m_probability"] = unobserved_m
-        total = sum(level["m_probability"] for level in scored)
-        for level in scored:
-            level["m_probability"] = level["m_probability"] / total
+        for key in ("m_probability", "u_probability"):
+            for level in scored:
+                value = level.get(key)
+                level[key] = max(float(value), floor) if isinstance(value, (int, float)) else floor
+            total = sum(level[key] for level in scored)
+            for level in scored:
+                level[key] = level[key] / total
         filled["comparisons"].append({**comparison, "comparison_levels": levels})
     return filled
 
 
-def _trained_settings(settings: dict[str, Any]) -> bool:
-    return all(isinstance(level.get("m_probability"), (int, float))
-               for c in settings["comparisons"] for level in c["comparison_levels"] if not level.get("is_null_level"))
+@contextlib.contextmanager
+def _tiny_m_allowed():
+    """During EM, let an m or u fall below Splink's 1e-300 check instead of failing the session.
+
+    In a block that is almost all true pairs (a small run), EM drives a level seen only among
+    the few non-matches to ~1e-303 and Splink 5 raises. Such a level is floored afterwards
+    (`floor_parameters`), so the value is harmless; the session's other estimates are kept."""
+    from splink.internals import comparison_level
+
+    original = comparison_level._validate_m_u_probability
+    comparison_level._validate_m_u_probability = lambda value, *args: None
+    try:
+        yield
+    finally:
+        comparison_level._validate_m_u_probability = original
 
 
 class SplinkLinker:
@@ -123,12 +120,11 @@ class SplinkLinker:
         from splink import DuckDBAPI, Linker
 
         records = con.sql("SELECT count(*) FROM cmp").fetchall()[0][0]
-        labelled, true_pairs = label_pairs(con, "cmp")
-        lam = probability_two_random_records_match(labelled, true_pairs, records)
         db_api = DuckDBAPI(con)
         table = db_api.register("cmp")
-        trainer = Linker(table, splink_settings(self.model, lam), log_level=logging.WARNING)
-        settings, training = self._train(trainer, lam, labelled, true_pairs)
+        trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.WARNING)
+        settings, training = self._train(trainer, records, lambda s: Linker(table, s, log_level=logging.WARNING))
+        lam = float(settings["probability_two_random_records_match"])
         settings["retain_intermediate_calculation_columns"] = True
         linker = Linker(table, settings, log_level=logging.WARNING)
         predictions = linker.inference.predict(warning_mode="never")
@@ -139,20 +135,42 @@ class SplinkLinker:
                            parameters=linker.misc.save_model_to_json(), training=training,
                            charts={"match_weights": chart})
 
-    def _train(self, linker: Any, lam: float, labelled: int, true_pairs: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _train(self, linker: Any, records: int, relink: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         training = self.model.training
+        facts: dict[str, Any] = {}
+        try:
+            linker.training.estimate_probability_two_random_records_match(
+                list(training.deterministic_rules), recall=training.deterministic_recall)
+            facts["probability_two_random_records_match"] = (
+                f"deterministic rules, recall {training.deterministic_recall}")
+        except Exception as exc:  # noqa: BLE001 - no pair met the rules: keep 1 / records
+            facts["probability_two_random_records_match"] = f"1 / records ({exc.__class__.__name__})"
         linker.training.estimate_u_using_random_sampling(max_pairs=training.u_max_pairs, seed=training.u_seed)
-        m_from_labels = true_pairs >= training.min_label_pairs
-        if m_from_labels:
-            linker.training.estimate_m_from_label_column(training.m_label_column)
+        sessions = []
         settings = linker.misc.save_model_to_json()
-        if m_from_labels and not _trained_settings(settings):
-            settings = fill_unobserved_m(settings, training.unobserved_m_pairs / true_pairs)
-        return settings, {
-            "probability_two_random_records_match": lam, "records_with_label": labelled, "label_pairs": true_pairs,
+        for rule in training.em_blocking_rules:
+            # each session on a fresh linker: one that fails (too few pairs in its block) leaves the
+            # model as it was, and the other sessions still learn
+            session = relink(settings)
+            try:
+                with _tiny_m_allowed():
+                    session.training.estimate_parameters_using_expectation_maximisation(
+                        rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True)
+                    trained = floor_parameters(session.misc.save_model_to_json(), training.floor)
+            except Exception as exc:  # noqa: BLE001
+                facts.setdefault("em_skipped", []).append(f"{rule}: {exc.__class__.__name__}: {str(exc)[:200]}")
+                continue
+            settings = trained
+            sessions.append(rule)
+        settings = floor_parameters(settings, training.floor)
+        lam = float(settings.get("probability_two_random_records_match") or 1.0 / max(records, 2))
+        settings["probability_two_random_records_match"] = min(max(lam, 1.0 / max(records, 2) ** 2), 0.5)
+        facts.update({
+            "em_sessions": len(sessions), "lambda": settings["probability_two_random_records_match"], "records": records,
             "u": f"random sampling, at most {training.u_max_pairs} pairs, seed {training.u_seed}",
-            "m": (f"label column {training.m_label_column}; unobserved levels {training.unobserved_m_pairs} / {true_pairs}"
-                  if m_from_labels else f"Splink defaults (fewer than {training.min_label_pairs} label pairs)")}
+            "m": f"expectation maximisation over {sessions}, at most {training.em_max_pairs} pairs each",
+            "floor": training.floor})
+        return settings, facts
 
     def _keep_sql(self, predictions: str) -> str:
         """Pairs the decisions use: possible links and NHS-number conflicts (at or above the lower

@@ -25,8 +25,8 @@ FAULT_COLUMNS = ("kind", "source", "provider_ods", "reporting_month", "submissio
 
 
 def effect_of(kind: str) -> str:
-    for level in ("record", "row", "file"):
-        if kind in faults()[level]:
+    for level in ("record", "row", "file", "demographic"):
+        if kind in faults().get(level, {}):
             return faults()[level][kind]["effect"]
     raise KeyError(kind)
 

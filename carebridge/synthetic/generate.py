@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from carebridge.core.reference import Reference, load_reference
 
 from .config import extracts
 from .consistency import censor, resolve
+from .demographic import PERSON_KINDS, apply_demographic_faults, demographic_rates, relate_people
 from .faults import FaultLog, apply_record_faults
 from .frames import Numbers, Recorder
 from .journeys import simulate
@@ -50,6 +52,7 @@ class GenerationSummary:
     rows: dict[str, int]            # "<source>.<table>" -> data rows written (all submissions)
     truth_rows: dict[str, int]      # truth table -> rows
     faults: dict[str, int]          # fault kind -> faults injected
+    demographic_faults: dict[str, float] = None   # demographic fault kind -> rate (only those above 0)
 
 
 def parse_months(text: str) -> tuple[str, str]:
@@ -64,20 +67,23 @@ def default_truth_dir(landing: Path) -> Path:
 
 
 def generate(persons: int, landing: Path, truth: Path, seed: int = 42,
-             months: tuple[str, str] = ("2025-04", "2026-03"), fault_rate: float = 0.0) -> GenerationSummary:
+             months: tuple[str, str] = ("2025-04", "2026-03"), fault_rate: float = 0.0,
+             demographic_faults: Mapping[str, float] | None = None) -> GenerationSummary:
     """Write `persons` people's GP, trust, Talking Therapies and VCSE extracts for the months to
-    `landing`, and the ground truth to `truth`. Same arguments, same bytes."""
+    `landing`, and the ground truth to `truth`. Same arguments, same bytes. `demographic_faults`:
+    kind -> rate for faults.yaml's `demographic` kinds (`all` sets every kind; default all 0)."""
     landing, truth = Path(landing), Path(truth)
     _check_arguments(persons, landing, truth, fault_rate)
+    rates = demographic_rates(demographic_faults)
     window = make_window(*months)
     reference = load_reference()
-    people, frames = _journeys(persons, window, reference, seed)
+    people, frames, related = _journeys(persons, window, reference, seed, rates)
     kinds = _organisations_by_kind(reference)
     providers = {s: tuple(kinds[extracts()["sources"][s]["provider_kind"]]) for s in SOURCES}
     schedule = Schedule(providers, window, fault_rate, stream(seed, "faults/resubmitted_month"))
     log = FaultLog()
     deliver = _Deliver(frames, people, window, PersonIds(seed, persons), schedule, fault_rate, seed, log,
-                       kinds.get("icb", [None])[0])
+                       kinds.get("icb", [None])[0], rates, related)
     delivered, records = deliver.all_sources()
     files = inject_file_faults(build_files(delivered, schedule, window, kinds), fault_rate,
                                stream(seed, "faults/files"), log)
@@ -90,6 +96,7 @@ def generate(persons: int, landing: Path, truth: Path, seed: int = 42,
         persons=persons, seed=seed, months=window.months, fault_rate=fault_rate,
         deliveries=len(schedule.deliveries), files_written=len(files), rows=dict(sorted(rows.items())),
         truth_rows={name: len(t) for name, t in tables.items()}, faults=log.counts(),
+        demographic_faults={k: v for k, v in rates.items() if v > 0},
     )
     _write_truth(truth, tables, summary, dict(sorted(log.opportunities.items())))
     return summary
@@ -104,13 +111,18 @@ def _check_arguments(persons: int, landing: Path, truth: Path, fault_rate: float
         raise ValueError("the truth folder must not be inside the landing area")
 
 
-def _journeys(persons: int, window: Window, reference: Reference, seed: int) -> tuple[Population, dict[str, pa.Table]]:
-    """The population and everything that happened to them in the window (logical frames)."""
+def _journeys(persons: int, window: Window, reference: Reference, seed: int, rates: Mapping[str, float]
+              ) -> tuple[Population, dict[str, pa.Table], dict[str, np.ndarray]]:
+    """The population and everything that happened to them in the window (logical frames), and the
+    people made twins or household members of another (demographic faults)."""
     people = make_population(persons, window, stream(seed, "population"), reference)
+    related = {}
+    if any(rates.get(kind, 0.0) > 0 for kind in PERSON_KINDS):
+        related = relate_people(people, rates, stream(seed, "faults/demographic/people"))
     ctx = Context(seed, stream(seed, "journeys"), window, people, Providers.from_reference(reference),
                   make_severity(stream(seed, "severity"), persons), Recorder(), Numbers())
     simulate(ctx)
-    return people, resolve(censor(ctx.out.tables(), window))
+    return people, resolve(censor(ctx.out.tables(), window)), related
 
 
 def _organisations_by_kind(reference: Reference) -> dict[str, list[str]]:
@@ -145,6 +157,8 @@ class _Deliver:
     seed: int
     log: FaultLog
     residence_org: str | None
+    demographic: Mapping[str, float]
+    related: dict[str, np.ndarray]
 
     def all_sources(self) -> tuple[dict[tuple[str, str], pa.Table], pa.Table]:
         """Delivered rows per (source, table), and every person-level record."""
@@ -171,11 +185,35 @@ class _Deliver:
                                        self.residence_org)
         last = np.zeros(len(frame), dtype=np.int64)
         np.maximum.at(last, record, month)
+        frame = self._demographic(source, frame, last)
         for table in (t for t, spec in tables.items() if spec["frame"] == "person_records"):
             rendered = render_table({"person_records": frame}, source, table, self.person_ids, self.window)
             rendered = rendered.set_column(rendered.schema.get_field_index("_last"), "_last", pa.array(last))
             rendered = self._faulty(rendered, source, table)
             delivered[(source, table)] = explode_presence(rendered, source, table, self.window, record, month)
+        return frame
+
+
+    def _demographic(self, source: str, frame: pa.Table, last: np.ndarray) -> pa.Table:
+        """Demographic faults on the source's logical person records, each logged per record."""
+        rng = stream(self.seed, f"faults/demographic/{source}")
+        frame, done = apply_demographic_faults(frame, source, self.people, self.demographic, rng,
+                                               self.log.opportunities)
+        person = frame["person"].to_numpy()
+        for kind, persons in self.related.items():
+            self.log.opportunities[kind] += len(frame)
+            rows = np.flatnonzero(np.isin(person, persons))
+            partner = self.people.person_id[self.people.related[person[rows]]]
+            done[kind] = (rows, [f"{kind} of {p}" for p in partner])
+        months = np.array(self.window.months, dtype=object)
+        final = self.schedule.final_ids(source)
+        for kind, (rows, details) in done.items():
+            if len(rows) == 0:
+                continue
+            providers = frame["provider_ods"].to_numpy(zero_copy_only=False)[rows]
+            table = extracts()["person_tables"][source]["table"]
+            self.log.add(kind, source, providers, months[last[rows]], final(providers, last[rows]), table,
+                         frame["local_id"].to_numpy(zero_copy_only=False)[rows], np.array(details, dtype=object))
         return frame
 
 
@@ -198,7 +236,7 @@ def _write_truth(truth: Path, tables: dict[str, pa.Table], summary: GenerationSu
         (truth / f"{name}.csv").write_bytes(csv_bytes(_as_text(table)))
     manifest = {
         "seed": summary.seed, "persons": summary.persons, "months": [summary.months[0], summary.months[-1]],
-        "fault_rate": summary.fault_rate,
+        "fault_rate": summary.fault_rate, "demographic_faults": summary.demographic_faults,
         "counts": {**{k: v for k, v in asdict(summary).items() if k in ("deliveries", "files_written", "rows",
                                                                          "truth_rows", "faults")},
                    "fault_opportunities": opportunities},

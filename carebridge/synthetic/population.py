@@ -42,6 +42,7 @@ class Population:
     registration_end: np.ndarray    # NaT while registered
     type1_objection: np.ndarray
     smi_register: np.ndarray = field(default=None)  # set by the journeys
+    related: np.ndarray = field(default=None)       # twin / household member (-1: none); demographic faults
 
     def __len__(self) -> int:
         return len(self.person_id)

@@ -28,8 +28,9 @@ def _truth(system: Path):
                       f"FROM read_csv('{system / 'truth' / 'records.csv'}', all_varchar = true)").to_arrow_table()
 
 
-def test_probabilistic_linkage_meets_the_quality_bar_on_records_without_a_valid_nhs_number(system):
-    """Pairwise precision >= 0.995 and recall >= 0.98 (linkage.quality defines both exactly)."""
+def test_linkage_meets_the_quality_bar_over_every_pair(system):
+    """Pairwise precision >= 0.995 and recall >= 0.98 over every pair, NHS-numbered ones included
+    (linkage.quality defines both exactly)."""
     from carebridge.staging import stage_landing
 
     staged = stage_landing(system / "landing").tables
@@ -82,8 +83,14 @@ def test_person_index_asset_keeps_ids_when_a_new_load_arrives(system, tmp_path):
         assert len(after) > len(before)
         # Every known record keeps its person, or its person was retired into the one it is now in
         # (later months bring records that link record-only people of the first load to NHS persons).
+        # Most records that change person do so because their person was retired into the one they
+        # are in now; a few leave a person the new evidence contradicts (an NHS number is evidence,
+        # not gospel), and the id they leave stays live with its other records. No id is lost.
         moved = {key: (old, after[key]) for key, old in before.items() if after[key] != old}
-        assert moved and all(retired.get(old) == new for old, new in moved.values()), len(moved)
+        merged = {key for key, (old, new) in moved.items() if retired.get(old) == new}
+        live = set(after.values())
+        assert merged and len(moved) - len(merged) <= 0.01 * len(before), (len(moved), len(merged))
+        assert all(old in live or retired.get(old) in live for old, _ in moved.values())
         links = {(r["source"], r["provider_ods"], r["local_patient_id"]): r["person_id"]
                  for r in read_table(resource.engine, "linkage", "person_index").to_pylist()}
         assert links == {key: after[key] for key in links}  # the index the FHIR stage reads uses the same ids

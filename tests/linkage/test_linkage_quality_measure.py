@@ -1,9 +1,9 @@
-"""Pairwise precision and recall, counted from group sizes, on a hand-checked example."""
+"""Pairwise precision and recall over every pair, counted from group sizes, on hand-checked examples."""
 
 import pyarrow as pa
 import pytest
 
-from carebridge.linkage.quality import pairwise_quality
+from carebridge.linkage.quality import pairwise_quality, quality_report
 
 
 def _tables(rows):
@@ -15,16 +15,36 @@ def _tables(rows):
     return links, truth, trusted
 
 
-def test_pairs_of_two_trusted_records_are_left_out_and_the_rest_counted():
+ROWS = [("a", "P1", "T1", True), ("b", "P1", "T1", True), ("c", "P2", "T1", False),
+        ("d", "P2", "T2", True), ("e", "P3", "T2", False)]
+
+
+def test_every_pair_counts_nhs_numbered_ones_included():
     # Truth: {a, b, c} one person, {d, e} another. Predicted: {a, b}, {c, d}, {e}.
-    # Scored pairs need an untrusted record (c and e are untrusted):
-    #   true pairs: a-c, b-c, d-e (a-b is trusted-trusted) -> 3
-    #   predicted pairs: c-d -> 1, and it is false.
-    links, truth, trusted = _tables([("a", "P1", "T1", True), ("b", "P1", "T1", True), ("c", "P2", "T1", False),
-                                     ("d", "P2", "T2", True), ("e", "P3", "T2", False)])
-    quality = pairwise_quality(links, truth, trusted)
-    assert (quality.true_pairs, quality.predicted_pairs, quality.true_positive_pairs) == (3, 1, 0)
-    assert quality.precision == 0.0 and quality.recall == 0.0 and quality.untrusted_records == 2
+    #   true pairs: a-b, a-c, b-c, d-e -> 4; predicted pairs: a-b, c-d -> 2; true positives: a-b.
+    quality = pairwise_quality(*_tables(ROWS))
+    assert (quality.true_pairs, quality.predicted_pairs, quality.true_positive_pairs) == (4, 2, 1)
+    assert quality.precision == 0.5 and quality.recall == 0.25 and quality.untrusted_records == 2
+
+
+def test_report_splits_nhs_number_pairs_probabilistic_pairs_fault_kinds_and_reviews():
+    faults = pa.table({"kind": ["name_swap", "twin"], "source": ["gp", "gp"], "provider_ods": ["Z90001"] * 2,
+                       "local_id": ["c", "d"]})
+    reviews = pa.table({"kind": ["ambiguous_match"], "source_l": ["gp"], "provider_ods_l": ["Z90001"],
+                        "local_patient_id_l": ["c"], "source_r": ["gp"], "provider_ods_r": ["Z90001"],
+                        "local_patient_id_r": ["a"]})
+    report = quality_report(*_tables(ROWS), faults=faults, reviews=reviews)
+    # both trusted: a, b, d -> true a-b, predicted a-b
+    assert (report["nhs_number"]["true_pairs"], report["nhs_number"]["predicted_pairs"]) == (1, 1)
+    # the rest: true a-c, b-c, d-e; predicted c-d (false)
+    assert (report["probabilistic"]["true_pairs"], report["probabilistic"]["predicted_pairs"],
+            report["probabilistic"]["true_positive_pairs"]) == (3, 1, 0)
+    # touching c: true a-c, b-c; predicted c-d -> precision 0, recall 0
+    assert report["by_fault"]["name_swap"] == {"records": 1, "true_pairs": 2, "predicted_pairs": 1,
+                                               "true_positive_pairs": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0}
+    # touching d: true d-e (missed), predicted c-d (false)
+    assert report["by_fault"]["twin"]["true_pairs"] == 1 and report["by_fault"]["twin"]["predicted_pairs"] == 1
+    assert report["review"] == {"queued": 1, "pairs": 1, "true_pairs": 1, "linked_anyway": 0}
 
 
 def test_perfect_linkage_scores_one_and_partial_linkage_is_counted_exactly():

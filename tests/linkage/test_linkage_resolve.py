@@ -72,7 +72,7 @@ def test_disagreement_explained_by_the_prior_is_not_a_split():
 def test_record_matching_two_people_about_equally_is_reviewed_and_joins_neither():
     result = resolve(records((1, NHS_A, 0), (2, NHS_B, 0), (3, None, 3)), pairs((1, 3, 12), (2, 3, 10)), T)
     assert by_record(result)[3]["anchor_nhs"] is None
-    assert kinds(result) == [("ambiguous_match", 3, None)]
+    assert kinds(result) == [("ambiguous_match", 3, 1)]  # the record and the best candidate's main record
 
 
 def test_clear_winner_between_two_people_links():

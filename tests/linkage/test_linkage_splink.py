@@ -5,23 +5,20 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from carebridge.linkage.splink_linker import SplinkLinker, fill_unobserved_m, probability_two_random_records_match, prior_weight
+from carebridge.linkage.splink_linker import SplinkLinker, floor_parameters, prior_weight
 
 
-def test_lambda_comes_from_records_sharing_an_nhs_number():
-    # 10 labelled records, 3 true pairs among 45: lambda = 3/45.
-    assert probability_two_random_records_match(10, 3, 12) == pytest.approx(3 / 45)
-    assert probability_two_random_records_match(0, 0, 12) == pytest.approx(1 / 12)
-    assert prior_weight(0.5) == 0.0 and prior_weight(1 / 1025) == pytest.approx(-10)
-
-
-def test_levels_no_labelled_pair_reached_get_a_small_m_not_splinks_default():
+def test_levels_training_never_reached_get_the_floor_and_each_comparison_sums_to_one():
     settings = {"comparisons": [{"output_column_name": "birth_date", "comparison_levels": [
-        {"is_null_level": True}, {"m_probability": 0.99}, {"m_probability": None}, {"m_probability": 0.01}]}]}
-    levels = fill_unobserved_m(settings, 0.001)["comparisons"][0]["comparison_levels"]
-    m = [level.get("m_probability") for level in levels[1:]]
-    assert sum(m) == pytest.approx(1.0) and m[1] == pytest.approx(0.001 / 1.001)
+        {"is_null_level": True}, {"m_probability": 0.99, "u_probability": 0.01}, {"m_probability": None, "u_probability": 0.0},
+        {"m_probability": 0.01, "u_probability": 0.99}]}]}
+    levels = floor_parameters(settings, 0.001)["comparisons"][0]["comparison_levels"]
+    m = [level["m_probability"] for level in levels[1:]]
+    u = [level["u_probability"] for level in levels[1:]]
+    assert sum(m) == pytest.approx(1.0) and sum(u) == pytest.approx(1.0)
+    assert m[1] == pytest.approx(0.001 / 1.001) and u[1] == pytest.approx(0.001 / 1.001)
     assert settings["comparisons"][0]["comparison_levels"][2]["m_probability"] is None  # input left alone
+    assert prior_weight(0.5) == 0.0 and prior_weight(1 / 1025) == pytest.approx(-10)
 
 
 def test_a_run_too_small_to_train_on_still_scores_its_pairs():
@@ -32,7 +29,8 @@ def test_a_run_too_small_to_train_on_still_scores_its_pairs():
         "gender": ["female", "female", "male"], "postcode": ["ZZ1 1AA", "ZZ1 1AA", "ZZ9 9ZZ"],
         "lsoa_code": ["E01", None, "E02"], "ethnic_category": ["A", "A", "B"], "gp_practice_ods": ["Z1", None, "Z1"]})
     scored = SplinkLinker()(records)
-    assert scored.training["m"].startswith("Splink defaults")
+    # Trained without labels: EM is tried on every declared block (too few pairs here: skipped, floors used).
+    assert scored.training["m"].startswith("expectation maximisation") and "label" not in scored.training["m"]
     pairs = {(r["unique_id_l"], r["unique_id_r"]): r for r in scored.pairs.to_pylist()}
     assert (1, 2) in pairs and pairs[(1, 2)]["match_weight"] > 0
     # One weight per comparison; null where a record lacks the column (record 2 has no practice).

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from warehouse.db import append_table, read_table, table_exists, write_table
 
-__all__ = ["SCHEMA", "save_person_index", "load_person_index", "load_persons", "load_assignment",
+__all__ = ["SCHEMA", "save_person_index", "load_person_index", "load_persons", "load_assignment", "load_decisions", "append_decisions",
            "save_assignment", "save_reviews", "append_run", "save_summary"]
 
 SCHEMA = "linkage"
@@ -47,6 +47,15 @@ def save_assignment(engine: sa.Engine, id_map: pa.Table, retired: pa.Table) -> N
 
 def save_reviews(engine: sa.Engine, reviews: pa.Table) -> None:
     write_table(engine, SCHEMA, "linkage_review", reviews)
+
+
+def load_decisions(engine: sa.Engine) -> pa.Table | None:
+    """Clerical review decisions (`carebridge linkage review --decisions`), None before the first."""
+    return read_table(engine, SCHEMA, "linkage_decision") if table_exists(engine, SCHEMA, "linkage_decision") else None
+
+
+def append_decisions(engine: sa.Engine, decisions: pa.Table) -> None:
+    append_table(engine, SCHEMA, "linkage_decision", decisions)
 
 
 def append_run(engine: sa.Engine, record: pa.Table) -> None:
