@@ -26,9 +26,10 @@ __all__ = ["register", "write_queue", "record_decisions"]
 
 
 def _engine(out: Path, warehouse: str):
-    from warehouse.db import default_url, make_engine
+    from carebridge.core.settings import default_warehouse_url
+    from warehouse.db import make_engine
 
-    return make_engine(warehouse or default_url(out))
+    return make_engine(warehouse or default_warehouse_url(out))
 
 
 def write_queue(engine, folder: Path) -> tuple[Path, dict[str, int]]:

@@ -44,10 +44,10 @@ def _key(row, side):
 
 
 def test_review_lists_the_queue_takes_decisions_and_every_later_run_honours_them(system, tmp_path, capsys):
-    from pipelines.resources import CarebridgeResource, dispose_engines
+    from pipelines.resources import CarebridgeResource
     from carebridge.staging import stage_landing
     from warehouse.db import read_table
-    from warehouse.store import save_staged
+    from warehouse.catalog.staging import save_staged
 
     out = tmp_path / "out"
     resource = CarebridgeResource(landing_dir=str(system / "landing"), out_dir=str(out))
@@ -55,7 +55,7 @@ def test_review_lists_the_queue_takes_decisions_and_every_later_run_honours_them
         staged = stage_landing(system / "landing")
         save_staged(resource.engine, staged.tables, staged.quarantine, staged.load_audit)
         assert _materialize(resource) == {"one_person_per_record": True, "no_person_id_lost": True}
-        dispose_engines()
+        resource.dispose()
 
         assert main(["linkage", "review", "--out", str(out)]) == 0
         assert "pair(s) to review" in capsys.readouterr().out
@@ -102,7 +102,7 @@ def test_review_lists_the_queue_takes_decisions_and_every_later_run_honours_them
         live = set(ids.values())
         assert all(old in live or retired.get(old) in live for old in ids_before.values())
     finally:
-        dispose_engines()
+        resource.dispose()
 
 
 def test_a_bad_decisions_file_is_a_one_line_error(tmp_path, capsys):
