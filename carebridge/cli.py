@@ -42,7 +42,7 @@ def _print_outcome(outcome) -> None:
     print(f"Report          : {outcome.out / 'report' / 'index.html'}")
 
 
-def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int:
+def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None, strict: bool = False) -> int:
     from carebridge.core.keys import KeyFileError, default_key_path, ensure_key
     from carebridge.runner import PipelineError, run_pipeline
 
@@ -56,7 +56,7 @@ def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int
         print(f"carebridge: {exc}", file=sys.stderr)
         return 1
     try:
-        outcome = run_pipeline(landing, out, warehouse_url=warehouse, key_file=key_file, reporter=print)
+        outcome = run_pipeline(landing, out, warehouse_url=warehouse, key_file=key_file, reporter=print, strict=strict)
     except PipelineError as exc:
         print(f"carebridge: {exc}", file=sys.stderr)
         return 1
@@ -65,7 +65,7 @@ def _run(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return _run(args.landing, args.out, args.warehouse, args.key_file)
+    return _run(args.landing, args.out, args.warehouse, args.key_file, args.strict)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -74,7 +74,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     landing, truth = args.out / "landing", args.out / "truth"
     print(f"generating a synthetic integrated care system of {args.persons:,} people into {landing} ...")
     generate(args.persons, landing, truth, seed=args.seed, months=args.months, fault_rate=args.fault_rate)
-    return _run(landing, args.out, args.warehouse, args.key_file)
+    return _run(landing, args.out, args.warehouse, args.key_file, args.strict)
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
@@ -96,6 +96,8 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     warehouse_help = "SQLAlchemy URL of the warehouse (default: DuckDB file in the output folder; env CAREBRIDGE_WAREHOUSE_URL)"
     env_url = os.environ.get("CAREBRIDGE_WAREHOUSE_URL", "")
+    strict_help = ("validate every FHIR resource with the fhir.resources R4B models instead of the compiled "
+                   "validator (slower; same report and blocking check)")
 
     gen = sub.add_parser("generate", help="write a synthetic integrated care system to a landing area")
     gen.add_argument("--persons", type=int, required=True)
@@ -111,6 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, required=True)
     run.add_argument("--warehouse", default=env_url, help=warehouse_help)
     run.add_argument("--key-file", type=Path, default=None, help="pseudonymisation key file (env CAREBRIDGE_KEY_FILE)")
+    run.add_argument("--strict", action="store_true", help=strict_help)
     run.set_defaults(func=_cmd_run)
 
     demo = sub.add_parser("demo", help="generate a synthetic system and run everything on it")
@@ -121,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--fault-rate", type=float, default=0.02)
     demo.add_argument("--warehouse", default=env_url, help=warehouse_help)
     demo.add_argument("--key-file", type=Path, default=None)
+    demo.add_argument("--strict", action="store_true", help=strict_help)
     demo.set_defaults(func=_cmd_demo)
 
     ui = sub.add_parser("ui", help="open the Dagster UI on this project (dagster dev -m pipelines)")

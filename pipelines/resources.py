@@ -55,6 +55,8 @@ class CarebridgeResource(dg.ConfigurableResource):
     out_dir: str
     warehouse_url: str = ""
     key_file: str = ""
+    # Validate every FHIR resource with the fhir.resources R4B models instead of the compiled validator.
+    strict_validation: bool = False
 
     @property
     def landing(self) -> Path:
@@ -78,10 +80,12 @@ class CarebridgeResource(dg.ConfigurableResource):
 
 
 def resource_from_env() -> CarebridgeResource:
-    """For `dagster dev -m pipelines`: CAREBRIDGE_LANDING, CAREBRIDGE_OUT, CAREBRIDGE_WAREHOUSE_URL."""
+    """For `dagster dev -m pipelines`: CAREBRIDGE_LANDING, CAREBRIDGE_OUT, CAREBRIDGE_WAREHOUSE_URL,
+    CAREBRIDGE_KEY_FILE, CAREBRIDGE_STRICT_VALIDATION (1: validate with the fhir.resources models)."""
     return CarebridgeResource(
         landing_dir=dg.EnvVar("CAREBRIDGE_LANDING").get_value("./out/landing") or "./out/landing",
         out_dir=dg.EnvVar("CAREBRIDGE_OUT").get_value("./out") or "./out",
         warehouse_url=dg.EnvVar("CAREBRIDGE_WAREHOUSE_URL").get_value("") or "",
         key_file=dg.EnvVar("CAREBRIDGE_KEY_FILE").get_value("") or "",
+        strict_validation=(dg.EnvVar("CAREBRIDGE_STRICT_VALIDATION").get_value("") or "") in ("1", "true", "yes"),
     )
