@@ -5,7 +5,8 @@ models, so the two validators agree on what a resource may hold; it is built and
 process and resource type (about 0.03 s of CPU each) and cached. Beyond the models it refuses
 malformed references, codes outside required value sets, ids over 64 characters and periods that
 end before they start (the `fhirPeriodOrder` keyword below, the one check done in Python, called
-by the engine only on the Periods a resource holds).
+by the engine only on the Periods a resource holds). Resources inside resources (Bundle entries,
+`contained`) are validated against their own type's validator.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import jsonschema_rs
 
-from fhir_mapping.fhir_schema import PERIOD_KEYWORD, resource_schema
+from fhir_mapping.fhir_schema import PERIOD_KEYWORD, RESOURCE_KEYWORD, resource_schema
 
 __all__ = ["compiled_validator", "validate_compiled", "period_ordered"]
 
@@ -70,10 +71,23 @@ class _PeriodOrder:
                 raise ValueError(f"Period end {end} is before its start {start}")
 
 
+class _Resource:
+    """The `fhirResource` keyword: a resource inside a resource is valid against its own type."""
+
+    def __init__(self, parent_schema: dict[str, Any], value: Any, schema_path: list[str | int]) -> None:
+        self.enabled = bool(value)
+
+    def validate(self, instance: Any) -> None:
+        if self.enabled and isinstance(instance, dict):
+            error = _error(str(instance.get("resourceType", "")), instance)
+            if error is not None:
+                raise ValueError(error)
+
+
 @lru_cache(maxsize=None)
 def compiled_validator(resource_type: str) -> jsonschema_rs.Validator:
     """The compiled validator of one resource type; ValueError when it is not a FHIR resource type."""
-    return jsonschema_rs.validator_for(resource_schema(resource_type), keywords={PERIOD_KEYWORD: _PeriodOrder},
+    return jsonschema_rs.validator_for(resource_schema(resource_type), keywords={PERIOD_KEYWORD: _PeriodOrder, RESOURCE_KEYWORD: _Resource},
                                        validate_formats=False)
 
 
@@ -93,9 +107,11 @@ def validate_compiled(resources: list[dict[str, Any]]) -> list[dict[str, str]]:
     """One failure entry ({resource_type, id, error}) per invalid resource, like `validate_chunk`."""
     failures = []
     for resource in resources:
-        rtype = resource.get("resourceType", "") if isinstance(resource, dict) else ""
-        error = _error(rtype, resource) if isinstance(resource, dict) else "not a JSON object"
+        if not isinstance(resource, dict):
+            failures.append({"resource_type": "", "id": "None", "error": "not a JSON object"})
+            continue
+        rtype = resource.get("resourceType", "")
+        error = _error(rtype, resource) if isinstance(rtype, str) else f"resourceType {rtype!r} is not a string"
         if error is not None:
-            failures.append({"resource_type": rtype, "id": str(resource.get("id") if isinstance(resource, dict)
-                                                                  else None), "error": error})
+            failures.append({"resource_type": str(rtype), "id": str(resource.get("id")), "error": error})
     return failures

@@ -13,8 +13,8 @@ pass:
 - every Period carries the `fhirPeriodOrder` keyword (end not before start), which
   `compiled_validation` implements;
 - strings are never empty, ids at most 64 characters, `additionalProperties` is false.
-`contained` resources are refused (the mappers never write them); `--strict` validates with the
-models themselves.
+Resources inside resources (`contained`, `Bundle.entry.resource`) carry the `fhirResource`
+keyword: `compiled_validation` validates them against their own type's schema.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from typing import Any
 import yaml
 from fhir.resources.R4B import get_fhir_model_class
 
-__all__ = ["resource_schema", "PERIOD_KEYWORD", "REFERENCE_PATTERN", "required_value_sets"]
+__all__ = ["resource_schema", "PERIOD_KEYWORD", "RESOURCE_KEYWORD", "REFERENCE_PATTERN", "required_value_sets"]
 
 PERIOD_KEYWORD = "fhirPeriodOrder"
+RESOURCE_KEYWORD = "fhirResource"
 _VALUE_SETS = Path(__file__).with_name("required_value_sets.yaml")
 
 _YEAR = r"([0-9]([0-9]([0-9][1-9]|[1-9]0)|[1-9]00)|[1-9]000)"
@@ -104,7 +105,7 @@ def _element_schema(annotation: Any, defs: dict[str, Any]) -> dict[str, Any]:
         return dict(_PYTHON_PRIMITIVES[annotation])
     name = getattr(annotation, "__name__", "")
     if name == "ResourceType":
-        return {"not": {}, "description": "contained resources are validated only with --strict"}
+        return {"type": "object", "required": ["resourceType"], RESOURCE_KEYWORD: True}
     if not name.endswith("Type"):
         raise TypeError(f"unexpected element type {annotation!r}")
     _complex(name[:-len("Type")], defs)
