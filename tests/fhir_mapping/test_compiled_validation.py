@@ -247,3 +247,33 @@ def test_period_order_at_any_precision(start, end, ordered):
 def test_an_unknown_resource_type_is_a_failure_not_an_error():
     (failure,) = validate_compiled([{"resourceType": "Nonsense", "id": "x"}])
     assert failure["resource_type"] == "Nonsense" and "not a" in failure["error"]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_export_validates_compiled_by_default_and_with_the_models_when_strict(staged, index, reference, tmp_path,
+                                                                                   workers):
+    from fhir_mapping.export import write_fhir_export
+
+    runs = {strict: write_fhir_export(staged, index, reference, tmp_path / str(strict), "2025-03-31T00:00:00Z",
+                                      shards=2, workers=workers, strict=strict) for strict in (False, True)}
+    assert runs[False].validation == runs[True].validation
+    assert runs[False].validation.checked == sum(runs[False].counts.values()) and runs[False].validation.ok
+    for name in runs[False].counts:
+        assert (tmp_path / "False" / "fhir" / "ndjson" / f"{name}.ndjson").read_bytes() == \
+            (tmp_path / "True" / "fhir" / "ndjson" / f"{name}.ndjson").read_bytes()
+
+
+def test_strict_reaches_the_pipeline_resource_from_the_cli_and_the_environment(tmp_path, monkeypatch):
+    from carebridge.cli import _parser
+    from carebridge.runner import _resource
+    from pipelines.resources import resource_from_env
+
+    assert _parser().parse_args(["run", "--landing", "l", "--out", "o", "--strict"]).strict
+    assert _parser().parse_args(["demo", "--strict"]).strict
+    assert not _parser().parse_args(["run", "--landing", "l", "--out", "o"]).strict
+    assert _resource(tmp_path, tmp_path, "", None, strict=True).strict_validation
+    assert not _resource(tmp_path, tmp_path, "", None).strict_validation
+    monkeypatch.setenv("CAREBRIDGE_STRICT_VALIDATION", "1")
+    assert resource_from_env().strict_validation
+    monkeypatch.setenv("CAREBRIDGE_STRICT_VALIDATION", "0")
+    assert not resource_from_env().strict_validation
