@@ -21,9 +21,12 @@ WAREHOUSE_HELP = "SQLAlchemy URL of the warehouse (default: DuckDB file in the o
 
 
 def add_warehouse_options(parser: argparse.ArgumentParser) -> None:
-    """`--warehouse` and `--key-file`, as every command that runs the pipeline takes them."""
+    """`--warehouse`, `--key-file` and `--strict`, as every command that runs the pipeline takes them."""
     parser.add_argument("--warehouse", default=env_warehouse_url(), help=WAREHOUSE_HELP)
     parser.add_argument("--key-file", type=Path, default=None, help="pseudonymisation key file (env CAREBRIDGE_KEY_FILE)")
+    parser.add_argument("--strict", action="store_true",
+                        help="validate every FHIR resource with the fhir.resources R4B models instead of the compiled "
+                             "validator (slower; same report and blocking check)")
 
 
 def _print_outcome(outcome) -> None:
@@ -40,7 +43,7 @@ def _print_outcome(outcome) -> None:
     print(f"Report          : {outcome.out / 'report' / 'index.html'}")
 
 
-def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | None) -> int:
+def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | None, strict: bool = False) -> int:
     """Run the pipeline with progress lines and print where everything went; the exit code."""
     from carebridge.core.keys import KeyFileError, default_key_path, ensure_key
     from carebridge.runner import PipelineError, run_pipeline
@@ -55,7 +58,7 @@ def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | No
         print(f"carebridge: {exc}", file=sys.stderr)
         return 1
     try:
-        outcome = run_pipeline(landing, out, warehouse_url=warehouse, key_file=key_file, reporter=print)
+        outcome = run_pipeline(landing, out, warehouse_url=warehouse, key_file=key_file, reporter=print, strict=strict)
     except PipelineError as exc:
         print(f"carebridge: {exc}", file=sys.stderr)
         return 1
@@ -64,7 +67,7 @@ def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | No
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_and_report(args.landing, args.out, args.warehouse, args.key_file)
+    return run_and_report(args.landing, args.out, args.warehouse, args.key_file, args.strict)
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:

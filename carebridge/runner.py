@@ -91,12 +91,14 @@ def _run_config(log_level: str) -> dict:
     return {"loggers": {"console": {"config": {"log_level": log_level}}}}
 
 
-def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | None) -> CarebridgeResource:
+def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | None,
+              strict: bool = False) -> CarebridgeResource:
     # The caller (the CLI) has resolved the settings already: "" and None keep their defaults here.
     settings = Settings(landing=landing.resolve(), out=out.resolve(), warehouse_url=warehouse_url, key_file=key_file)
     return CarebridgeResource(landing_dir=str(settings.landing), out_dir=str(settings.out),
                               warehouse_url=settings.warehouse_url,
-                              key_file=str(settings.key_file) if settings.key_file else "")
+                              key_file=str(settings.key_file) if settings.key_file else "",
+                              strict_validation=strict)
 
 
 def _asset_keys(defs: dg.Definitions, names: Sequence[str]) -> list[dg.AssetKey]:
@@ -121,9 +123,11 @@ def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level
 
 
 def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Path | None = None,
-                 reporter: Callable[[str], None] = print, log_level: str = "CRITICAL") -> RunOutcome:
+                 reporter: Callable[[str], None] = print, log_level: str = "CRITICAL",
+                 strict: bool = False) -> RunOutcome:
     """Stage every month of the landing area, then build; Dagster's own log goes to the console
-    only at `log_level` (the progress lines come from the reporter)."""
+    only at `log_level` (the progress lines come from the reporter). `strict` validates every FHIR
+    resource with the fhir.resources R4B models instead of the compiled validator."""
     if not landing.is_dir():
         raise PipelineError(f"landing area {landing} does not exist")
     months = landing_months(landing)
@@ -131,7 +135,7 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
         raise PipelineError(_no_deliveries(landing))
     out.mkdir(parents=True, exist_ok=True)
     _prune_months(out, months)
-    resource = _resource(landing, out, warehouse_url, key_file)
+    resource = _resource(landing, out, warehouse_url, key_file, strict)
     defs = build_definitions(resource, Progress(reporter))
     instance = _instance()
     for month in months:

@@ -3,7 +3,8 @@
 Gives exactly what `map_resources` + `validate_resources` + `write_ndjson` give (the same bytes,
 whatever the number of shards), with memory bounded by the shard size instead of the population:
 1. `shards.split_inputs` deduplicates, matches referrals and splits the inputs by person;
-2. each shard is mapped (`mapping.map_records`), validated against the R4B models, checked
+2. each shard is mapped (`mapping.map_records`), validated (`validation.validate_chunk`: compiled,
+   or the R4B models when `strict`), checked
    against the UK Core rules (`profile_batches`) and written as sorted part files, in `workers`
    processes (each holds one shard at a time);
 3. Organizations and HealthcareServices are mapped once, from what every shard referenced;
@@ -77,16 +78,17 @@ def _part(work: Path, name: str, rtype: str) -> Path:
     return work / name / f"{rtype}.part"
 
 
-def _check_and_write(resources: dict[str, list[dict[str, Any]]], work: Path, name: str) -> Checked:
+def _check_and_write(resources: dict[str, list[dict[str, Any]]], work: Path, name: str,
+                     strict: bool = False) -> Checked:
     """Validate and profile-check resources and write them as part files."""
-    failures = validate_chunk([r for rtype in sorted(resources) for r in resources[rtype]])
+    failures = validate_chunk([r for rtype in sorted(resources) for r in resources[rtype]], strict)
     profiles = check_shard(resources)
     counts = {rtype: write_part(items, _part(work, name, rtype)) for rtype, items in resources.items() if items}
     return Checked(counts=counts, checked=profiles.checked, failures=failures, profile_failures=profiles.failures,
                    elsewhere=profiles.elsewhere)
 
 
-def map_shard(task: ShardInput, work: Path) -> ShardOutput:
+def map_shard(task: ShardInput, work: Path, strict: bool = False) -> ShardOutput:
     """Map, validate and write one shard (runs in a worker process)."""
     ctx = build_context(task.staged, task.index, task.reference)
     referrals = build_referrals(ctx)
@@ -94,17 +96,17 @@ def map_shard(task: ShardInput, work: Path) -> ShardOutput:
     ctx.con.close()
     home = set(task.home_persons.to_pylist())
     resources["Patient"] = [p for p in resources["Patient"] if p["id"] in home]
-    checked = _check_and_write(resources, work, f"{task.shard:05d}")
+    checked = _check_and_write(resources, work, f"{task.shard:05d}", strict)
     return ShardOutput(shard=task.shard, checked=checked, unmapped=sorted_unmapped(ctx.unmapped), warnings=ctx.warnings,
                        organisations_used=ctx.organisations_used, services_used=ctx.services_used)
 
 
-def _in_process(split: SplitInputs, work: Path) -> Iterator[ShardOutput]:
+def _in_process(split: SplitInputs, work: Path, strict: bool) -> Iterator[ShardOutput]:
     for task in split:
-        yield map_shard(task, work)
+        yield map_shard(task, work, strict)
 
 
-def _in_pool(split: SplitInputs, work: Path, workers: int) -> Iterator[ShardOutput]:
+def _in_pool(split: SplitInputs, work: Path, workers: int, strict: bool) -> Iterator[ShardOutput]:
     """Shards in `workers` processes, at most one shard per worker in flight (bounded memory)."""
     # spawn, not fork: the caller may hold DuckDB or Dagster threads that a fork would copy mid-flight.
     context = multiprocessing.get_context("spawn")
@@ -114,7 +116,7 @@ def _in_pool(split: SplitInputs, work: Path, workers: int) -> Iterator[ShardOutp
             if len(pending) >= workers:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from (f.result() for f in done)
-            pending.add(pool.submit(map_shard, task, work))
+            pending.add(pool.submit(map_shard, task, work, strict))
         for future in pending:
             yield future.result()
 
@@ -176,16 +178,20 @@ def _total(batches: list[Checked]) -> Checked:
 
 def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike, reference: ReferenceLike,
                       out_dir: Path, transaction_time: str, *, shards: int | None = None,
-                      workers: int = 2) -> FhirExport:
-    """Map every staged row to FHIR, validate, check and write `fhir/ndjson/` in shards of people."""
+                      workers: int = 2, strict: bool = False) -> FhirExport:
+    """Map every staged row to FHIR, validate, check and write `fhir/ndjson/` in shards of people.
+
+    `strict` validates every resource with the fhir.resources R4B models instead of the compiled
+    validator (slower; the same report shape)."""
     k = shards or shard_count(person_index.persons.num_rows, workers)
     split = split_inputs(staged, person_index, reference, k)
     work = OutputLayout(Path(out_dir)).fhir_work("export")
     shutil.rmtree(work, ignore_errors=True)
-    runs = _in_pool(split, work, min(workers, k)) if workers > 1 and k > 1 else _in_process(split, work)
+    runs = (_in_pool(split, work, min(workers, k), strict) if workers > 1 and k > 1
+            else _in_process(split, work, strict))
     outputs = sorted(runs, key=lambda o: o.shard)
     reference_resources, reference_warnings = _reference_resources(split, outputs)
-    total = _total([o.checked for o in outputs] + [_check_and_write(reference_resources, work, "reference")])
+    total = _total([o.checked for o in outputs] + [_check_and_write(reference_resources, work, "reference", strict)])
     folder = ndjson_folder(out_dir)
     found = _merge_all(work, folder, [f"{o.shard:05d}" for o in outputs] + ["reference"], total.counts,
                        total.elsewhere)

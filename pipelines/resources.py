@@ -47,6 +47,8 @@ class CarebridgeResource(dg.ConfigurableResource):
     out_dir: str
     warehouse_url: str = ""
     key_file: str = ""
+    # Validate every FHIR resource with the fhir.resources R4B models instead of the compiled validator.
+    strict_validation: bool = False
     _engine: sa.Engine | None = PrivateAttr(default=None)
 
     @property
@@ -106,4 +108,5 @@ def resource_from_env() -> CarebridgeResource:
     settings = Settings.resolve()
     return CarebridgeResource(landing_dir=str(settings.landing), out_dir=str(settings.out),
                               warehouse_url=settings.warehouse_url,
-                              key_file=str(settings.key_file) if settings.key_file else "")
+                              key_file=str(settings.key_file) if settings.key_file else "",
+                              strict_validation=settings.strict_validation)

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from carebridge.core.layout import OutputLayout
 
-__all__ = ["LANDING_ENV", "OUT_ENV", "WAREHOUSE_ENV", "KEY_FILE_ENV", "DEFAULT_LANDING", "DEFAULT_OUT",
+__all__ = ["LANDING_ENV", "OUT_ENV", "WAREHOUSE_ENV", "KEY_FILE_ENV", "STRICT_ENV", "DEFAULT_LANDING", "DEFAULT_OUT",
            "Settings", "default_warehouse_url", "env_warehouse_url"]
 
 LANDING_ENV = "CAREBRIDGE_LANDING"
 OUT_ENV = "CAREBRIDGE_OUT"
 WAREHOUSE_ENV = "CAREBRIDGE_WAREHOUSE_URL"
 KEY_FILE_ENV = "CAREBRIDGE_KEY_FILE"
+STRICT_ENV = "CAREBRIDGE_STRICT_VALIDATION"  # 1: validate FHIR with the fhir.resources models
 DEFAULT_OUT = Path("out")
 DEFAULT_LANDING = DEFAULT_OUT / "landing"
 
@@ -45,6 +46,7 @@ class Settings:
     out: Path
     warehouse_url: str = ""
     key_file: Path | None = None
+    strict_validation: bool = False
 
     @property
     def url(self) -> str:
@@ -70,4 +72,5 @@ class Settings:
         return cls(landing=Path(pick(landing, LANDING_ENV, DEFAULT_LANDING)),
                    out=Path(pick(out, OUT_ENV, DEFAULT_OUT)),
                    warehouse_url=str(pick(warehouse_url, WAREHOUSE_ENV, "")),
-                   key_file=Path(key).expanduser() if key else None)
+                   key_file=Path(key).expanduser() if key else None,
+                   strict_validation=env.get(STRICT_ENV, "").lower() in ("1", "true", "yes"))

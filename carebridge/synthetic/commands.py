@@ -35,7 +35,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     landing, truth = args.out / "landing", args.out / "truth"
     print(f"generating a synthetic integrated care system of {args.persons:,} people into {landing} ...")
     generate(args.persons, landing, truth, seed=args.seed, months=args.months, fault_rate=args.fault_rate)
-    return run_and_report(landing, args.out, args.warehouse, args.key_file)
+    return run_and_report(landing, args.out, args.warehouse, args.key_file, args.strict)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,5 +1,5 @@
 """Property: any staged row that staging accepts maps to resources that validate with the R4B
-models and meet the UK Core rules.
+models (the reference) and with the compiled validator, and meet the UK Core rules.
 
 Rows are generated as the text a provider might send, per column of the staging specs
 (`staging.table_specs()`), and passed through staging's own row validation (`staging.checks.validate`);
@@ -109,8 +109,10 @@ def test_every_row_staging_accepts_maps_to_valid_uk_core_resources(system, refer
     index = build_person_index(staged)
     mapping = map_resources(staged, index, reference)
     resources = mapping.resources
-    model = validate_resources(resources, workers=1)
+    model = validate_resources(resources, workers=1, strict=True)
     assert model.failures == [], [(f["resource_type"], f["error"][:300]) for f in model.failures[:3]]
+    compiled = validate_resources(resources, workers=1)
+    assert compiled.failures == [], [(f["resource_type"], f["error"][:300]) for f in compiled.failures[:3]]
     profiles = check_profiles(resources)
     assert profiles.failures == [], profiles.failures[:3]
 
