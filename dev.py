@@ -36,6 +36,10 @@ def ensure_environment() -> None:
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
         subprocess.run([*pip, "-e", f"{ROOT}[dev,postgres]"], check=True)
         STAMP.write_text(_fingerprint())
+    if not (VENV / "share" / "carebridge" / "datadocs-assets" / "vega").exists():
+        # The Data Docs' JavaScript and CSS, packed from npm once so that the site opens offline.
+        print("installing the Data Docs assets (npm pack, once) ...", flush=True)
+        subprocess.run([str(BIN / "python"), "-m", "expectations.offline_docs", "install"], check=True, cwd=ROOT)
 
 
 def main(argv: list[str]) -> int:

@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
-__all__ = ["SCHEMAS", "make_engine", "default_url", "ensure_schemas", "write_table", "append_table", "read_table",
+__all__ = ["SCHEMAS", "make_engine", "duckdb_path", "default_url", "ensure_schemas", "write_table", "append_table", "read_table",
            "execute", "execute_each", "query", "table_exists", "is_duckdb", "is_postgres"]
 
 SCHEMAS = ("identifiable", "analytics", "published", "reference")
@@ -37,14 +37,31 @@ def default_url(out_dir: Path) -> str:
     return f"duckdb:///{(Path(out_dir) / 'warehouse.duckdb').resolve()}"
 
 
-def make_engine(url: str) -> sa.Engine:
+def make_engine(url: str, read_only: bool = False) -> sa.Engine:
+    """An engine on the warehouse at `url`. `read_only`: DuckDB opens the file with
+    `access_mode=read_only` (never creating it, and alongside other readers); PostgreSQL sessions
+    start every transaction read-only and give up on a table lock after a few seconds rather than
+    waiting behind a running build."""
     if url.startswith("duckdb:"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if read_only:
+            url += ("&" if "?" in url else "?") + "access_mode=read_only"
+        elif path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection: DuckDB files allow a single writer process, and Arrow is registered per connection.
         return sa.create_engine(url, poolclass=sa.pool.SingletonThreadPool)
+    if read_only:
+        options = "-c default_transaction_read_only=on -c lock_timeout=5s"
+        return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def duckdb_path(url: str) -> Path | None:
+    """The file of a DuckDB URL (None for PostgreSQL and in-memory DuckDB)."""
+    if not url.startswith("duckdb:"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def is_duckdb(engine: sa.Engine) -> bool:
