@@ -11,11 +11,12 @@ from expectations.runner import build_data_docs
 from carebridge.report import build_report
 from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
-from pipelines.metadata import counts_table, png_chart, preview
+from pipelines.metadata import column_schemas, counts_table, png_chart, preview
 from pipelines.quality import gx_check_results, gx_check_specs
 from pipelines.resources import CarebridgeResource
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
 from warehouse.db import read_table, write_table
+from warehouse.dictionary import apply_comments
 from warehouse.exclusions import analytics_exclusions
 from warehouse.views_runner import materialise_views
 
@@ -32,6 +33,7 @@ def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
     `identifiable.v_*`, so what analysts count is what trusts receive."""
     counts = materialise_views(carebridge.engine, carebridge.out / "fhir" / "ndjson")
+    apply_comments(carebridge.engine, "identifiable")
     return dg.MaterializeResult(
         metadata={"rows_by_view": counts_table(counts, "view")},
         check_results=gx_check_results(carebridge.out / "gx", "fhir", _tables(carebridge, "identifiable", counts)))
@@ -50,9 +52,10 @@ def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     write_table(engine, "identifiable", "analytics_exclusions", analytics_exclusions(persons, reference.opt_outs))
     load_reference_tables(engine, reference)
     counts = build_marts(engine)
+    apply_comments(engine, "analytics")
     tables = _tables(carebridge, "analytics", counts)
     return dg.MaterializeResult(
-        metadata={"rows_by_table": counts_table(counts)},
+        metadata={"rows_by_table": counts_table(counts), **column_schemas("analytics", tables)},
         check_results=gx_check_results(carebridge.out / "gx", "analytics", tables, related=tables))
 
 
@@ -63,8 +66,9 @@ def published(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     (reference.md disclosure control; threshold and rounding from the code lists)."""
     rule = codes()["disclosure"]
     counts = build_published(carebridge.engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
+    apply_comments(carebridge.engine, "published")
     tables = _tables(carebridge, "published", counts)
-    metadata = {"rows_by_table": counts_table(counts)}
+    metadata = {"rows_by_table": counts_table(counts), **column_schemas("published", tables)}
     for name, table in tables.items():
         metadata[f"preview_{name}"] = preview(table)
         png = preview_png(name, table)
