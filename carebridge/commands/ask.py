@@ -33,7 +33,8 @@ def _table(rows: list[dict], columns: list[str], limit: int | None) -> str:
     cells = [[_cell(row[c]) for c in columns] for row in shown]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths))  # noqa: E731
-    more = [f"... {len(rows) - len(shown)} more rows (--limit, or --format csv|json for all)"] if len(shown) < len(rows) else []
+    hidden = len(rows) - len(shown)
+    more = [f"... {hidden} more rows (--limit, or --format csv|json for all)"] if hidden else []
     return "\n".join([line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells), *more])
 
 

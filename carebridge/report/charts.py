@@ -290,7 +290,8 @@ def _whole_period_waits(tables: Tables, keys: list[tuple], nothing_monthly: bool
             tooltip=["standard:N", "measure:N", alt.Tooltip("referrals:Q", format=","), "pct_within_standard:Q",
                      "median_wait_days:Q", "target_pct:Q"]),
         alt.Chart(frame).mark_tick(color="#bf616a", thickness=3).encode(x=alt.X("target_pct:Q", scale=x_scale), y=y),
-    ).properties(width=WIDTH, height=_height(frame["standard"], 26), title="Share of waits within the access standard, whole period")
+    ).properties(width=WIDTH, height=_height(frame["standard"], 26),
+                 title="Share of waits within the access standard, whole period")
     return _chart("waits_whole_period", "Waits over the whole period", _spec(chart, frame, "pct_within_standard"),
                   "waits_by_group", _rows(frame.drop(columns=["standard", "measure"])), caption=caption)
 
@@ -448,20 +449,31 @@ def social_prescribing_charts(tables: Tables) -> list[Chart]:
             _chart("sp_wellbeing", "Wellbeing change", _spec(dumbbell, long, "mean"), "social_prescribing_wellbeing",
                    wellbeing_table,
                    caption="People with a first and a latest score of the same measure in one VCSE referral. "
-                           "SWEMWBS is shown as the metric score; higher is better on every measure shown.")]
+                           "SWEMWBS is shown as the metric score. " + _better(overall["measure"]))]
+
+
+def _better(measures: pd.Series) -> str:
+    """Which way is better for the measures shown (code lists), said once."""
+    lower = sorted({label("measures", m) for m in measures if codes()["measures"].get(m, {}).get("better") == "lower"})
+    if not lower:
+        return "Higher is better on every measure shown."
+    return f"Higher is better, except {', '.join(lower)} (lower is better)."
 
 
 # --- equality --------------------------------------------------------------------------------
 
-def _by_group(value: str, colour: str, x_title: str) -> Callable[[pd.DataFrame], alt.TopLevelMixin]:
+def _by_group(value: str, colour: str, x_title: str, domain: list[str]) -> Callable[[pd.DataFrame], alt.TopLevelMixin]:
+    """Bars per group, one colour per `colour` value, the same colours in every dimension's chart."""
     def draw(part: pd.DataFrame) -> alt.TopLevelMixin:
         rows = _dimension_rows(part)
         return (alt.Chart(rows).mark_bar().encode(
             x=alt.X(f"{value}:Q", title=x_title, scale=alt.Scale(domain=[0, 100])),
-            y=alt.Y("group:N", title=None), color=alt.Color(f"{colour}:N", title=None, legend=LEGEND),
+            y=alt.Y("group:N", title=None),
+            color=alt.Color(f"{colour}:N", title=None, legend=LEGEND, scale=alt.Scale(domain=domain)),
             yOffset=alt.YOffset(f"{colour}:N"),
             tooltip=["dimension:N", "group:N", f"{colour}:N", f"{value}:Q"])
-            .properties(width=WIDTH, height=max(60, 10 * len(rows[["group", colour]].drop_duplicates()) + 8 * rows["group"].nunique())))
+            .properties(width=WIDTH, height=max(60, 10 * len(rows[["group", colour]].drop_duplicates())
+                                                + 8 * rows["group"].nunique())))
     return draw
 
 
@@ -472,12 +484,14 @@ def equality_charts(tables: Tables) -> list[Chart]:
     waits["standard"] = _standards(waits)
     dna = activity.groupby(["group_dimension", "group_value", "setting_name"], as_index=False)["dna_rate"].mean()
     return [*_per_dimension(dna, "equality_dna", "Did-not-attend rate", _by_group("dna_rate", "setting_name",
-                                                                                  "% of appointments DNA"),
+                                                                                  "% of appointments DNA",
+                                                                                  sorted(dna["setting_name"].unique())),
                             "dna_rate", "activity_by_group", activity.drop(columns=["setting_name"]),
                             caption="Where a setting has several service types the bar is the mean of their "
                                     "published rates."),
             *_per_dimension(waits, "equality_waits", "Waits within standard",
-                            _by_group("pct_within_standard", "standard", "% within standard"),
+                            _by_group("pct_within_standard", "standard", "% within standard",
+                                      sorted(waits["standard"].unique())),
                             "pct_within_standard", "waits_by_group", waits.drop(columns=["standard"]),
                             caption="The whole period, against each service's access standard.")]
 

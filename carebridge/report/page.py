@@ -75,8 +75,8 @@ def _dictionary_section(tables: Tables) -> Section:
     entries = tuple((f"published.{name}", doc.description, tuple(doc.columns.items()))
                     for name, doc in tables_of("published").items() if name in tables)
     return Section("dictionary", "Data dictionary", "What each published table and column holds: the same "
-                   "descriptions as the warehouse's own comments and docs/data-dictionary.md. A blank in a count, "
-                   "rate or statistic is a suppressed value.", dictionary=entries)
+                   "descriptions as the warehouse's own comments and docs/data-dictionary.md. A NULL (shown as * "
+                   "in the tables) in a count, rate or statistic is a suppressed value.", dictionary=entries)
 
 
 def _cell(value: object, controlled: bool, kind: str | None = None) -> str:
