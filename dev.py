@@ -36,6 +36,13 @@ def ensure_environment() -> None:
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
         subprocess.run([*pip, "-e", f"{ROOT}[dev,postgres]"], check=True)
         STAMP.write_text(_fingerprint())
+    if not (VENV / "share" / "carebridge" / "datadocs-assets" / "vega").exists():
+        # The Data Docs' JavaScript and CSS, packed from npm once so that the site opens offline.
+        print("installing the Data Docs assets (npm pack, once) ...", flush=True)
+        done = subprocess.run([str(BIN / "python"), "-m", "expectations.offline_docs", "install"], cwd=ROOT)
+        if done.returncode != 0:
+            print("could not pack the Data Docs assets with npm: the Data Docs will need the network to display",
+                  file=sys.stderr)
 
 
 def main(argv: list[str]) -> int:

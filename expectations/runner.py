@@ -13,6 +13,7 @@ patient data reaches GX's stored results, Data Docs, Dagster metadata or logs.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from expectations import gx_runner
+from expectations import gx_runner, offline_docs
 from expectations.config import settings
 from expectations.plan import Check, build_plan
 from expectations.spec import ExpectationSpec, Severity, SuiteSpec, list_suites, load_suite
@@ -103,8 +104,14 @@ def validate_table(layer: str, table: str, data: pa.Table | pd.DataFrame,
 
 
 def build_data_docs(context_root: Path, site_dir: Path) -> Path:
-    """Write the Data Docs site for every validation kept under `context_root`; returns index.html."""
-    return gx_runner.build_data_docs(Path(context_root), Path(site_dir), settings().data_docs_site_name)
+    """Write the Data Docs site for every validation kept under `context_root`, self-contained so it
+    opens offline (expectations.offline_docs); returns index.html."""
+    index = gx_runner.build_data_docs(Path(context_root), Path(site_dir), settings().data_docs_site_name)
+    try:
+        offline_docs.make_offline(Path(site_dir))
+    except offline_docs.MissingAssets as error:
+        warnings.warn(f"Data Docs need the network to display: {error}", stacklevel=2)
+    return index
 
 
 def _run_groups(groups: Mapping[str, tuple[list[Check], int]], frame: pd.DataFrame,

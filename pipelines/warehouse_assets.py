@@ -10,12 +10,13 @@ from expectations.runner import build_data_docs, list_suites
 from carebridge.report import build_report
 from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
-from pipelines.metadata import counts_table, png_chart, preview
+from pipelines.metadata import column_schemas, counts_table, png_chart, preview
 from pipelines.quality import check_name, gx_check_results, gx_check_specs
 from pipelines.resources import CarebridgeResource
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
 from warehouse.catalog import analytics as catalog, fhir as fhir_catalog
 from warehouse.catalog.linkage import load_persons
+from warehouse.dictionary import apply_comments
 from warehouse.exclusions import analytics_exclusions
 from warehouse.publish import published_specs
 from warehouse.views_runner import materialise_views
@@ -30,6 +31,7 @@ def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     `fhir.v_*`, so what analysts count is what trusts receive."""
     counts = materialise_views(carebridge.engine, carebridge.layout.fhir_ndjson)
     fhir_catalog.drop_raw_tables(carebridge.engine)  # the views were the only readers of the JSON tables
+    apply_comments(carebridge.engine, "fhir")
     return dg.MaterializeResult(
         metadata={"rows_by_view": counts_table(counts, "view")},
         check_results=gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts)))
@@ -48,9 +50,10 @@ def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     catalog.save_exclusions(engine, analytics_exclusions(persons, reference.opt_outs))
     load_reference_tables(engine, reference)
     counts = build_marts(engine)
+    apply_comments(engine, "analytics")
     tables = catalog.read_tables(engine, catalog.ANALYTICS, counts)
     return dg.MaterializeResult(
-        metadata={"rows_by_table": counts_table(counts)},
+        metadata={"rows_by_table": counts_table(counts), **column_schemas("analytics", tables)},
         check_results=gx_check_results(carebridge.layout.gx, "analytics", tables, related=tables))
 
 
@@ -59,7 +62,7 @@ def _published_key(name: str) -> dg.AssetKey:
 
 
 def _table_metadata(name: str, table) -> dict:
-    metadata = {"rows": table.num_rows, "preview": preview(table)}
+    metadata = {"rows": table.num_rows, "preview": preview(table), **column_schemas("published", {name: table})}
     png = preview_png(name, table)
     if png is not None:
         metadata["chart"] = png_chart(png, name)
@@ -80,6 +83,7 @@ def published(carebridge: CarebridgeResource):
     together: totals are recomputed from their published parts."""
     rule = codes()["disclosure"]
     counts = build_published(carebridge.engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
+    apply_comments(carebridge.engine, "published")
     tables = catalog.read_tables(carebridge.engine, catalog.PUBLISHED, counts)
     checks = {r.check_name: r for r in gx_check_results(carebridge.layout.gx, "published", tables)}
     for name in published_specs():

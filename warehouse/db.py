@@ -15,13 +15,22 @@ import sqlalchemy as sa
 from warehouse.engines import backend, connect
 from warehouse.schemas import SCHEMAS
 
-__all__ = ["SCHEMAS", "make_engine", "ensure_schemas", "write_table", "append_table", "read_table",
+__all__ = ["SCHEMAS", "make_engine", "duckdb_path", "ensure_schemas", "write_table", "append_table", "read_table",
            "execute", "execute_each", "query", "table_exists", "is_duckdb", "is_postgres"]
 
 
-def make_engine(url: str) -> sa.Engine:
-    """A SQLAlchemy engine for the warehouse at `url`, pooled as its backend needs."""
-    return connect(url)
+def make_engine(url: str, read_only: bool = False) -> sa.Engine:
+    """A SQLAlchemy engine for the warehouse at `url`, pooled as its backend needs (`read_only`: see
+    `warehouse.engines.base.Engine.connect`)."""
+    return connect(url, read_only)
+
+
+def duckdb_path(url: str) -> Path | None:
+    """The file of a DuckDB URL (None for PostgreSQL and in-memory DuckDB)."""
+    if not url.startswith("duckdb:"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
 
 
 def is_duckdb(engine: sa.Engine) -> bool:

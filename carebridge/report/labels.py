@@ -10,7 +10,7 @@ import yaml
 
 from carebridge.core.reference import codes
 
-__all__ = ["settings", "label"]
+__all__ = ["settings", "label", "humanise"]
 
 _FILE = Path(__file__).with_name("report.yaml")
 
@@ -27,13 +27,20 @@ def _names(kind: str) -> dict[str, str]:
         return {**codes()["team_type"], **settings()["service_types"]}
     if kind == "measures":
         return {name: m["name"] for name, m in codes()["measures"].items()}
-    return dict(settings()[kind])
+    return {str(k): v for k, v in settings().get(kind, {}).items()}
+
+
+def humanise(code: str) -> str:
+    """A code with no declared name, made readable: `reviews_ambiguous_match` -> `Reviews ambiguous match`."""
+    text = code.replace("_", " ").strip()
+    return text[:1].upper() + text[1:] if text.islower() or "_" in code else text
 
 
 def label(kind: str, code: object) -> str:
-    """`code` with its name where one is known (`A06 Community mental health team - functional`)."""
+    """`code` with its name where one is known (`A06 Community mental health team - functional`);
+    a code with no name is humanised rather than shown raw."""
     text = "" if code is None else str(code)
     name = _names(kind).get(text)
     if name is None:
-        return text or "not known"
+        return humanise(text) if text else "Not known"
     return f"{text} {name}" if kind == "service_types" else name

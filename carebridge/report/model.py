@@ -33,3 +33,5 @@ class Section:
     charts: tuple[Chart, ...] = ()
     notes: tuple[str, ...] = field(default=())
     links: tuple[tuple[str, str], ...] = ()  # (text, href)
+    # (table, description, ((column, description), ...)): the data dictionary's entries shown in the section
+    dictionary: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()

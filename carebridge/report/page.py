@@ -22,8 +22,9 @@ import vl_convert
 from carebridge.core.reference import codes
 from carebridge.report import charts
 from carebridge.report.data import read_published
-from carebridge.report.labels import settings
+from carebridge.report.labels import label, settings
 from carebridge.report.model import Chart, Section
+from warehouse.dictionary import tables_of
 from warehouse.publish import SUPPRESSED, published_specs
 
 __all__ = ["SECTIONS", "build_sections", "render_html", "build_report"]
@@ -65,21 +66,37 @@ def build_sections(tables: Tables, data_docs_href: str | None = None) -> list[Se
         links = (("Great Expectations Data Docs: every validation of the run", data_docs_href),) \
             if key == "data-quality" and data_docs_href else ()
         sections.append(Section(key, title, intro, tuple(build(tables)), links=links))
+    sections.append(_dictionary_section(tables))
     return sections
 
 
-def _cell(value: object, controlled: bool) -> str:
+def _dictionary_section(tables: Tables) -> Section:
+    """What every published table and column means (warehouse/dictionary.yaml), for the tables this report read."""
+    entries = tuple((f"published.{name}", doc.description, tuple(doc.columns.items()))
+                    for name, doc in tables_of("published").items() if name in tables)
+    return Section("dictionary", "Data dictionary", "What each published table and column holds: the same "
+                   "descriptions as the warehouse's own comments and docs/data-dictionary.md. A NULL (shown as * "
+                   "in the tables) in a count, rate or statistic is a suppressed value.", dictionary=entries)
+
+
+def _cell(value: object, controlled: bool, kind: str | None = None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return SUPPRESSED if controlled else ""
+    if kind is not None:
+        return label(kind, value)
     if isinstance(value, float):
         return f"{value:,.1f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _table_rows(chart: Chart, controlled: set[str], limit: int = 200) -> tuple[list[str], list[list[str]], int]:
+def _table_rows(chart: Chart, controlled: set[str], limit: int = 200) -> tuple[list[tuple[str, str]], list[list[str]], int]:
+    """The published rows behind a chart: (column, its description) headers and cells, codes shown by name."""
     columns = chart.rows.column_names
+    kinds = {**settings()["column_labels"], **settings()["table_column_labels"].get(chart.source, {})}
+    described = tables_of("published").get(chart.source)
+    headers = [(c, described.columns.get(c, "") if described else "") for c in columns]
     rows = chart.rows.slice(0, limit).to_pylist()
-    return columns, [[_cell(r[c], c in controlled) for c in columns] for r in rows], chart.rows.num_rows
+    return headers, [[_cell(r[c], c in controlled, kinds.get(c)) for c in columns] for r in rows], chart.rows.num_rows
 
 
 def _script_json(value: object) -> str:

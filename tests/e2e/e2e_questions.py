@@ -118,11 +118,15 @@ EXPECTED: dict[str, str] = {
                    AS reliable_recovery_rate
         FROM sliced GROUP BY ALL""",
     "q05": """
-        SELECT transition, person_key, step_no, from_setting, setting AS to_setting, service_code AS to_service_type,
-               days_since_previous, seen, status
+        SELECT transition, from_setting, setting AS to_setting, service_code AS to_service_type,
+               COUNT(DISTINCT person_key) AS people, COUNT(*) AS moves,
+               QUANTILE_CONT(days_since_previous, 0.5) AS median_days_since_previous,
+               COUNT(*) FILTER (WHERE seen) AS moves_seen, 100.0 * COUNT(*) FILTER (WHERE seen) / COUNT(*) AS pct_seen,
+               COUNT(*) FILTER (WHERE status = 'open') AS moves_open
         FROM e_journey
         WHERE (transition = 'step_up' AND from_setting = 'talking_therapies' AND setting = 'secondary')
-           OR (transition = 'step_down' AND from_setting = 'secondary')""",
+           OR (transition = 'step_down' AND from_setting = 'secondary')
+        GROUP BY ALL""",
     "q06": """
         WITH spell AS (
             SELECT person_key, setting, received_date AS start_date,
@@ -216,7 +220,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "q02": ("pathway",),
     "q03": ("service_type_code", "service_type_name"),
     "q04": ("group_dimension", "group_value"),
-    "q05": ("person_key", "step_no"),
+    "q05": ("transition", "from_setting", "to_setting", "to_service_type"),
     "q06": ("setting_a", "setting_b"),
     "q07": ("dimension", "value"),
     "q08": ("from_setting", "to_setting"),

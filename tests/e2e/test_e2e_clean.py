@@ -186,7 +186,7 @@ HEADLINES = {
     "q02": (lambda r: True, "referrals"),
     "q03": (lambda r: r["service_type_code"] in ("A06", "TT", "SP"), "reached_second_contact"),
     "q04": (lambda r: r["group_dimension"] == "all", "finished"),
-    "q05": (lambda r: True, "step_no"),
+    "q05": (lambda r: True, "moves"),
     "q06": (lambda r: r["setting_a"] == "any", "people"),
     "q07": (lambda r: r["dimension"] == "all", "referrals"),
     "q08": (lambda r: True, "people_never_seen"),

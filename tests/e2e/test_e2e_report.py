@@ -1,6 +1,8 @@
 """The report the real Dagster job wrote, opened in a real browser (headless Chromium on localhost):
-every chart renders as SVG, nothing is logged to the console, nothing is fetched from anywhere but
-the page itself, and a screenshot is kept as a CI artifact. Also `carebridge report` from the CLI."""
+every chart renders as SVG at the page's full width, nothing is logged to the console, nothing is
+fetched from anywhere but the page itself, and a screenshot of the page and of each section is kept
+as a CI artifact. The Data Docs site opens with every request off the machine blocked and still
+lists its validations. Also `carebridge report` from the CLI."""
 
 from __future__ import annotations
 
@@ -69,10 +71,20 @@ def test_every_chart_renders_in_chromium_with_a_clean_console_and_no_network(ser
     assert page.locator(".note").count() == 0  # every section had its published tables
     drawn = page.locator('.chart[data-empty="false"]').all()
     assert len(drawn) >= 10  # at most a couple say "nothing to draw" (e.g. no quarantine in a clean system)
+    main_width = page.locator("main").bounding_box()["width"]
     for chart in drawn:
         box = chart.locator("svg").first.bounding_box()
-        assert box and box["width"] > 100 and box["height"] > 50, chart.get_attribute("id")
+        assert box and box["width"] > 0.9 * main_width and box["height"] > 35, chart.get_attribute("id")  # full width
         assert chart.locator("svg path, svg rect, svg line").count() > 3, chart.get_attribute("id")
+    sections = page.locator("main > section").all()
+    for section in sections:  # every section shows data, or says in words why not
+        key = section.get_attribute("id")
+        charts = section.locator(".chart").count()
+        if key != "dictionary":
+            assert section.locator('.chart[data-empty="false"]').count() > 0 or section.locator("p.empty").count() == charts, key
+    assert page.locator("#dictionary dt").count() >= 10  # the data dictionary of the published tables
+    for raw in ("mental_wellbeing", "first_referral", "records_unlinked"):  # codes are shown by name
+        assert page.locator(f"main td:text-is('{raw}')").count() == 0, raw
     assert page.locator(".chart svg").count() == expected
     assert [m for m in console if m.split(":")[0] in {"error", "warning", "pageerror"}] == []
     assert all(url.startswith(served) for url in requests), requests  # offline: nothing but the page
@@ -81,6 +93,9 @@ def test_every_chart_renders_in_chromium_with_a_clean_console_and_no_network(ser
     screenshot = ARTIFACTS / "report.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert screenshot.stat().st_size > 50_000
+    for section in sections:  # one picture per section, for reviewers
+        section.screenshot(path=str(ARTIFACTS / f"report-{section.get_attribute('id')}.png"))
+    assert len(list(ARTIFACTS.glob("report-*.png"))) >= len(sections)
 
     link = page.locator("#data-quality a", has_text="Data Docs")
     response = page.request.get(f"{served}/report/{link.get_attribute('href')}")
@@ -108,3 +123,36 @@ def test_the_report_command_says_when_there_is_no_warehouse(tmp_path, capsys):
 
     assert main(["report", "--run", str(tmp_path / "nothing"), "--out", str(tmp_path / "report")]) == 1
     assert "no warehouse" in capsys.readouterr().err
+
+
+def test_the_data_docs_open_offline_and_list_their_validations(served, browser):
+    """Every request that would leave the machine is blocked (and recorded); the index still lists
+    the run's validations, because jQuery and bootstrap-table are served from the site itself."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    requests, errors = [], []
+
+    def route(route) -> None:
+        requests.append(route.request.url)
+        if route.request.url.startswith(served) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            route.abort()
+
+    context.route("**/*", route)
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{served}/data_docs/index.html")
+    page.wait_for_selector("table tbody tr", timeout=30_000)
+    assert page.evaluate("typeof jQuery === 'function' && typeof jQuery.fn.bootstrapTable === 'function'")
+    listed = page.locator("table tbody tr").count()
+    assert listed >= 5, listed  # the validations of the run, one row each
+    assert [url for url in requests if not url.startswith(served)] == []
+    assert errors == []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "data_docs.png"), full_page=False)
+
+    page.locator("table tbody tr").first.click()  # a validation's own page, offline too
+    page.wait_for_load_state("load")
+    assert "validations" in page.url or "expectations" in page.url
+    assert [url for url in requests if not url.startswith(served)] == [] and errors == []
+    context.close()

@@ -9,6 +9,9 @@ import re
 import pyarrow as pa
 import pytest
 
+import pandas as pd
+
+from carebridge.report.charts import ALL_SUPPRESSED, complete_sum
 from carebridge.report.data import read_published
 from carebridge.report.page import SECTIONS, build_report, build_sections, render_html
 from warehouse.db import ensure_schemas, make_engine, write_table
@@ -78,9 +81,11 @@ def _values(spec: dict) -> list[dict]:
 
 def test_every_section_has_its_charts_when_every_table_is_published():
     sections = build_sections(published(), "../data_docs/index.html")
-    assert [s.key for s in sections] == [key for key, *_ in SECTIONS]
-    assert all(s.charts and not s.notes for s in sections), [(s.key, s.notes) for s in sections]
-    quality = sections[-1]
+    assert [s.key for s in sections] == [key for key, *_ in SECTIONS] + ["dictionary"]
+    charted = sections[:-1]
+    assert all(s.charts and not s.notes for s in charted), [(s.key, s.notes) for s in charted]
+    assert {table for table, _, _ in sections[-1].dictionary} == {f"published.{n}" for n in published()}
+    quality = sections[-2]
     assert quality.links == (("Great Expectations Data Docs: every validation of the run", "../data_docs/index.html"),)
     for section in sections:
         for chart in section.charts:
@@ -96,10 +101,13 @@ def test_a_missing_table_is_named_and_the_other_sections_still_draw():
 
 
 def test_suppressed_values_stay_missing_and_are_never_drawn_as_zero():
+    frame = published()["activity_by_service_month"].to_pandas()
+    totals = complete_sum(frame, ["service_type", "month"], ["referrals", "contacts"])
+    may = totals[totals["month"] == "2025-05"]
+    assert len(may) == 1 and may["referrals"].isna().all()  # its one cell suppressed: no total, not 0
+    two = pd.DataFrame({"month": ["m", "m"], "service_type": ["A06", "A06"], "referrals": [15.0, N]})
+    assert complete_sum(two, ["service_type", "month"], ["referrals"])["referrals"].isna().all()  # never 15
     sections = {s.key: s for s in build_sections(published())}
-    activity = _values(sections["activity"].charts[0].spec)
-    may = [r for r in activity if r["month"] == "2025-05"]
-    assert may and all(r["referrals"] is None for r in may)  # every cell suppressed: no total, not 0
     flows = _values(sections["pathways"].charts[0].spec)
     assert [r["move"] for r in flows if "path" in r] == ["First referral"]  # the suppressed step-down is not drawn
 
@@ -139,3 +147,58 @@ def test_a_chart_with_nothing_published_says_so_instead_of_drawing_empty_axes():
     reasons = next(c for c in quality.charts if c.key == "dq_reasons")
     assert reasons.empty and reasons.spec["mark"]["type"] == "text"
     assert not any(c.empty for c in quality.charts if c.key != "dq_reasons")
+
+
+MONTHS = [f"2025-{m:02d}" for m in range(4, 13)] + ["2026-01", "2026-02", "2026-03"]
+
+
+def _monthly(referrals: list) -> pa.Table:
+    n = len(MONTHS)
+    return _t(month=MONTHS, provider=["RZZ"] * n, service_type=["A06"] * n, people=referrals, referrals=referrals,
+              contacts=referrals, dna_rate=[N] * n)
+
+
+def test_a_monthly_series_with_its_months_published_is_an_xmr_chart():
+    tables = published()
+    tables["activity_by_service_month"] = _monthly([20, 25, 20, 30, 25, 20, 25, 20, 30, 25, 90, 20])
+    activity = {c.key: c for c in {s.key: s for s in build_sections(tables)}["activity"].charts}
+    chart = activity["activity_xmr_A06"]
+    rows = [r for r in _values(chart.spec) if r.get("measure") == "referrals"]
+    assert len(rows) == 12 and rows[0]["mean"] == pytest.approx(sum(r["value"] for r in rows) / 12)
+    assert {r["variation"] for r in rows if r["value"] == 90} == {"special cause"}  # above the upper limit
+    assert chart.spec["width"] == "container" and "Making Data Count" in chart.caption
+    assert "activity_by_year" not in activity
+
+
+def test_mostly_suppressed_months_are_shown_by_financial_year_from_published_yearly_figures():
+    tables = published()
+    tables["activity_by_service_month"] = _monthly([20, N, N, 25, N, N, N, N, 20, N, N, N])
+    activity = {s.key: s for s in build_sections(tables)}["activity"].charts
+    assert [c.key for c in activity] == ["activity_by_year"]
+    yearly = activity[0]
+    assert yearly.source == "activity_by_group" and "suppressed" in yearly.caption and "financial year" in yearly.caption
+    assert {r["value"] for r in _values(yearly.spec) if r["measure"] == "referrals"} == {110}  # the published figure
+
+
+def test_a_chart_whose_every_value_is_suppressed_says_so_in_words():
+    tables = published()
+    waits = tables["waits_by_group"].to_pandas().assign(pct_within_standard=None, median_wait_days=None)
+    tables["waits_by_group"] = pa.Table.from_pandas(waits, preserve_index=False)
+    tables["waits_by_service"] = tables["waits_by_service"].slice(0, 0)
+    waits_section = {s.key: s for s in build_sections(tables)}["waits"]
+    assert [c.spec.get("description") for c in waits_section.charts] == [ALL_SUPPRESSED]
+    html = render_html(build_sections(tables), tables, "now")
+    assert "All values suppressed" in html
+
+
+def test_codes_are_shown_by_their_names():
+    tables = published()
+    tables["social_prescribing_needs"] = _t(**_grouped({"need_domain": "mental_wellbeing"}, referrals=[30, 10],
+                                                       people=[25, 10], seen=[20, 5], pct_seen=[66.7, 50.0]))
+    html = render_html(build_sections(tables), tables, "now")
+    for raw in ("mental_wellbeing", "first_referral", "step_down", "rows_staged", "records_unlinked"):
+        assert f"<td>{raw}</td>" not in html, raw
+    assert "<td>Mental wellbeing</td>" in html and "<td>First referral</td>" in html
+    sections = {s.key: s for s in build_sections(tables)}
+    needs = sections["social-prescribing"].charts[0].spec
+    assert needs["encoding"]["y"]["field"] == "need" and {"Mental wellbeing"} <= {r.get("need") for r in _values(needs)}

@@ -29,9 +29,9 @@ def backend_class(dialect: str) -> type[Engine]:
     return getattr(importlib.import_module(module), cls)
 
 
-def connect(url: str) -> sa.Engine:
+def connect(url: str, read_only: bool = False) -> sa.Engine:
     """A SQLAlchemy engine for a warehouse URL, made as its backend needs."""
-    return backend_class(sa.make_url(url).get_backend_name()).connect(url)
+    return backend_class(sa.make_url(url).get_backend_name()).connect(url, read_only)
 
 
 def backend(engine: sa.Engine) -> Engine:

@@ -37,8 +37,9 @@ class Engine(ABC):
     # --- connect ---------------------------------------------------------------------------
     @classmethod
     @abstractmethod
-    def connect(cls, url: str) -> sa.Engine:
-        """A SQLAlchemy engine for `url`, pooled as this backend needs."""
+    def connect(cls, url: str, read_only: bool = False) -> sa.Engine:
+        """A SQLAlchemy engine for `url`, pooled as this backend needs. `read_only`: never creates
+        anything, and does not wait long behind a running build."""
 
     @contextmanager
     def driver(self) -> Iterator[Any]:

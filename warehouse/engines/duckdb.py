@@ -20,9 +20,11 @@ class DuckDBEngine(Engine):
     url_schemes = ("duckdb",)
 
     @classmethod
-    def connect(cls, url: str) -> sa.Engine:
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+    def connect(cls, url: str, read_only: bool = False) -> sa.Engine:
+        path = url.split("///", 1)[-1].split("?", 1)[0]
+        if read_only:  # never creates the file; other readers may open it alongside
+            url += ("&" if "?" in url else "?") + "access_mode=read_only"
+        elif path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         # One connection: DuckDB files allow a single writer process, and Arrow is registered per connection.
         return sa.create_engine(url, poolclass=sa.pool.SingletonThreadPool)

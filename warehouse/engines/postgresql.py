@@ -97,7 +97,10 @@ class PostgresEngine(Engine):
     url_schemes = ("postgresql",)
 
     @classmethod
-    def connect(cls, url: str) -> sa.Engine:
+    def connect(cls, url: str, read_only: bool = False) -> sa.Engine:
+        if read_only:  # every transaction read-only; give up on a table lock rather than wait behind a build
+            options = "-c default_transaction_read_only=on -c lock_timeout=5s"
+            return sa.create_engine(url, pool_pre_ping=True, connect_args={"options": options})
         return sa.create_engine(url, pool_pre_ping=True)
 
     def run(self, statements: list[str]) -> None:
