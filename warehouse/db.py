@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from pathlib import Path
+
 import pyarrow as pa
 import sqlalchemy as sa
 

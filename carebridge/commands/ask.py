@@ -9,13 +9,14 @@ one line on stderr (exit 1). The answer is printed as a table, CSV or JSON, to s
 from __future__ import annotations
 
 import argparse
-from carebridge.core.settings import env_warehouse_url
 import csv
 import io
 import json
 import math
 import sys
 from pathlib import Path
+
+from carebridge.core.settings import env_warehouse_url
 
 __all__ = ["register", "render", "open_failure"]
 
