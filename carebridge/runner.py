@@ -1,25 +1,41 @@
-"""Run the Dagster jobs in process: every staged month, then the build, with progress lines."""
+"""Run the Dagster jobs in process: the staged months (one run per contiguous range of months),
+then the build, with progress lines. Talks to Dagster through its public API only: definitions
+built over this run's resource and progress callable, the instance's dynamic partitions, and the
+events of each run's result."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
+from carebridge.preflight import PreflightError
+from carebridge.preflight import landing_months as _landing_months
+from carebridge.runlock import RunLocked, run_lock
 from pipelines import build_definitions
-from pipelines.progress import set_reporter
-from pipelines.resources import CarebridgeResource, dispose_engines
-from pipelines.sensors import delivery_folders
+from pipelines.partitions import add_months, month_ranges, range_tags
+from pipelines.resources import CarebridgeResource
 
-__all__ = ["RunOutcome", "PipelineError", "landing_months", "run_pipeline", "rebuild_assets"]
+__all__ = ["RunOutcome", "PipelineError", "PipelineInterrupted", "landing_months", "run_pipeline", "rebuild_assets"]
+
+_INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
 
 
 class PipelineError(RuntimeError):
     """The pipeline could not run or a blocking check failed: a one-line reason for the user."""
+
+
+class PipelineInterrupted(PipelineError):
+    """The run was interrupted (SIGINT / SIGTERM); `where` says what it was doing."""
+
+    def __init__(self, where: str):
+        super().__init__(f"interrupted during {where}")
+        self.where = where
 
 
 @dataclass
@@ -33,11 +49,27 @@ class RunOutcome:
 
 
 def landing_months(landing: Path) -> list[str]:
-    return sorted({Path(f).parts[2] for f in delivery_folders(landing)})
+    """Months with deliveries (the landing layout is carebridge.staging.landing's); PipelineError if none."""
+    try:
+        return _landing_months(landing)
+    except PreflightError as exc:
+        raise PipelineError(str(exc)) from None
+
+
+class _Progress:
+    """Timed progress lines to the reporter; remembers the last step that finished."""
+
+    def __init__(self, reporter: Callable[[str], None]):
+        self.reporter, self.started, self.last_done = reporter, time.monotonic(), ""
+
+    def __call__(self, line: str) -> None:
+        if line.endswith(": done"):
+            self.last_done = line[: -len(": done")]
+        self.reporter(f"[{time.monotonic() - self.started:7.1f}s] {line}")
 
 
 def _instance() -> dg.DagsterInstance:
-    """The user's Dagster instance when DAGSTER_HOME is set (runs then show in `dagster dev`), else a throwaway one."""
+    """The user's Dagster instance when DAGSTER_HOME is set (runs then show in the UI), else a throwaway one."""
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
@@ -53,6 +85,14 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[s
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         (errors if evaluation.severity == dg.AssetCheckSeverity.ERROR else warnings).append(name)
     return errors, warnings
+
+
+def _interrupted_step(result: dg.ExecuteInProcessResult) -> str | None:
+    """The step an interrupt stopped, if the run ended that way."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data.error.cls_name in _INTERRUPTS:
+            return event.step_key
+    return None
 
 
 def _first_failure(result: dg.ExecuteInProcessResult) -> str:
@@ -83,13 +123,27 @@ def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | Non
                               warehouse_url=warehouse_url, key_file=str(key_file) if key_file else "")
 
 
-def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str,
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, log_level: str, what: str,
+             **kwargs) -> dg.ExecuteInProcessResult:
+    """One in-process run; an interrupt becomes PipelineInterrupted naming the step it stopped."""
+    try:
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        run_config=_run_config(log_level), **kwargs)
+    except KeyboardInterrupt:
+        raise PipelineInterrupted(what) from None
+    step = _interrupted_step(result)
+    if step is not None:
+        raise PipelineInterrupted(f"{what} (step {step})")
+    return result
+
+
+def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str, progress: _Progress,
                    assets: Sequence[str] | None = None) -> list[str]:
     """Run the build job (or some of its assets); raise on a blocking check or a failed step,
     else return the checks that only warned."""
     selection = [dg.AssetKey(name) for name in assets] if assets else None
-    result = defs.resolve_job_def("build").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=_run_config(log_level), asset_selection=selection)
+    result = _execute(defs.resolve_job_def("build"), instance, log_level,
+                      _build_where(progress), asset_selection=selection)
     errors, warnings = _failed_checks(result)
     if errors:
         raise PipelineError(f"blocking check failed: {', '.join(errors)}")
@@ -98,32 +152,47 @@ def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level
     return warnings
 
 
+def _build_where(progress: _Progress) -> str:
+    return f"the build, after {progress.last_done}" if progress.last_done else "the build"
+
+
+def _stage(defs: dg.Definitions, instance: dg.DagsterInstance, months: list[str], log_level: str) -> None:
+    """Stage `months`: registered as partitions, then one run per contiguous range of them."""
+    add_months(instance, months)
+    job = defs.resolve_job_def("monthly_staging")
+    for start, end in month_ranges(instance, months):
+        label = start if start == end else f"{start}..{end}"
+        result = _execute(job, instance, log_level, f"staging {label}", tags=range_tags(start, end))
+        if not result.success:
+            raise PipelineError(f"staging {label} failed: {_first_failure(result)}")
+
+
+def _remove_work(out: Path) -> None:
+    """Work folders of an interrupted step (FHIR export parts, bundle index) never outlive a run."""
+    shutil.rmtree(out / "fhir" / ".work", ignore_errors=True)
+
+
 def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Path | None = None,
                  reporter: Callable[[str], None] = print, log_level: str = "CRITICAL") -> RunOutcome:
     """Stage every month of the landing area, then build; Dagster's own log goes to the console
-    only at `log_level` (the progress lines come from the reporter)."""
-    if not landing.is_dir():
-        raise PipelineError(f"landing area {landing} does not exist")
+    only at `log_level` (the progress lines come from the reporter). Holds the run lock of the
+    output folder and warehouse throughout (RunLocked is a PipelineError's message)."""
     months = landing_months(landing)
-    if not months:
-        raise PipelineError(f"no deliveries under {landing} (expected <source>/<ODS>/<YYYY-MM>/<submission>/)")
     out.mkdir(parents=True, exist_ok=True)
-    _prune_months(out, months)
     resource = _resource(landing, out, warehouse_url, key_file)
-    defs = build_definitions(resource)
-    instance = _instance()
-    set_reporter(reporter)
+    progress = _Progress(reporter)
     try:
-        for month in months:
-            result = defs.resolve_job_def("monthly_staging").execute_in_process(
-                partition_key=month, instance=instance, raise_on_error=False, run_config=_run_config(log_level))
-            if not result.success:
-                raise PipelineError(f"staging {month} failed: {_first_failure(result)}")
-        warnings = _checked_build(defs, instance, log_level)
+        with run_lock(out, resource.url):
+            _prune_months(out, months)
+            defs = build_definitions(resource, progress=progress)
+            instance = _instance()
+            _stage(defs, instance, months, log_level)
+            warnings = _checked_build(defs, instance, log_level, progress)
+            return _outcome(resource, months, warnings)
+    except RunLocked as exc:
+        raise PipelineError(str(exc)) from None
     finally:
-        set_reporter(None)
-        dispose_engines()
-    return _outcome(resource, months, warnings)
+        _remove_work(out)
 
 
 def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_url: str = "",
@@ -131,13 +200,16 @@ def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_ur
                    log_level: str = "CRITICAL") -> list[str]:
     """Re-materialise some assets of the build job (e.g. `analytics`, `published`) in one run over
     what earlier runs left; returns the checks that warned. Raises PipelineError like run_pipeline."""
-    set_reporter(reporter)
+    resource = _resource(landing, out, warehouse_url, key_file)
+    progress = _Progress(reporter)
     try:
-        return _checked_build(build_definitions(_resource(landing, out, warehouse_url, key_file)), _instance(),
-                              log_level, assets)
+        with run_lock(out, resource.url):
+            return _checked_build(build_definitions(resource, progress=progress), _instance(), log_level,
+                                  progress, assets)
+    except RunLocked as exc:
+        raise PipelineError(str(exc)) from None
     finally:
-        set_reporter(None)
-        dispose_engines()
+        _remove_work(out)
 
 
 def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str]) -> RunOutcome:

@@ -13,7 +13,7 @@ from fhir_mapping.export import write_fhir_export
 from carebridge.linkage import PersonIndex
 from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
-from pipelines.resources import CarebridgeResource
+from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import staged_table_keys
 from warehouse.db import append_table, read_table, write_table
 from warehouse.store import load_person_index, load_staged
@@ -34,7 +34,7 @@ def _transaction_time(carebridge: CarebridgeResource) -> str:
     return f"{latest[0:4]}-{latest[4:6]}-{latest[6:8]}T{latest[9:11]}:{latest[11:13]}:00Z"
 
 
-@dg.asset(deps=[person_index], group_name=FHIR, kinds={"fhir", "ndjson"},
+@dg.asset(deps=[person_index], group_name=FHIR, kinds={"fhir", "ndjson"}, pool=WAREHOUSE_POOL,
           check_specs=[dg.AssetCheckSpec("fhir_model_valid", asset="fhir_resources", blocking=True,
                                          description="every resource validates against the fhir.resources R4B model"),
                        dg.AssetCheckSpec("uk_core_profiles", asset="fhir_resources", blocking=True,
@@ -80,7 +80,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
         ])
 
 
-@dg.asset(deps=[fhir_resources], group_name=FHIR, kinds={"fhir"},
+@dg.asset(deps=[fhir_resources], group_name=FHIR, kinds={"fhir"}, pool=WAREHOUSE_POOL,
           check_specs=[dg.AssetCheckSpec("care_relationship_only", asset="fhir_bundles", blocking=True,
                                          description="no bundle holds a person the organisation does not care for")])
 def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -12,17 +13,49 @@ import sqlalchemy.ext.compiler
 from warehouse.db import default_url, ensure_schemas, is_duckdb, make_engine
 
 
+# The concurrency pool of every asset that opens the warehouse. A DuckDB file takes one process at
+# a time (even to read), so the project's instance configuration (pipelines/dagster.yaml) limits
+# the pool to one step across all runs; steps outside it (staging months, Data Docs) run in parallel.
+WAREHOUSE_POOL = "warehouse"
+
 _ENGINES: dict[str, sa.Engine] = {}
+_LOCK_WAIT_SECONDS = 30.0
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return "Could not set lock on file" in str(exc)
 
 
 def engine_for(url: str) -> sa.Engine:
-    """One engine per warehouse URL per process (a DuckDB file takes a single writer)."""
+    """One engine per warehouse URL per process (a DuckDB file takes a single writer).
+
+    The pool hands the warehouse to the next step when the previous one reports success, a few
+    milliseconds before that step's process has exited and let go of a DuckDB file; the first
+    connection therefore waits (bounded) for such a lock instead of failing the step."""
     if url not in _ENGINES:
-        _ENGINES[url] = make_engine(url)
-        ensure_schemas(_ENGINES[url])
-        if is_duckdb(_ENGINES[url]):
+        engine = make_engine(url)
+        deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+        while True:
+            try:
+                ensure_schemas(engine)
+                break
+            except Exception as exc:  # noqa: BLE001 - only DuckDB's file-lock conflict is retried
+                if not _is_lock_conflict(exc) or time.monotonic() > deadline:
+                    engine.dispose()
+                    raise
+                engine.dispose()
+                time.sleep(0.2)
+        _ENGINES[url] = engine
+        if is_duckdb(engine):
             release_duckdb_dialect_at_exit()
     return _ENGINES[url]
+
+
+def dispose_engine(url: str) -> None:
+    """Close this process's connections to one warehouse (a DuckDB file is free again)."""
+    engine = _ENGINES.pop(url, None)
+    if engine is not None:
+        engine.dispose()
 
 
 def _release_duckdb_dialect() -> None:
@@ -75,6 +108,10 @@ class CarebridgeResource(dg.ConfigurableResource):
     @property
     def key_path(self) -> Path | None:
         return Path(self.key_file) if self.key_file else None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Let go of the warehouse when the run (in process) or the step (multiprocess) ends."""
+        dispose_engine(self.url)
 
 
 def resource_from_env() -> CarebridgeResource:

@@ -13,7 +13,7 @@ from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
 from pipelines.metadata import counts_table, png_chart, preview
 from pipelines.quality import gx_check_results, gx_check_specs
-from pipelines.resources import CarebridgeResource
+from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
 from warehouse.db import read_table, write_table
 from warehouse.exclusions import analytics_exclusions
@@ -26,7 +26,7 @@ def _tables(carebridge: CarebridgeResource, schema: str, names) -> dict[str, pa.
     return {name: read_table(carebridge.engine, schema, name) for name in names}
 
 
-@dg.asset(deps=[fhir_resources], group_name=WAREHOUSE, kinds={"duckdb"},
+@dg.asset(deps=[fhir_resources], group_name=WAREHOUSE, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=gx_check_specs("fhir_views", "fhir"))
 def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
@@ -37,7 +37,7 @@ def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
         check_results=gx_check_results(carebridge.out / "gx", "fhir", _tables(carebridge, "identifiable", counts)))
 
 
-@dg.asset(deps=[fhir_views], group_name=WAREHOUSE, kinds={"duckdb"},
+@dg.asset(deps=[fhir_views], group_name=WAREHOUSE, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=gx_check_specs("analytics", "analytics"))
 def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Builds the row-level `analytics` schema: pseudonymised (person_key = HMAC-SHA256 of the
@@ -56,7 +56,7 @@ def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
         check_results=gx_check_results(carebridge.out / "gx", "analytics", tables, related=tables))
 
 
-@dg.asset(deps=[analytics], group_name=WAREHOUSE, kinds={"duckdb"},
+@dg.asset(deps=[analytics], group_name=WAREHOUSE, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=gx_check_specs("published", "published"))
 def published(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Aggregates safe to share: every count below the threshold suppressed, the rest rounded
@@ -81,7 +81,7 @@ def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
 
 
-@dg.asset(deps=[published, data_docs], group_name=WAREHOUSE, kinds={"html"})
+@dg.asset(deps=[published, data_docs], group_name=WAREHOUSE, kinds={"html"}, pool=WAREHOUSE_POOL)
 def report(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The static HTML report (`out/report/index.html`): charts of the published tables only,
     self-contained so it opens offline, linking to the Data Docs."""

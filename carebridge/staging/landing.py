@@ -8,7 +8,7 @@ from pathlib import Path
 
 from carebridge.staging.tables import SOURCES, TableSpec, source_tables
 
-__all__ = ["LandedFile", "discover", "latest_submissions"]
+__all__ = ["LandedFile", "discover", "latest_submissions", "delivery_months"]
 
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _FORMATS = {".csv": "csv", ".parquet": "parquet"}
@@ -77,3 +77,16 @@ def latest_submissions(files: list[LandedFile]) -> dict[tuple[str, str, str], st
     for f in files:
         latest[f.delivery] = max(latest.get(f.delivery, f.submission_id), f.submission_id)
     return latest
+
+
+def delivery_months(landing: Path) -> dict[str, list[str]]:
+    """Reporting month -> its delivery folders (`<source>/<ODS>/<YYYY-MM>/<submission>`, POSIX,
+    sorted) that hold at least one file. Cheap (folders only, no file is read): the landing sensor,
+    the schedule and the CLI's up-front check use it; an absent landing area has no months."""
+    months: dict[str, list[str]] = {}
+    for source in SOURCES:
+        for folder in sorted((landing / source).glob("*/*/*")):
+            month = folder.parent.name
+            if _MONTH.match(month) and folder.is_dir() and any(p.is_file() for p in folder.iterdir()):
+                months.setdefault(month, []).append(folder.relative_to(landing).as_posix())
+    return dict(sorted(months.items()))
