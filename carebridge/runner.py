@@ -88,10 +88,13 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[s
 
 
 def _interrupted_step(result: dg.ExecuteInProcessResult) -> str | None:
-    """The step an interrupt stopped, if the run ended that way."""
+    """Where an interrupt stopped the run ("step X", or "between steps"), if it ended that way."""
     for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error.cls_name in _INTERRUPTS:
-            return event.step_key
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            if error.cls_name in _INTERRUPTS:
+                return f"step {event.step_key}" if event.step_key else "between steps"
+            error = error.cause
     return None
 
 
@@ -123,17 +126,17 @@ def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | Non
                               warehouse_url=warehouse_url, key_file=str(key_file) if key_file else "")
 
 
-def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, log_level: str, what: str,
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, log_level: str, what: Callable[[], str],
              **kwargs) -> dg.ExecuteInProcessResult:
     """One in-process run; an interrupt becomes PipelineInterrupted naming the step it stopped."""
     try:
         result = job.execute_in_process(instance=instance, raise_on_error=False,
                                         run_config=_run_config(log_level), **kwargs)
     except KeyboardInterrupt:
-        raise PipelineInterrupted(what) from None
-    step = _interrupted_step(result)
-    if step is not None:
-        raise PipelineInterrupted(f"{what} (step {step})")
+        raise PipelineInterrupted(what()) from None
+    where = _interrupted_step(result)
+    if where is not None:
+        raise PipelineInterrupted(f"{what()} ({where})")
     return result
 
 
@@ -143,7 +146,7 @@ def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level
     else return the checks that only warned."""
     selection = [dg.AssetKey(name) for name in assets] if assets else None
     result = _execute(defs.resolve_job_def("build"), instance, log_level,
-                      _build_where(progress), asset_selection=selection)
+                      lambda: _build_where(progress), asset_selection=selection)
     errors, warnings = _failed_checks(result)
     if errors:
         raise PipelineError(f"blocking check failed: {', '.join(errors)}")
@@ -162,7 +165,7 @@ def _stage(defs: dg.Definitions, instance: dg.DagsterInstance, months: list[str]
     job = defs.resolve_job_def("monthly_staging")
     for start, end in month_ranges(instance, months):
         label = start if start == end else f"{start}..{end}"
-        result = _execute(job, instance, log_level, f"staging {label}", tags=range_tags(start, end))
+        result = _execute(job, instance, log_level, lambda: f"staging {label}", tags=range_tags(start, end))
         if not result.success:
             raise PipelineError(f"staging {label} failed: {_first_failure(result)}")
 

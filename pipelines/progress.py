@@ -43,4 +43,6 @@ def progress_ok(context: dg.HookContext) -> None:
 
 @dg.failure_hook(name="carebridge_progress_failed", required_resource_keys={"progress"})
 def progress_failed(context: dg.HookContext) -> None:
+    if isinstance(context.op_exception, (KeyboardInterrupt, dg.DagsterExecutionInterruptedError)):
+        return  # stopped, not failed: whoever stopped the run says where
     _report(context, "FAILED")
