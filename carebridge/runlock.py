@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["RunLocked", "Holder", "run_lock", "LOCK_NAME"]
+__all__ = ["RunLocked", "Holder", "run_lock", "step_lock", "LOCK_NAME"]
 
 LOCK_NAME = ".carebridge-run.lock"
 # One advisory lock key per database (the key space is per database): "carebridge run".
@@ -82,7 +82,7 @@ def _file_lock(path: Path, what: str, warn: Callable[[str], None]) -> Iterator[N
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _read_holder(handle)
-            who = holder.describe() if holder else "another process"
+            who = holder.describe() if holder else "a Dagster run's step"
             raise RunLocked(f"{what} is in use by another carebridge run ({who}); "
                             f"wait for it to finish or stop it (lock: {path})") from None
         stale = _read_holder(handle)
@@ -181,3 +181,35 @@ def run_lock(out: Path, warehouse_url: str = "", warn: Callable[[str], None] = _
                 lock = db.with_name(db.name + ".carebridge-run.lock")
                 stack.enter_context(_reentrant(str(lock), lambda: _file_lock(lock, f"warehouse {db}", warn)))
         yield
+
+
+@contextlib.contextmanager
+def step_lock(out: Path) -> Iterator[None]:
+    """A shared hold on the output folder for one Dagster step (runs launched from the UI, sensors
+    or `dagster asset materialize`): steps go side by side (the warehouse pool orders them), but
+    not while a `carebridge run` holds the folder, and such a run is refused while a step runs.
+    Nothing to do inside a `carebridge run` (this process holds the folder already)."""
+    path = Path(out).resolve() / LOCK_NAME
+    if _held.get(str(path)):
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the step
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(handle)
+            who = holder.describe() if holder else "another process"
+            raise RunLocked(f"output folder {path.parent} is in use by a carebridge run ({who}); "
+                            "materialise again when it has finished") from None
+        if _read_holder(handle) is not None:
+            handle.seek(0)
+            handle.truncate()  # a record no exclusive holder stands behind: a dead run's, stale
+            handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()

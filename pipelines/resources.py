@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import time
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
+from pydantic import PrivateAttr
 import sqlalchemy.ext.compiler
 
 from warehouse.db import default_url, ensure_schemas, is_duckdb, make_engine
@@ -109,9 +111,25 @@ class CarebridgeResource(dg.ConfigurableResource):
     def key_path(self) -> Path | None:
         return Path(self.key_file) if self.key_file else None
 
+    _hold: contextlib.ExitStack | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Hold the output folder (shared) while the run (in process) or step (multiprocess) works,
+        so a `carebridge run` on the same folder is refused meanwhile, and this run is refused with
+        one line while such a run holds it (carebridge.runlock)."""
+        from carebridge.runlock import step_lock
+
+        hold = contextlib.ExitStack()
+        hold.enter_context(step_lock(self.out))
+        self._hold = hold
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        """Let go of the warehouse when the run (in process) or the step (multiprocess) ends."""
+        """Let go of the warehouse and the output folder when the run (in process) or the step
+        (multiprocess) ends."""
         dispose_engine(self.url)
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
 
 def resource_from_env() -> CarebridgeResource:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from carebridge.runlock import LOCK_NAME, RunLocked, run_lock
+from pipelines.resources import CarebridgeResource
 
 _HOLD = textwrap.dedent("""
     import sys, time
@@ -135,3 +136,37 @@ def test_carebridge_run_on_a_held_output_folder_is_refused_before_any_work(tmp_p
         line for line in done.stderr.strip().splitlines() if line.startswith("carebridge: output folder")]
     assert f"PID {holder.pid}" in done.stderr
     assert not (out / "staging").exists() and not (tmp_path / "key").exists()   # nothing started
+
+
+def test_dagster_runs_and_carebridge_run_exclude_each_other_on_one_output_folder(tmp_path):
+    import dagster as dg
+
+    from carebridge.runlock import step_lock
+
+    out = tmp_path / "out"
+
+    @dg.asset
+    def touches_out(carebridge: CarebridgeResource) -> None:
+        (carebridge.out / "touched").write_text("x")
+
+    resources = {"carebridge": CarebridgeResource(landing_dir=str(tmp_path), out_dir=str(out))}
+    holder = _holder(out)                                # a `carebridge run` in another process
+    try:
+        result = dg.materialize([touches_out], resources=resources, raise_on_error=False)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not result.success and not (out / "touched").exists()
+    errors = [e.event_specific_data.error for e in result.all_events
+              if getattr(e.event_specific_data, "error", None) is not None]
+    causes = []
+    for error in errors:
+        while error is not None:
+            causes.append(error)
+            error = error.cause
+    refused = [c for c in causes if c.cls_name == "RunLocked"]
+    assert refused and f"PID {holder.pid}" in refused[0].message
+    assert dg.materialize([touches_out], resources=resources).success   # free again
+    with step_lock(out):                                 # a step of a UI run is working
+        with pytest.raises(RunLocked, match="a Dagster run's step"), run_lock(out):
+            pytest.fail("carebridge run started while a step was working")
