@@ -1,5 +1,8 @@
 """The `carebridge` command: run the pipeline, open the UI, and the sub-commands of `carebridge.commands`.
 
+Heavy libraries (Dagster, pyarrow, DuckDB) are imported inside the commands that need them, so a
+bad argument, `--help` or `--version` answers at once.
+
 The shell on top of the product. The development tools add their own commands (`generate`,
 `demo`, `bench`, `views bench`) through the `carebridge.commands` entry points, so this module
 never imports them.
@@ -8,9 +11,14 @@ never imports them.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import difflib
 import os
+import shutil
+import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from carebridge.core.settings import LANDING_ENV, OUT_ENV, WAREHOUSE_ENV, env_warehouse_url
@@ -43,10 +51,84 @@ def _print_outcome(outcome) -> None:
     print(f"Report          : {outcome.out / 'report' / 'index.html'}")
 
 
+class _Signals:
+    """SIGINT / SIGTERM during a run. Dagster installs its own handlers while a run executes (it
+    maps SIGTERM onto its SIGINT handler and stops the current step), so which signal arrived is
+    read from a wakeup pipe, which the interpreter writes every signal number to, whoever handles it."""
+
+    def __init__(self) -> None:
+        self._pipe: tuple[int, int] | None = None
+        self._first: int | None = None
+
+    def _on_signal(self, _signo: int, _frame) -> None:
+        raise KeyboardInterrupt
+
+    @property
+    def received(self) -> int | None:
+        if self._first is None and self._pipe is not None:
+            try:
+                data = os.read(self._pipe[0], 64)
+            except BlockingIOError:
+                data = b""
+            self._first = next((b for b in data if b in (signal.SIGINT, signal.SIGTERM)), None)
+        return self._first
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        read, write = os.pipe()
+        os.set_blocking(read, False)
+        os.set_blocking(write, False)
+        self._pipe = (read, write)
+        previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
+        previous = signal.signal(signal.SIGINT, self._on_signal), signal.signal(signal.SIGTERM, self._on_signal)
+        try:
+            yield self
+        finally:
+            signal.signal(signal.SIGINT, previous[0])
+            signal.signal(signal.SIGTERM, previous[1])
+            signal.set_wakeup_fd(previous_fd)
+            _ = self.received
+            os.close(read)
+            os.close(write)
+            self._pipe = None
+
+    def exit_code(self) -> int:
+        return 128 + (self.received or signal.SIGINT)
+
+    def name(self) -> str:
+        return signal.Signals(self.received or signal.SIGINT).name
+
+
+def _stopped(signals: _Signals, out: Path, where: str) -> int:
+    shutil.rmtree(out / "fhir" / ".work", ignore_errors=True)
+    print(f"carebridge: stopped by {signals.name()} during {where}; staged months and finished steps are kept "
+          f"in {out}, re-run the same command to resume", file=sys.stderr)
+    return signals.exit_code()
+
+
 def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | None, strict: bool = False) -> int:
-    """Run the pipeline with progress lines and print where everything went; the exit code."""
+    """Run the pipeline with progress lines and print where everything went; the exit code. Checks the
+    landing area and the warehouse first, holds the run lock, and stops cleanly on SIGINT / SIGTERM."""
+    from carebridge.preflight import PreflightError, check_warehouse, landing_months
+    from carebridge.core.runlock import RunLocked, run_lock
+
+    signals = _Signals()
+    with signals.installed():
+        try:
+            landing_months(landing)  # before anything heavy is imported: fails in well under 2 s
+            check_warehouse(warehouse)
+            with run_lock(out, warehouse):
+                return _locked_run(landing, out, warehouse, key_file, signals, strict)
+        except (PreflightError, RunLocked) as exc:
+            print(f"carebridge: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return _stopped(signals, out, "start-up")
+
+
+def _locked_run(landing: Path, out: Path, warehouse: str, key_file: Path | None, signals: _Signals,
+                strict: bool) -> int:
     from carebridge.core.keys import KeyFileError, default_key_path, ensure_key
-    from carebridge.runner import PipelineError, run_pipeline
 
     key_path = key_file or default_key_path()
     try:
@@ -57,9 +139,17 @@ def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | No
     except KeyFileError as exc:
         print(f"carebridge: {exc}", file=sys.stderr)
         return 1
+    from carebridge.runner import PipelineError, PipelineInterrupted, run_pipeline
+
     try:
         outcome = run_pipeline(landing, out, warehouse_url=warehouse, key_file=key_file, reporter=print, strict=strict)
+    except PipelineInterrupted as exc:
+        return _stopped(signals, out, exc.where)
+    except KeyboardInterrupt:
+        return _stopped(signals, out, "the run")
     except PipelineError as exc:
+        if signals.received:
+            return _stopped(signals, out, "the run")
         print(f"carebridge: {exc}", file=sys.stderr)
         return 1
     _print_outcome(outcome)
@@ -70,16 +160,46 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_and_report(args.landing, args.out, args.warehouse, args.key_file, args.strict)
 
 
+def dagster_home(out: Path, explicit: Path | None = None) -> Path:
+    """Where the UI keeps run history: --dagster-home, else $DAGSTER_HOME, else `<out>/.dagster`;
+    holds the project's instance configuration (pipelines/dagster.yaml) unless one is there."""
+    home = (explicit or (Path(os.environ["DAGSTER_HOME"]) if os.environ.get("DAGSTER_HOME") else out / ".dagster"))
+    home = home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        shutil.copyfile(Path(__file__).resolve().parent.parent / "pipelines" / "dagster.yaml", config)
+    return home
+
+
+def _ui_command(host: str, port: int) -> tuple[list[str], Path | None]:
+    """`dg dev` from the project root when the project's dg configuration is there, else `dagster dev`."""
+    bin_dir = Path(sys.executable).parent
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    dg_cli = bin_dir / "dg"
+    if dg_cli.exists() and pyproject.exists() and "[tool.dg]" in pyproject.read_text(encoding="utf-8"):
+        return [str(dg_cli), "dev", "--host", host, "--port", str(port)], root
+    return [str(bin_dir / "dagster"), "dev", "-m", "pipelines", "--host", host, "--port", str(port)], None
+
+
 def _cmd_ui(args: argparse.Namespace) -> int:
-    env = {**os.environ, LANDING_ENV: str(args.landing.resolve()), OUT_ENV: str(args.out.resolve())}
+    home = dagster_home(args.out, args.dagster_home)
+    env = {**os.environ, LANDING_ENV: str(args.landing.resolve()), OUT_ENV: str(args.out.resolve()),
+           "DAGSTER_HOME": str(home), "VIRTUAL_ENV": sys.prefix}
     if args.warehouse:
         env[WAREHOUSE_ENV] = args.warehouse
-    dagster = Path(sys.executable).with_name("dagster")
-    return subprocess.call([str(dagster), "dev", "-m", "pipelines"], env=env)
+    command, cwd = _ui_command(args.host, args.port)
+    print(f"Dagster UI on http://{args.host}:{args.port} (run history in {home})", flush=True)
+    try:
+        return subprocess.call(command, env=env, cwd=cwd)
+    except KeyboardInterrupt:
+        return 130
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carebridge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"carebridge {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the pipeline over a landing area")
@@ -88,10 +208,14 @@ def _parser() -> argparse.ArgumentParser:
     add_warehouse_options(run)
     run.set_defaults(func=_cmd_run)
 
-    ui = sub.add_parser("ui", help="open the Dagster UI on this project (dagster dev -m pipelines)")
+    ui = sub.add_parser("ui", help="open the Dagster UI on this project (dg dev), run history kept in DAGSTER_HOME")
     ui.add_argument("--landing", type=Path, default=Path("out/landing"))
     ui.add_argument("--out", type=Path, default=Path("out"))
     ui.add_argument("--warehouse", default=env_warehouse_url())
+    ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--dagster-home", type=Path, default=None,
+                    help="where run history is kept (default: $DAGSTER_HOME, else <out>/.dagster)")
     ui.set_defaults(func=_cmd_ui)
 
     from carebridge.commands import register_all
@@ -100,8 +224,38 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("carebridge")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    return [name for action in parser._subparsers._group_actions for name in action.choices]  # noqa: SLF001
+
+
+def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """A one-line error for a mistyped subcommand, suggesting the nearest; None when it is known."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    commands = _commands(parser)
+    if word is None or word in commands:
+        return None
+    near = difflib.get_close_matches(word, commands, n=1, cutoff=0.5)
+    hint = f"; did you mean '{near[0]}'?" if near else f" (commands: {', '.join(sorted(commands))})"
+    return f"carebridge: unknown command '{word}'{hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    problem = _unknown_command(parser, argv)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

@@ -1,9 +1,13 @@
-"""Run the Dagster jobs in process: every staged month, then the build, with progress lines."""
+"""Run the Dagster jobs in process: the staged months (one run per contiguous range of months),
+then the build, with progress lines. Talks to Dagster through its public API only: definitions
+built over this run's resource and progress callable, the instance's dynamic partitions, and the
+events of each run's result."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,17 +15,30 @@ from pathlib import Path
 import dagster as dg
 
 from carebridge.core.layout import OutputLayout
-from carebridge.staging.audit import FILE_STATUSES, NOT_STAGED
-from carebridge.staging.landing import scan
+from carebridge.core.runlock import RunLocked, run_lock
 from carebridge.core.settings import Settings
+from carebridge.preflight import PreflightError
+from carebridge.preflight import landing_months as _landing_months
+from carebridge.staging.audit import FILE_STATUSES, NOT_STAGED
 from pipelines import build_definitions
-from pipelines.resources import CarebridgeResource, Progress
+from pipelines.partitions import add_months, month_ranges, range_tags
+from pipelines.resources import CarebridgeResource
 
-__all__ = ["RunOutcome", "PipelineError", "landing_months", "run_pipeline", "rebuild_assets"]
+__all__ = ["RunOutcome", "PipelineError", "PipelineInterrupted", "landing_months", "run_pipeline", "rebuild_assets"]
+
+_INTERRUPTS = {"DagsterExecutionInterruptedError", "KeyboardInterrupt"}
 
 
 class PipelineError(RuntimeError):
     """The pipeline could not run or a blocking check failed: a one-line reason for the user."""
+
+
+class PipelineInterrupted(PipelineError):
+    """The run was interrupted (SIGINT / SIGTERM); `where` says what it was doing."""
+
+    def __init__(self, where: str):
+        super().__init__(f"interrupted during {where}")
+        self.where = where
 
 
 @dataclass
@@ -36,21 +53,27 @@ class RunOutcome:
 
 
 def landing_months(landing: Path) -> list[str]:
-    """The months to stage: valid months inside the accepted range that hold a file to stage (the
-    same landing scan as staging and the sensor, so no other month reaches Dagster)."""
-    return scan(landing).months
+    """Months with deliveries (the landing layout is carebridge.staging.landing's); PipelineError if none."""
+    try:
+        return _landing_months(landing)
+    except PreflightError as exc:
+        raise PipelineError(str(exc)) from None
 
 
-def _no_deliveries(landing: Path) -> str:
-    ignored = scan(landing).ignored
-    message = f"no deliveries under {landing} (expected <source>/<ODS>/<YYYY-MM>/<submission>/<table>.csv)"
-    if ignored:
-        message += f"; {len(ignored)} entries not staged, e.g. {ignored[0].detail}"
-    return message
+class _Progress:
+    """Timed progress lines to the reporter; remembers the last step that finished."""
+
+    def __init__(self, reporter: Callable[[str], None]):
+        self.reporter, self.started, self.last_done = reporter, time.monotonic(), ""
+
+    def __call__(self, line: str) -> None:
+        if line.endswith(": done"):
+            self.last_done = line[: -len(": done")]
+        self.reporter(f"[{time.monotonic() - self.started:7.1f}s] {line}")
 
 
 def _instance() -> dg.DagsterInstance:
-    """The user's Dagster instance when DAGSTER_HOME is set (runs then show in `dagster dev`), else a throwaway one."""
+    """The user's Dagster instance when DAGSTER_HOME is set (runs then show in the UI), else a throwaway one."""
     return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
 
 
@@ -66,6 +89,17 @@ def _failed_checks(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[s
         name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
         (errors if evaluation.severity == dg.AssetCheckSeverity.ERROR else warnings).append(name)
     return errors, warnings
+
+
+def _interrupted_step(result: dg.ExecuteInProcessResult) -> str | None:
+    """Where an interrupt stopped the run ("step X", or "between steps"), if it ended that way."""
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        while error is not None:
+            if error.cls_name in _INTERRUPTS:
+                return f"step {event.step_key}" if event.step_key else "between steps"
+            error = error.cause
+    return None
 
 
 def _first_failure(result: dg.ExecuteInProcessResult) -> str:
@@ -107,13 +141,27 @@ def _asset_keys(defs: dg.Definitions, names: Sequence[str]) -> list[dg.AssetKey]
     return sorted((k for k in keys if k.path[0] in names), key=lambda k: k.to_user_string())
 
 
-def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str,
+def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, log_level: str, what: Callable[[], str],
+             **kwargs) -> dg.ExecuteInProcessResult:
+    """One in-process run; an interrupt becomes PipelineInterrupted naming the step it stopped."""
+    try:
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        run_config=_run_config(log_level), **kwargs)
+    except KeyboardInterrupt:
+        raise PipelineInterrupted(what()) from None
+    where = _interrupted_step(result)
+    if where is not None:
+        raise PipelineInterrupted(f"{what()} ({where})")
+    return result
+
+
+def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level: str, progress: _Progress,
                    assets: Sequence[str] | None = None) -> list[str]:
     """Run the build job (or some of its assets); raise on a blocking check or a failed step,
     else return the checks that only warned."""
     selection = _asset_keys(defs, assets) if assets else None
-    result = defs.resolve_job_def("build").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=_run_config(log_level), asset_selection=selection)
+    result = _execute(defs.resolve_job_def("build"), instance, log_level,
+                      lambda: _build_where(progress), asset_selection=selection)
     errors, warnings = _failed_checks(result)
     if errors:
         raise PipelineError(f"blocking check failed: {', '.join(errors)}")
@@ -122,29 +170,49 @@ def _checked_build(defs: dg.Definitions, instance: dg.DagsterInstance, log_level
     return warnings
 
 
+def _build_where(progress: _Progress) -> str:
+    return f"the build, after {progress.last_done}" if progress.last_done else "the build"
+
+
+def _stage(defs: dg.Definitions, instance: dg.DagsterInstance, months: list[str], log_level: str) -> None:
+    """Stage `months`: registered as partitions, then one run per contiguous range of them."""
+    add_months(instance, months)
+    job = defs.resolve_job_def("monthly_staging")
+    for start, end in month_ranges(instance, months):
+        label = start if start == end else f"{start}..{end}"
+        result = _execute(job, instance, log_level, lambda: f"staging {label}", tags=range_tags(start, end))
+        if not result.success:
+            raise PipelineError(f"staging {label} failed: {_first_failure(result)}")
+
+
+def _remove_work(out: Path) -> None:
+    """Work folders of an interrupted step (FHIR export parts, bundle index) never outlive a run."""
+    shutil.rmtree(OutputLayout(out).fhir / ".work", ignore_errors=True)
+
+
 def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Path | None = None,
                  reporter: Callable[[str], None] = print, log_level: str = "CRITICAL",
                  strict: bool = False) -> RunOutcome:
     """Stage every month of the landing area, then build; Dagster's own log goes to the console
-    only at `log_level` (the progress lines come from the reporter). `strict` validates every FHIR
-    resource with the fhir.resources R4B models instead of the compiled validator."""
-    if not landing.is_dir():
-        raise PipelineError(f"landing area {landing} does not exist")
+    only at `log_level` (the progress lines come from the reporter). Holds the run lock of the
+    output folder and warehouse throughout (RunLocked is a PipelineError's message). `strict`
+    validates every FHIR resource with the fhir.resources R4B models instead of the compiled validator."""
     months = landing_months(landing)
-    if not months:
-        raise PipelineError(_no_deliveries(landing))
     out.mkdir(parents=True, exist_ok=True)
-    _prune_months(out, months)
     resource = _resource(landing, out, warehouse_url, key_file, strict)
-    defs = build_definitions(resource, Progress(reporter))
-    instance = _instance()
-    for month in months:
-        result = defs.resolve_job_def("monthly_staging").execute_in_process(
-            partition_key=month, instance=instance, raise_on_error=False, run_config=_run_config(log_level))
-        if not result.success:
-            raise PipelineError(f"staging {month} failed: {_first_failure(result)}")
-    warnings = _checked_build(defs, instance, log_level)
-    return _outcome(resource, months, warnings)
+    progress = _Progress(reporter)
+    try:
+        with run_lock(out, resource.url):
+            _prune_months(out, months)
+            defs = build_definitions(resource, progress=progress)
+            instance = _instance()
+            _stage(defs, instance, months, log_level)
+            warnings = _checked_build(defs, instance, log_level, progress)
+            return _outcome(resource, months, warnings)
+    except RunLocked as exc:
+        raise PipelineError(str(exc)) from None
+    finally:
+        _remove_work(out)
 
 
 def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_url: str = "",
@@ -152,8 +220,16 @@ def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_ur
                    log_level: str = "CRITICAL") -> list[str]:
     """Re-materialise some assets of the build job (e.g. `analytics`, `published`) in one run over
     what earlier runs left; returns the checks that warned. Raises PipelineError like run_pipeline."""
-    defs = build_definitions(_resource(landing, out, warehouse_url, key_file), Progress(reporter))
-    return _checked_build(defs, _instance(), log_level, assets)
+    resource = _resource(landing, out, warehouse_url, key_file)
+    progress = _Progress(reporter)
+    try:
+        with run_lock(out, resource.url):
+            return _checked_build(build_definitions(resource, progress=progress), _instance(), log_level,
+                                  progress, assets)
+    except RunLocked as exc:
+        raise PipelineError(str(exc)) from None
+    finally:
+        _remove_work(out)
 
 
 def _outcome(resource: CarebridgeResource, months: list[str], warnings: list[str]) -> RunOutcome:

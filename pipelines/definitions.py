@@ -1,4 +1,9 @@
-"""The carebridge code location: `dagster dev -m pipelines` loads `defs` from here."""
+"""The carebridge code location: `dg dev` / `dagster dev -m pipelines` load `defs` from here.
+
+Instance configuration for the UI and daemon (warehouse pool, run queue limits) is
+`pipelines/dagster.yaml`; `carebridge ui` installs it in its DAGSTER_HOME."""
+
+from pathlib import Path
 
 import dagster as dg
 
@@ -6,26 +11,28 @@ from pipelines.fhir_assets import fhir_bundles, fhir_resources
 from pipelines.jobs import build_job, monthly_staging_job
 from pipelines.linkage_assets import person_index
 from pipelines.mesh_inbox import mesh_inbox_sensor
-from pipelines.resources import CarebridgeResource, Progress, resource_from_env
-from pipelines.sensors import build_after_staging, landing_sensor
+from pipelines.progress import Reporter, progress_resource
+from pipelines.resources import CarebridgeResource, resource_from_env
+from pipelines.sensors import build_after_staging, landing_sensor, monthly_staging_schedule
 from pipelines.staging_assets import staged, staged_month
 from pipelines.warehouse_assets import analytics, data_docs, fhir_views, published, report
 
 ASSETS = [staged_month, staged, person_index, fhir_resources, fhir_bundles, fhir_views, analytics, published, data_docs, report]
 
-monthly_schedule = dg.build_schedule_from_partitioned_job(
-    monthly_staging_job, name="monthly_staging_schedule", day_of_month=8, hour_of_day=6,
-    description="Stage last month's deliveries on the 8th (MHSDS submissions land in the first week).")
+INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
+
+monthly_schedule = monthly_staging_schedule  # the name earlier code imported
 
 
-def build_definitions(carebridge: CarebridgeResource | None = None, progress: Progress | None = None) -> dg.Definitions:
-    """The code location over one deployment's resource; progress lines go to `progress` (else the run log)."""
+def build_definitions(carebridge: CarebridgeResource | None = None, progress: Reporter | None = None) -> dg.Definitions:
+    """The definitions over one deployment's locations; `progress` receives a line per finished
+    step (None: the run log)."""
     return dg.Definitions(
         assets=ASSETS,
         jobs=[monthly_staging_job, build_job],
-        schedules=[monthly_schedule],
+        schedules=[monthly_staging_schedule],
         sensors=[landing_sensor, build_after_staging, mesh_inbox_sensor],
-        resources={"carebridge": carebridge or resource_from_env(), "progress": progress or Progress()},
+        resources={"carebridge": carebridge or resource_from_env(), "progress": progress_resource(progress)},
     )
 
 

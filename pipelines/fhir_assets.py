@@ -16,7 +16,7 @@ from fhir_mapping.retraction import retracted, retraction_log, write_retractions
 from carebridge.linkage import PersonIndex
 from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
-from pipelines.resources import CarebridgeResource
+from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import staged_table_keys
 from warehouse.catalog import audit, fhir as catalog
 from warehouse.catalog.linkage import load_person_index
@@ -39,7 +39,7 @@ def _transaction_time(carebridge: CarebridgeResource) -> str:
     return f"{latest[0:4]}-{latest[4:6]}-{latest[6:8]}T{latest[9:11]}:{latest[11:13]}:00Z"
 
 
-@dg.asset(deps=[person_index], group_name=FHIR, kinds={"fhir", "ndjson"},
+@dg.asset(deps=[person_index], group_name=FHIR, kinds={"fhir", "ndjson"}, pool=WAREHOUSE_POOL,
           check_specs=[dg.AssetCheckSpec("fhir_model_valid", asset="fhir_resources", blocking=True,
                                          description="every resource validates against FHIR R4: the compiled schema derived "
                                                      "from the fhir.resources R4B models (the models themselves "
@@ -90,7 +90,7 @@ def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
         ])
 
 
-@dg.asset(deps=[fhir_resources], group_name=FHIR, kinds={"fhir"},
+@dg.asset(deps=[fhir_resources], group_name=FHIR, kinds={"fhir"}, pool=WAREHOUSE_POOL,
           check_specs=[dg.AssetCheckSpec("care_relationship_only", asset="fhir_bundles", blocking=True,
                                          description="no bundle holds a person the organisation does not care for")])
 def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:

@@ -9,7 +9,7 @@ import pyarrow as pa
 from carebridge.linkage import IdAssignment, SplinkLinker, build_person_index, default_model, summary_table
 from carebridge.linkage.stable_ids import lost_ids
 from pipelines.metadata import counts_table
-from pipelines.resources import CarebridgeResource
+from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from pipelines.staging_assets import staged
 from carebridge.staging import staged_table_keys
 from warehouse.catalog import linkage as catalog
@@ -50,7 +50,7 @@ def _write_charts(carebridge: CarebridgeResource, charts: dict[str, str]) -> dic
     return paths
 
 
-@dg.asset(deps=[staged], group_name="linkage", kinds={"duckdb", "splink"},
+@dg.asset(deps=[staged], group_name="linkage", kinds={"duckdb", "splink"}, pool=WAREHOUSE_POOL,
           check_specs=[dg.AssetCheckSpec("one_person_per_record", asset="person_index", blocking=True),
                        dg.AssetCheckSpec("no_person_id_lost", asset="person_index", blocking=True,
                                          description="every person id of the last run is still live or retired to one")])

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +17,34 @@ from carebridge.core.layout import OutputLayout
 from carebridge.core.settings import Settings
 from warehouse.db import ensure_schemas, is_duckdb, make_engine
 
-__all__ = ["CarebridgeResource", "Progress", "resource_from_env", "release_duckdb_dialect_at_exit"]
+__all__ = ["CarebridgeResource", "WAREHOUSE_POOL", "resource_from_env", "release_duckdb_dialect_at_exit"]
+
+# The concurrency pool of every asset that opens the warehouse. A DuckDB file takes one process at
+# a time (even to read), so the project's instance configuration (pipelines/dagster.yaml) limits
+# the pool to one step across all runs; steps outside it (staging months, Data Docs) run in parallel.
+WAREHOUSE_POOL = "warehouse"
+_LOCK_WAIT_SECONDS = 30.0
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return "Could not set lock on file" in str(exc)
+
+
+def _connect_waiting_for_lock(url: str) -> sa.Engine:
+    """An engine whose schemas exist. The pool hands the warehouse to the next step when the previous
+    one reports success, a few milliseconds before that step's process has exited and let go of a
+    DuckDB file; the first connection therefore waits (bounded) for such a lock instead of failing."""
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    while True:
+        engine = make_engine(url)
+        try:
+            ensure_schemas(engine)
+            return engine
+        except Exception as exc:  # noqa: BLE001 - only DuckDB's file-lock conflict is retried
+            engine.dispose()
+            if not _is_lock_conflict(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _release_duckdb_dialect() -> None:
@@ -50,6 +77,7 @@ class CarebridgeResource(dg.ConfigurableResource):
     # Validate every FHIR resource with the fhir.resources R4B models instead of the compiled validator.
     strict_validation: bool = False
     _engine: sa.Engine | None = PrivateAttr(default=None)
+    _hold: contextlib.ExitStack | None = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
@@ -75,8 +103,7 @@ class CarebridgeResource(dg.ConfigurableResource):
     @property
     def engine(self) -> sa.Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
-            ensure_schemas(self._engine)
+            self._engine = _connect_waiting_for_lock(self.url)
             if is_duckdb(self._engine):
                 release_duckdb_dialect_at_exit()
         return self._engine
@@ -91,16 +118,22 @@ class CarebridgeResource(dg.ConfigurableResource):
             self._engine.dispose()
             self._engine = None
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Hold the output folder (shared) while the run (in process) or step (multiprocess) works,
+        so a `carebridge run` on the same folder is refused meanwhile, and this run is refused with
+        one line while such a run holds it (carebridge.core.runlock)."""
+        from carebridge.core.runlock import step_lock
+
+        hold = contextlib.ExitStack()
+        hold.enter_context(step_lock(self.out))
+        self._hold = hold
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        """Let go of the warehouse and the output folder when the run or the step ends."""
         self.dispose()
-
-
-class Progress:
-    """Where the progress hooks send their lines: a reporter (the CLI's print), else the run log."""
-
-    def __init__(self, reporter: Callable[[str], None] | None = None) -> None:
-        self.reporter = reporter
-        self.started = time.monotonic()
+        if self._hold is not None:
+            self._hold.close()
+            self._hold = None
 
 
 def resource_from_env() -> CarebridgeResource:

@@ -4,33 +4,55 @@
 import dagster as dg
 
 from pipelines.metadata import counts_table
-from pipelines.partitions import MONTHLY
+from pipelines.partitions import MONTHS
 from pipelines.quality import gx_check_results, gx_check_specs
-from pipelines.resources import CarebridgeResource
+from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
 from warehouse.catalog.staging import save_staged
 
 STAGING = "staging"
 
 
-@dg.asset(partitions_def=MONTHLY, group_name=STAGING, kinds={"python", "parquet"})
+def _month_accounting(per_month: dict[str, dict[str, int]]) -> dg.MetadataValue:
+    columns = ("files", "rows_staged", "rows_quarantined")
+    lines = ["| month | " + " | ".join(columns) + " |", "|---|" + "---:|" * len(columns)]
+    lines += [f"| {m} | " + " | ".join(f"{c[k]:,}" for k in columns) + " |" for m, c in sorted(per_month.items())]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.asset(partitions_def=MONTHS, backfill_policy=dg.BackfillPolicy.single_run(), group_name=STAGING,
+          kinds={"python", "parquet"})
 def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
-    """Reads, types and validates every delivery of one reporting month (latest submission per
-    provider wins) and keeps the month's staged rows, quarantine and file audit. Re-running a
-    month replaces it."""
-    month = context.partition_key
-    result = stage_landing(carebridge.landing, months=[month])
-    save_month(result, carebridge.layout.staging_month(month))
-    summary = result.summary()
+    """Reads, types and validates every delivery of its reporting months (latest submission per
+    provider wins) and keeps each month's staged rows, quarantine and file audit. Re-running a
+    month replaces it. A backfill of N months is one run; its metadata accounts for each month.
+    Does not open the warehouse, so staging runs go side by side."""
+    per_month: dict[str, dict[str, int]] = {}
+    rows_by_table: dict[str, int] = {}
+    for month in context.partition_keys:
+        result = stage_landing(carebridge.landing, months=[month])
+        save_month(result, carebridge.layout.staging_month(month))
+        summary = result.summary()
+        per_month[month] = {"files": summary.get("files", result.load_audit.num_rows),
+                            "rows_staged": summary.get("rows_staged", 0),
+                            "rows_quarantined": summary.get("rows_quarantined", 0)}
+        for name, table in result.tables.items():
+            rows_by_table[name] = rows_by_table.get(name, 0) + table.num_rows
+        if not per_month[month]["files"]:
+            context.log.warning(f"{month}: no delivery files under {carebridge.landing}; the month is staged empty")
+    empty = [m for m, c in per_month.items() if not c["files"]]
     return dg.MaterializeResult(metadata={
-        "files": summary.get("files", result.load_audit.num_rows),
-        "rows_staged": summary.get("rows_staged", 0),
-        "rows_quarantined": summary.get("rows_quarantined", 0),
-        "staged_rows_by_table": counts_table({k: t.num_rows for k, t in result.tables.items()}),
+        "months": ", ".join(sorted(per_month)),
+        "files": sum(c["files"] for c in per_month.values()),
+        "rows_staged": sum(c["rows_staged"] for c in per_month.values()),
+        "rows_quarantined": sum(c["rows_quarantined"] for c in per_month.values()),
+        "months_without_files": ", ".join(empty) or "none",
+        "by_month": _month_accounting(per_month),
+        "staged_rows_by_table": counts_table(rows_by_table),
     })
 
 
-@dg.asset(deps=[staged_month], group_name=STAGING, kinds={"duckdb"},
+@dg.asset(deps=[staged_month], group_name=STAGING, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=[dg.AssetCheckSpec("row_accounting", asset="staged", blocking=True,
                                          description="rows read = staged + quarantined + superseded, per file"),
                        *gx_check_specs("staged", "staged")])

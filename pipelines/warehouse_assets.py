@@ -12,7 +12,7 @@ from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
 from pipelines.metadata import column_schemas, counts_table, png_chart, preview
 from pipelines.quality import check_name, gx_check_results, gx_check_specs
-from pipelines.resources import CarebridgeResource
+from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
 from warehouse.catalog import analytics as catalog, fhir as fhir_catalog
 from warehouse.catalog.linkage import load_persons
@@ -24,7 +24,7 @@ from warehouse.views_runner import materialise_views
 WAREHOUSE = "warehouse"
 
 
-@dg.asset(deps=[fhir_resources], group_name=WAREHOUSE, kinds={"duckdb"},
+@dg.asset(deps=[fhir_resources], group_name=WAREHOUSE, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=gx_check_specs("fhir_views", "fhir"))
 def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
@@ -37,7 +37,7 @@ def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
         check_results=gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts)))
 
 
-@dg.asset(deps=[fhir_views], group_name=WAREHOUSE, kinds={"duckdb"},
+@dg.asset(deps=[fhir_views], group_name=WAREHOUSE, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=gx_check_specs("analytics", "analytics"))
 def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Builds the row-level `analytics` schema: pseudonymised (person_key = HMAC-SHA256 of the
@@ -70,7 +70,7 @@ def _table_metadata(name: str, table) -> dict:
 
 
 @dg.multi_asset(
-    name="published", group_name=WAREHOUSE, can_subset=False,
+    name="published", group_name=WAREHOUSE, can_subset=False, pool=WAREHOUSE_POOL,
     specs=[dg.AssetSpec(_published_key(name), deps=[analytics], kinds={"duckdb"}, skippable=True,
                         description=f"published.{name}: aggregates under disclosure control")
            for name in published_specs()],
@@ -102,7 +102,7 @@ def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
 
 
-@dg.asset(deps=[published, data_docs], group_name=WAREHOUSE, kinds={"html"})
+@dg.asset(deps=[published, data_docs], group_name=WAREHOUSE, kinds={"html"}, pool=WAREHOUSE_POOL)
 def report(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The static HTML report (`out/report/index.html`): charts of the published tables only,
     self-contained so it opens offline, linking to the Data Docs."""

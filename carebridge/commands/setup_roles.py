@@ -18,13 +18,15 @@ def _cmd(args: argparse.Namespace) -> int:
     import psycopg
     import sqlalchemy as sa
 
-    from warehouse.roles import Roles, setup_roles
+    from warehouse.roles import Roles, default_roles, setup_roles
 
     if not args.warehouse:
         print("carebridge: setup-roles needs --warehouse postgresql+psycopg://... (or CAREBRIDGE_WAREHOUSE_URL)",
               file=sys.stderr)
         return 1
-    roles = Roles(pipeline=args.pipeline_role, analyst=args.analyst_role, publisher=args.publisher_role)
+    names = default_roles()
+    roles = Roles(pipeline=args.pipeline_role or names.pipeline, analyst=args.analyst_role or names.analyst,
+                  publisher=args.publisher_role or names.publisher)
     shown = sa.make_url(args.warehouse).render_as_string(hide_password=True)
     try:
         done = setup_roles(args.warehouse, roles)
@@ -39,14 +41,13 @@ def _cmd(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from warehouse.roles import default_roles  # no database driver needed to build the parser
-
-    names = default_roles()
+    # Defaults (carebridge/roles.yaml) are read when the command runs: building the parser stays
+    # free of database drivers, so every `carebridge` command starts fast.
     parser = subparsers.add_parser("setup-roles", help="create the pipeline, analyst and publisher roles on PostgreSQL",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warehouse", default=env_warehouse_url(),
                         help="SQLAlchemy URL of the PostgreSQL warehouse (env CAREBRIDGE_WAREHOUSE_URL)")
-    parser.add_argument("--pipeline-role", default=names.pipeline)
-    parser.add_argument("--analyst-role", default=names.analyst)
-    parser.add_argument("--publisher-role", default=names.publisher)
+    parser.add_argument("--pipeline-role", default=None, help="default: carebridge/roles.yaml")
+    parser.add_argument("--analyst-role", default=None, help="default: carebridge/roles.yaml")
+    parser.add_argument("--publisher-role", default=None, help="default: carebridge/roles.yaml")
     parser.set_defaults(func=_cmd)

@@ -261,9 +261,17 @@ def delivery_folders(landing: Path) -> list[str]:
     return sorted({str(Path(f.source_file).parent) for f in scan(landing).files})
 
 
-def delivery_months(landing: Path) -> list[str]:
-    """The reporting months with a file to stage (only valid months inside the accepted range)."""
-    return scan(landing).months
+def delivery_months(landing: Path) -> dict[str, list[str]]:
+    """Reporting month -> its delivery folders (`<source>/<ODS>/<YYYY-MM>/<submission>`, sorted) that
+    hold a file to stage: only valid months inside the accepted range, through the same boundary
+    checks as staging (the landing sensor, the schedule and the CLI's up-front check use it). An
+    absent landing area has no months."""
+    if not Path(landing).is_dir():
+        return {}
+    months: dict[str, list[str]] = {}
+    for folder in delivery_folders(landing):
+        months.setdefault(Path(folder).parts[2], []).append(Path(folder).as_posix())
+    return dict(sorted(months.items()))
 
 
 def latest_submissions(files: list[LandedFile]) -> dict[tuple[str, str, str], str]:

@@ -34,6 +34,9 @@ def test_the_code_location_loads_with_every_asset_check_job_sensor_and_schedule(
     assert defs.resolve_sensor_def("build_after_staging")
     schedule = defs.resolve_schedule_def("monthly_staging_schedule")
     assert schedule.job_name == "monthly_staging" and schedule.cron_schedule == "0 6 8 * *"
+    pools = {key.to_user_string(): defs.resolve_assets_def(key).op.pool for key in defs.resolve_all_asset_keys()}
+    assert {name for name, pool in pools.items() if pool is None} == {"staged_month", "data_docs"}
+    assert defs.resolve_job_def("build").tags["carebridge/warehouse"] == "write"
 
 
 def _deliver(landing, source: str, ods: str, month: str, submission: str) -> None:
@@ -54,13 +57,17 @@ def test_new_delivery_months_finds_only_folders_not_seen_before(tmp_path):
     assert new_delivery_months(landing, seen)[0] == ["2025-05"]
 
 
-def test_the_landing_sensor_requests_a_staging_run_per_new_month(tmp_path, monkeypatch):
+def test_the_landing_sensor_requests_a_staging_run_per_new_month(tmp_path):
+    from pipelines.resources import CarebridgeResource
+
     landing = tmp_path / "landing"
-    monkeypatch.setenv("CAREBRIDGE_LANDING", str(landing))
+    resources = {"carebridge": CarebridgeResource(landing_dir=str(landing), out_dir=str(tmp_path / "out"))}
     sensor = defs.resolve_sensor_def("landing_sensor")
-    with dg.build_sensor_context() as context:
+    with dg.instance_for_test() as instance, \
+            dg.build_sensor_context(instance=instance, resources=resources) as context:
         assert isinstance(sensor(context), dg.SkipReason)
         _deliver(landing, "talking_therapies", "RZY", "2025-06", "20250704T1200")
-        requests = sensor(context)
-        assert [r.partition_key for r in requests] == ["2025-06"]
+        result = sensor(context)
+        assert [r.partition_key for r in result.run_requests] == ["2025-06"]
+        assert [list(r.partition_keys) for r in result.dynamic_partitions_requests] == [["2025-06"]]
         assert isinstance(sensor(context), dg.SkipReason)                 # the cursor remembers it
