@@ -109,17 +109,19 @@ def _stopped(signals: _Signals, out: Path, where: str) -> int:
 def run_and_report(landing: Path, out: Path, warehouse: str, key_file: Path | None, strict: bool = False) -> int:
     """Run the pipeline with progress lines and print where everything went; the exit code. Checks the
     landing area and the warehouse first, holds the run lock, and stops cleanly on SIGINT / SIGTERM."""
-    from carebridge.preflight import PreflightError, check_warehouse, landing_months
+    from carebridge.core.keys import KeyFileError, check_key_location, default_key_path
     from carebridge.core.runlock import RunLocked, run_lock
+    from carebridge.preflight import PreflightError, check_warehouse, landing_months
 
     signals = _Signals()
     with signals.installed():
         try:
+            check_key_location(key_file or default_key_path(), out_dir=out, landing=landing)  # a secret first
             landing_months(landing)  # before anything heavy is imported: fails in well under 2 s
             check_warehouse(warehouse)
             with run_lock(out, warehouse):
                 return _locked_run(landing, out, warehouse, key_file, signals, strict)
-        except (PreflightError, RunLocked) as exc:
+        except (KeyFileError, PreflightError, RunLocked) as exc:
             print(f"carebridge: {exc}", file=sys.stderr)
             return 1
         except KeyboardInterrupt:

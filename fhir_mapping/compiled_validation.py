@@ -88,7 +88,7 @@ class _Resource:
 def compiled_validator(resource_type: str) -> jsonschema_rs.Validator:
     """The compiled validator of one resource type; ValueError when it is not a FHIR resource type."""
     keywords = {PERIOD_KEYWORD: _PeriodOrder, RESOURCE_KEYWORD: _Resource}
-    return jsonschema_rs.validator_for(resource_schema(resource_type), keywords=keywords, validate_formats=False)
+    return jsonschema_rs.Draft202012Validator(resource_schema(resource_type), keywords=keywords, validate_formats=False)
 
 
 def _error(resource_type: str, resource: dict[str, Any]) -> str | None:

@@ -7,7 +7,8 @@ beyond a schema's reach is written as schema too, so a compiled engine checks ev
 pass:
 - full dates are calendar dates (30 February is refused, 29 February only in leap years), as
   the models' date parsing refuses them;
-- `Reference.reference` is `Type/id` (optionally `/_history/vid`) with a valid id, or `urn:uuid:`;
+- `Reference.reference` is `Type/id` (optionally `/_history/vid`) with a valid id, `urn:uuid:`, or a
+  conditional reference `Type?search` (inside transaction Bundles);
 - codes bound to a required value set are `enum`s: the models' `enum_values` when they list the
   whole value set, else `required_value_sets.yaml` (the models' list ends with `+` there);
 - every Period carries the `fhirPeriodOrder` keyword (end not before start), which
@@ -44,7 +45,9 @@ _TIME = r"([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?"
 _ZONE = r"(Z|[+\-]((0[0-9]|1[0-3]):[0-5][0-9]|14:00))"
 _ID = r"[A-Za-z0-9\-.]{1,64}"
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-REFERENCE_PATTERN = rf"^([A-Z][A-Za-z]+/{_ID}(/_history/{_ID})?|urn:uuid:{_UUID})$"
+# A conditional reference (`Type?search`) is what a transaction Bundle may carry (FHIR R4 3.1.0.2.5.x);
+# the receiving server resolves it.
+REFERENCE_PATTERN = rf"^([A-Z][A-Za-z]+/{_ID}(/_history/{_ID})?|urn:uuid:{_UUID}|[A-Z][A-Za-z]+\?\S+)$"
 
 _STRING = {"type": "string", "minLength": 1}
 _PRIMITIVES: dict[str, dict[str, Any]] = {
@@ -183,4 +186,4 @@ def resource_schema(resource_type: str) -> dict[str, Any]:
     root = {**defs[resource_type], "properties": {**defs[resource_type]["properties"],
                                                   "resourceType": {"const": resource_type}}}
     root["required"] = sorted(set(root.get("required", [])) | {"resourceType"})
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **root, "$defs": dict(defs)}
+    return {**root, "$defs": dict(defs)}  # JSON Schema draft 2020-12 (compiled_validation picks the draft)
