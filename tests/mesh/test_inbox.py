@@ -12,7 +12,7 @@ import yaml
 
 from carebridge.mesh.inbox import UNRECOGNISED, landing_path
 from pipelines.mesh_inbox import mesh_inbox_sensor
-from pipelines.sensors import delivery_folders
+from carebridge.staging.landing import delivery_folders
 
 CSV = b"referral_id,patient_id\nR1,P1\n"
 
