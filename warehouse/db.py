@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from warehouse.engines import backend, connect
 from warehouse.schemas import SCHEMAS
 
-__all__ = ["SCHEMAS", "make_engine", "duckdb_path", "ensure_schemas", "write_table", "append_table", "read_table",
+__all__ = ["SCHEMAS", "make_engine", "duckdb_path", "ensure_schemas", "write_table", "append_table", "read_table", "read_table_if_exists",
            "execute", "execute_each", "query", "table_exists", "is_duckdb", "is_postgres"]
 
 
@@ -74,6 +74,11 @@ def table_exists(engine: sa.Engine, schema: str, name: str) -> bool:
 
 def read_table(engine: sa.Engine, schema: str, name: str) -> pa.Table:
     return query(engine, f"SELECT * FROM {schema}.{name}")
+
+
+def read_table_if_exists(engine: sa.Engine, schema: str, name: str) -> pa.Table | None:
+    """`schema.name`, or None where no run has written it yet."""
+    return read_table(engine, schema, name) if table_exists(engine, schema, name) else None
 
 
 def write_table(engine: sa.Engine, schema: str, name: str, table: pa.Table) -> None:

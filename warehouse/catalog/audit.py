@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import sqlalchemy as sa
 
-from warehouse.db import append_table, query, read_table, table_exists, write_table
+from warehouse.db import append_table, query, read_table, read_table_if_exists, write_table
 
 __all__ = ["SCHEMA", "save_staging_audit", "load_audit", "save_fhir_unmapped", "append_disclosure_log", "load_disclosure_ledger", "save_disclosure_ledger",
            "rows_quarantined", "files_rejected"]
@@ -34,7 +34,7 @@ def append_disclosure_log(engine: sa.Engine, log: pa.Table) -> None:
 
 def load_disclosure_ledger(engine: sa.Engine) -> pa.Table | None:
     """What each recipient held after the last run (None before the first), for retractions."""
-    return read_table(engine, SCHEMA, "disclosure_ledger") if table_exists(engine, SCHEMA, "disclosure_ledger") else None
+    return read_table_if_exists(engine, SCHEMA, "disclosure_ledger")
 
 
 def save_disclosure_ledger(engine: sa.Engine, ledger: pa.Table) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pyarrow as pa
 import sqlalchemy as sa
 
-from warehouse.db import append_table, read_table, table_exists, write_table
+from warehouse.db import append_table, read_table, read_table_if_exists, table_exists, write_table
 
 __all__ = ["SCHEMA", "save_person_index", "load_person_index", "load_persons", "load_assignment", "load_decisions", "append_decisions",
            "save_assignment", "save_reviews", "append_run", "save_summary"]
@@ -36,7 +36,7 @@ def load_assignment(engine: sa.Engine) -> tuple[pa.Table, pa.Table | None] | Non
     """The last run's (person_id_map, person_id_retired), or None before the first run."""
     if not table_exists(engine, SCHEMA, "person_id_map"):
         return None
-    retired = read_table(engine, SCHEMA, "person_id_retired") if table_exists(engine, SCHEMA, "person_id_retired") else None
+    retired = read_table_if_exists(engine, SCHEMA, "person_id_retired")
     return read_table(engine, SCHEMA, "person_id_map"), retired
 
 
@@ -51,7 +51,7 @@ def save_reviews(engine: sa.Engine, reviews: pa.Table) -> None:
 
 def load_decisions(engine: sa.Engine) -> pa.Table | None:
     """Clerical review decisions (`carebridge linkage review --decisions`), None before the first."""
-    return read_table(engine, SCHEMA, "linkage_decision") if table_exists(engine, SCHEMA, "linkage_decision") else None
+    return read_table_if_exists(engine, SCHEMA, "linkage_decision")
 
 
 def append_decisions(engine: sa.Engine, decisions: pa.Table) -> None:
