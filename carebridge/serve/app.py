@@ -19,7 +19,8 @@ Endpoints (base = the public base URL, e.g. https://carebridge.example.nhs.uk/fh
 
 The definitions are carebridge's own code systems, extensions and identifier systems
 (`<out>/fhir/definitions/`, fhir_mapping.definitions): public, like the CapabilityStatement, so a
-validator resolving a carebridge URL needs no token. Every other endpoint but the first three needs `Authorization: Bearer <token>` (401 otherwise); a client
+validator resolving a carebridge URL needs no token. Every other endpoint but the first three
+needs `Authorization: Bearer <token>` (401 otherwise); a client
 reaches only its own organisation's Group, jobs and resources (403 for another Group, 404 for a job
 or resource outside its organisation, so their existence is not disclosed). A system client
 (`system: true` in the registry, no organisation) runs the system-level export of everything the
@@ -261,9 +262,10 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
             found = served.definitions_of(rtype, dict(params))
             query = urlencode(list(params.multi_items()))
             bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(found),
-                      "link": [{"relation": "self", "url": f"{base}/{rtype}" + (f"?{query}" if query else "")}],
-                      "entry": [{"fullUrl": f"{base}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
-                                for r in found]}
+                      "link": [{"relation": "self", "url": f"{base}/{rtype}" + (f"?{query}" if query else "")}]}
+            if found:  # FHIR JSON has no empty arrays
+                bundle["entry"] = [{"fullUrl": f"{base}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                                   for r in found]
             return JSONResponse(bundle, media_type=FHIR_JSON)
         return search
 

@@ -53,7 +53,7 @@ def test_definitions_are_searched_by_canonical_url(bulk_server) -> None:
         everything = http.get(f"{bulk_server.base}/StructureDefinition").json()
         assert everything["total"] == sum(k.startswith("StructureDefinition/") for k in published) > 0
         none = http.get(f"{bulk_server.base}/CodeSystem", params={"url": "https://elsewhere.example/CodeSystem/x"})
-        assert none.json()["total"] == 0 and none.json()["entry"] == []
+        assert none.json()["total"] == 0 and "entry" not in none.json()
         refused = http.get(f"{bulk_server.base}/CodeSystem", params={"name": "Measure"})
         assert refused.status_code == 400
         cap = http.get(f"{bulk_server.base}/metadata").json()
