@@ -34,7 +34,7 @@ from carebridge.core.ids import record_id
 from carebridge.core.layout import OutputLayout
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
 from fhir_mapping.delivery import delivery_parts, logical_resources, references_of
-from fhir_mapping.ndjson import dumps
+from fhir_mapping.ndjson import dumps, manifest_files
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import code_maps, inputs, terminology
 
@@ -399,7 +399,7 @@ def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir
     """
     ndjson_dir = Path(ndjson_dir)
     manifest = json.loads((ndjson_dir / "manifest.json").read_text(encoding="utf-8"))
-    files = sorted((item["type"], item["url"]) for item in manifest["output"])
+    files = sorted((rtype, path.name) for rtype, (path, _) in manifest_files(ndjson_dir).items())
     folder = _bundles_folder(out_dir)
     work = OutputLayout(Path(out_dir)).fhir_work("bundles")
     con = _connect(work, memory_limit)

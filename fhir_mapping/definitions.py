@@ -46,9 +46,18 @@ def _concepts(key: str) -> list[dict[str, Any]] | None:
     return None
 
 
+# What a code system holds, where its name does not say it.
+_DESCRIPTIONS = {
+    "local_clinical_code": "Codes the sources send as SNOMED CT that fail the SNOMED CT check digit, so are "
+                           "no concept ids; kept as sent. No SNOMED CT concept for them could be verified "
+                           "(carebridge/core/reference/codes.yaml not_snomed).",
+}
+
+
 def _code_system(key: str, url: str) -> dict[str, Any]:
     concepts = _concepts(key)
     return {"resourceType": "CodeSystem", "id": _id(url), "url": url, "name": _name(key), "status": _STATUS,
+            **({"description": _DESCRIPTIONS[key]} if key in _DESCRIPTIONS else {}),
             "publisher": terminology()["definitions"]["publisher"],
             "caseSensitive": True, "content": "complete" if concepts is not None else "not-present",
             **({"count": len(concepts), "concept": concepts} if concepts is not None else {})}

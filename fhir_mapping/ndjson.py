@@ -1,5 +1,11 @@
 """FHIR Bulk Data export layout: `fhir/ndjson/<Type>.ndjson` and `manifest.json`.
 
+`manifest.json` is the Bulk Data manifest of the whole export, as `carebridge serve` answers it at
+the configured base URL (`CAREBRIDGE_FHIR_BASE`): `request` is the system-level kick-off
+(`[base]/$export`, for a system client), each `output[].url` the absolute URL where the server
+hands out that file to such a client (`[base]/ndjson/<Type>.ndjson`, token required). Code that
+reads the files from disk takes the file name from the URL (`manifest_files`).
+
 Each type's file is in id order. `write_ndjson` writes resources held in memory; the batched
 export writes each shard's resources as a sorted *part* (`write_part`) and merges the parts of a
 type into its file (`merge_parts`), streaming, so both give the same bytes.
@@ -17,7 +23,8 @@ from typing import Any
 from carebridge.core.layout import OutputLayout
 from fhir_mapping.terminology import terminology
 
-__all__ = ["write_ndjson", "read_ndjson", "dumps", "ndjson_folder", "write_part", "merge_parts", "write_manifest"]
+__all__ = ["write_ndjson", "read_ndjson", "dumps", "ndjson_folder", "write_part", "merge_parts", "write_manifest",
+           "manifest_files"]
 
 
 def dumps(resource: dict[str, Any]) -> str:
@@ -37,12 +44,27 @@ def ndjson_folder(out_dir: Path) -> Path:
 
 def write_manifest(folder: Path, counts: dict[str, int], transaction_time: str) -> Path:
     """The Bulk Data manifest listing each type with resources; returns its path."""
-    output = [{"type": rtype, "url": f"{rtype}.ndjson", "count": n} for rtype, n in sorted(counts.items()) if n]
-    manifest = {"transactionTime": transaction_time, "request": terminology()["bulk_request"],
-                "requiresAccessToken": False, "output": output, "error": []}
+    t = terminology()
+    output = [{"type": rtype, "url": f"{t['bulk_files']}/{rtype}.ndjson", "count": n}
+              for rtype, n in sorted(counts.items()) if n]
+    manifest = {"transactionTime": transaction_time, "request": t["bulk_request"],
+                "requiresAccessToken": True, "output": output, "error": []}
     path = Path(folder) / "manifest.json"
     path.write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     return path
+
+
+def manifest_files(folder: Path) -> dict[str, tuple[Path, int]]:
+    """Type -> (its file beside the manifest, count): the last segment of each output URL."""
+    folder = Path(folder)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    files = {}
+    for item in manifest["output"]:
+        name = str(item["url"]).rsplit("/", 1)[-1]
+        if name != f"{item['type']}.ndjson":
+            raise ValueError(f"{folder / 'manifest.json'}: unexpected file {item['url']!r} for {item['type']}")
+        files[item["type"]] = (folder / name, item["count"])
+    return files
 
 
 def _write_type(path: Path, resources: list[dict[str, Any]]) -> None:
@@ -95,10 +117,8 @@ def merge_parts(parts: list[Path], path: Path, watch: frozenset[str] = frozenset
 
 def read_ndjson(folder: Path) -> dict[str, list[dict[str, Any]]]:
     """Read back an export written by `write_ndjson` (the files its manifest lists)."""
-    folder = Path(folder)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     resources: dict[str, list[dict[str, Any]]] = {}
-    for item in manifest["output"]:
-        with open(folder / item["url"], encoding="utf-8") as fh:
-            resources[item["type"]] = [json.loads(line) for line in fh if line.strip()]
+    for rtype, (path, _) in manifest_files(folder).items():
+        with open(path, encoding="utf-8") as fh:
+            resources[rtype] = [json.loads(line) for line in fh if line.strip()]
     return resources

@@ -59,12 +59,9 @@ def _measure_by_code() -> dict[str, str]:
     return out
 
 
-def _item_name(spec: dict[str, Any], code: str | None) -> str | None:
-    """The display of one item or goal code of a measure (codes.yaml `item_names`/`snomed_names`)."""
-    for codes_key, names_key in (("items", "item_names"), ("snomed", "snomed_names")):
-        if code in (spec.get(codes_key) or []) and spec.get(names_key):
-            return spec[names_key][spec[codes_key].index(code)]
-    return None
+def _snomed_term(code: str | None) -> str | None:
+    """The recorded SNOMED CT preferred term of a concept (codes.yaml `snomed_terms`)."""
+    return (codes()["snomed_terms"].get(code or "") or {}).get("term")
 
 
 def measure_of(source: str, tool_code: str | None, item: str | None) -> str | None:
@@ -82,7 +79,7 @@ def observation_code(source: str, tool_code: str | None, item: str | None) -> di
     snomed = tool_code if tool_code and tool_code.isdigit() else (spec.get("snomed") or [None])[0]
     name = spec.get("name")
     return concept(
-        coding("snomed", snomed, _item_name(spec, snomed) or name),
+        coding("snomed", snomed, _snomed_term(snomed) or name),
         coding("loinc", spec.get("loinc"), name),
         coding("measure", key or (None if snomed else tool_code), name),
         coding("wellbeing_item", item) if source == "vcse" else None,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from warehouse.catalog import fhir as fhir_catalog
 from warehouse.engines import backend
 from warehouse.viewdef import NotCompilable, evaluate
+from fhir_mapping.ndjson import manifest_files
 from fhir_mapping.terminology import default_base, terminology
 
 __all__ = ["VIEWS_DIR", "view_definitions", "materialise_views"]
@@ -39,8 +40,7 @@ def view_definitions() -> dict[str, dict]:
 
 
 def _ndjson_files(ndjson_dir: Path) -> dict[str, Path]:
-    manifest = json.loads((ndjson_dir / "manifest.json").read_text(encoding="utf-8"))
-    return {item["type"]: ndjson_dir / item["url"] for item in manifest["output"]}
+    return {rtype: path for rtype, (path, _) in manifest_files(ndjson_dir).items()}
 
 
 def _read_type(files: dict[str, Path], rtype: str) -> list[dict]:

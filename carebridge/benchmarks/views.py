@@ -78,8 +78,9 @@ def build_fhir(persons: int, out: Path, seed: int = 42) -> tuple[Path, dict[str,
 
 
 def _ndjson_files(folder: Path) -> dict[str, tuple[Path, int]]:
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    return {item["type"]: (folder / item["url"], item["count"]) for item in manifest["output"]}
+    from fhir_mapping.ndjson import manifest_files
+
+    return manifest_files(folder)
 
 
 def _load_average() -> list[float]:

@@ -6,15 +6,27 @@ Endpoints (base = the public base URL, e.g. https://carebridge.example.nhs.uk/fh
     GET    [base]/.well-known/smart-configuration   SMART configuration (no token)
     POST   [base]/token                             SMART Backend Services token request
     GET    [base]/Group/<ODS>/$export               kick-off: 202 + Content-Location (status URL)
+    GET    [base]/$export                           system-level kick-off (a system client only)
+    GET    [base]/ndjson/<Type>.ndjson              a file of the pipeline's own manifest (a system client only)
     GET    [base]/jobs/<id>                         status: 202 + X-Progress, then 200 + manifest
     DELETE [base]/jobs/<id>                         cancel / delete the job and its files: 202
     GET    [base]/jobs/<id>/<Type>.ndjson           a file of the manifest
     GET    [base]/Group/<ODS>                       the Group (its Patient members)
     GET    [base]/<Type>/<id>                       read one exported resource
+    GET    [base]/{CodeSystem,StructureDefinition,NamingSystem}/<id>   read a published definition (no token)
+    GET    [base]/{CodeSystem,StructureDefinition}?url=<canonical>     search them (searchset Bundle; no token)
+    GET    [base]/NamingSystem?value=<identifier system>
 
-Every endpoint but the first three needs `Authorization: Bearer <token>` (401 otherwise); a client
+The definitions are carebridge's own code systems, extensions and identifier systems
+(`<out>/fhir/definitions/`, fhir_mapping.definitions): public, like the CapabilityStatement, so a
+validator resolving a carebridge URL needs no token. Every other endpoint but the first three
+needs `Authorization: Bearer <token>` (401 otherwise); a client
 reaches only its own organisation's Group, jobs and resources (403 for another Group, 404 for a job
-or resource outside its organisation, so their existence is not disclosed).
+or resource outside its organisation, so their existence is not disclosed). A system client
+(`system: true` in the registry, no organisation) runs the system-level export of everything the
+pipeline exported, reads any exported resource and fetches the files `fhir/ndjson/manifest.json`
+lists (whose `request` and output URLs are these endpoints when the base URL is the configured
+CAREBRIDGE_FHIR_BASE); it has no Group.
 """
 
 from __future__ import annotations
@@ -35,14 +47,17 @@ from starlette.routing import Mount, Route
 
 from carebridge.serve.auth import Authoriser, AuthError, Grant
 from carebridge.serve.capability import NDJSON, OUTPUT_FORMATS, capability_statement, smart_configuration
-from carebridge.serve.clients import Client
+from carebridge.serve.clients import SYSTEM, Client
 from carebridge.serve.jobs import Job, JobQueue
-from carebridge.serve.store import Served
+from carebridge.serve.store import DEFINITION_TYPES, Served
 
 __all__ = ["create_app", "status_response", "parse_since"]
 
 FHIR_JSON = "application/fhir+json"
 _KICKOFF_PARAMS = {"_since", "_type", "_outputFormat"}
+# search parameters of the published definitions (FHIR R4 names)
+_DEFINITION_SEARCH = {"CodeSystem": {"url", "_id"}, "StructureDefinition": {"url", "_id"},
+                      "NamingSystem": {"value", "_id"}}
 
 
 class _Refusal(Exception):
@@ -109,7 +124,9 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
         return grant, job
 
     async def metadata(request: Request) -> Response:
-        return JSONResponse(capability_statement(base, served.types, _software_version()), media_type=FHIR_JSON)
+        return JSONResponse(capability_statement(base, served.types, _software_version(),
+                                                 sorted({k.split("/", 1)[0] for k in served.definitions})),
+                            media_type=FHIR_JSON)
 
     async def smart_config(request: Request) -> Response:
         return JSONResponse(smart_configuration(base))
@@ -133,13 +150,7 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
                                                  f"(exported: {', '.join(served.types)})")
         return asked
 
-    async def kickoff(request: Request) -> Response:
-        grant = grant_of(request)
-        ods = request.path_params["ods"]
-        if ods not in served.groups:
-            return outcome(404, "not-found", f"no Group {ods}")
-        if ods != grant.ods:
-            return outcome(403, "forbidden", f"client {grant.client_id} may export only Group {grant.ods}")
+    def start_export(request: Request, grant: Grant, ods: str) -> Response:
         if "respond-async" not in request.headers.get("prefer", ""):
             return outcome(400, "invalid", "the kick-off request needs the header Prefer: respond-async")
         accept = request.headers.get("accept", FHIR_JSON)
@@ -162,6 +173,31 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
         job = jobs.start(client_id=grant.client_id, ods=ods, request=kicked, types=types, since_month=since_month,
                          file_url_of=lambda job_id: f"{base}/jobs/{job_id}")
         return Response(status_code=202, headers={"Content-Location": f"{base}/jobs/{job.id}"})
+
+    async def kickoff(request: Request) -> Response:
+        grant = grant_of(request)
+        ods = request.path_params["ods"]
+        if ods not in served.groups:
+            return outcome(404, "not-found", f"no Group {ods}")
+        if ods != grant.ods:
+            return outcome(403, "forbidden", f"client {grant.client_id} may export only Group {grant.ods}")
+        return start_export(request, grant, ods)
+
+    async def system_kickoff(request: Request) -> Response:
+        grant = grant_of(request)
+        if grant.ods != SYSTEM:
+            return outcome(403, "forbidden", f"client {grant.client_id} may export only Group {grant.ods}; "
+                                             "the system-level export is for a system client")
+        return start_export(request, grant, SYSTEM)
+
+    async def manifest_file(request: Request) -> Response:
+        grant = grant_of(request)
+        if grant.ods != SYSTEM:
+            return outcome(403, "forbidden", "the pipeline's own files are for a system client")
+        name = request.path_params["name"]
+        if name not in {f"{rtype}.ndjson" for rtype in served.types}:
+            return outcome(404, "not-found", f"no file {name} in the export")
+        return FileResponse(served.ndjson / name, media_type=NDJSON)
 
     async def job_status(request: Request) -> Response:
         _, job = own_job(request)
@@ -198,10 +234,40 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
     async def read(request: Request) -> Response:
         grant = grant_of(request)
         key = f"{request.path_params['rtype']}/{request.path_params['rid']}"
-        line = served.line(key) if key in served.groups.get(grant.ods, {}) else None
+        visible = key in served.offsets if grant.ods == SYSTEM else key in served.groups.get(grant.ods, {})
+        line = served.line(key) if visible else None
         if line is None:
             return outcome(404, "not-found", f"{key} is not among the resources exported to {grant.ods}")
         return Response(line, media_type=FHIR_JSON)
+
+    def definition_read(rtype: str):
+        async def read_definition(request: Request) -> Response:
+            key = f"{rtype}/{request.path_params['rid']}"
+            resource = served.definitions.get(key)
+            if resource is None:
+                return outcome(404, "not-found", f"no {key} among the published definitions")
+            return JSONResponse(resource, media_type=FHIR_JSON)
+        return read_definition
+
+    def definition_search(rtype: str):
+        async def search(request: Request) -> Response:
+            params = request.query_params
+            allowed = _DEFINITION_SEARCH[rtype]
+            unsupported = sorted(set(params) - allowed)
+            if unsupported:
+                return outcome(400, "not-supported", f"{rtype} search supports {', '.join(sorted(allowed))}, "
+                                                     f"not {', '.join(unsupported)}")
+            if any(len(params.getlist(name)) > 1 for name in params):
+                return outcome(400, "not-supported", "give each search parameter once")
+            found = served.definitions_of(rtype, dict(params))
+            query = urlencode(list(params.multi_items()))
+            bundle = {"resourceType": "Bundle", "type": "searchset", "total": len(found),
+                      "link": [{"relation": "self", "url": f"{base}/{rtype}" + (f"?{query}" if query else "")}]}
+            if found:  # FHIR JSON has no empty arrays
+                bundle["entry"] = [{"fullUrl": f"{base}/{rtype}/{r['id']}", "resource": r, "search": {"mode": "match"}}
+                                   for r in found]
+            return JSONResponse(bundle, media_type=FHIR_JSON)
+        return search
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, _Refusal)
@@ -218,11 +284,15 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
         Route("/metadata", metadata, methods=["GET"]),
         Route("/.well-known/smart-configuration", smart_config, methods=["GET"]),
         Route("/token", token, methods=["POST"]),
+        Route("/$export", system_kickoff, methods=["GET"]),
+        Route("/ndjson/{name}", manifest_file, methods=["GET"]),
         Route("/Group/{ods}/$export", kickoff, methods=["GET"]),
         Route("/Group/{ods}", group_read, methods=["GET"]),
         Route("/jobs/{job_id}", job_status, methods=["GET"]),
         Route("/jobs/{job_id}", job_delete, methods=["DELETE"]),
         Route("/jobs/{job_id}/{name}", job_file, methods=["GET"]),
+        *[Route(f"/{rtype}", definition_search(rtype), methods=["GET"]) for rtype in DEFINITION_TYPES],
+        *[Route(f"/{rtype}/{{rid:str}}", definition_read(rtype), methods=["GET"]) for rtype in DEFINITION_TYPES],
         Route("/{rtype:str}/{rid:str}", read, methods=["GET"]),
     ]
     prefix = urlsplit(base).path.rstrip("/")

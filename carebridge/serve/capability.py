@@ -28,7 +28,22 @@ def smart_configuration(base: str) -> dict[str, Any]:
     }
 
 
-def capability_statement(base: str, types: tuple[str, ...], software_version: str) -> dict[str, Any]:
+_DEFINITION_PARAMS = {
+    "CodeSystem": [("url", "uri", "The canonical URL of the code system")],
+    "StructureDefinition": [("url", "uri", "The canonical URL of the extension's definition")],
+    "NamingSystem": [("value", "string", "The identifier system (uniqueId) it defines")],
+}
+
+
+def _definition(rtype: str) -> dict[str, Any]:
+    params = [{"name": "_id", "type": "token"}] + [{"name": n, "type": t, "documentation": d}
+                                                   for n, t, d in _DEFINITION_PARAMS[rtype]]
+    return {"type": rtype, "interaction": [{"code": "read"}, {"code": "search-type"}], "searchParam": params,
+            "documentation": "carebridge's own definitions, published with the output (no token needed)."}
+
+
+def capability_statement(base: str, types: tuple[str, ...], software_version: str,
+                         definition_types: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     security = {
         "service": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
                                  "code": "SMART-on-FHIR"}]}],
@@ -45,6 +60,7 @@ def capability_statement(base: str, types: tuple[str, ...], software_version: st
                          "relationship with; a client may export only its own organisation's Group.",
     }
     resources = [group] + [{"type": t, "interaction": [{"code": "read"}]} for t in types if t != "Group"]
+    resources += [_definition(t) for t in definition_types if t in _DEFINITION_PARAMS and t not in types]
     return {
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -55,5 +71,8 @@ def capability_statement(base: str, types: tuple[str, ...], software_version: st
         "implementation": {"description": "carebridge FHIR Bulk Data Access server", "url": base},
         "fhirVersion": "4.0.1",
         "format": ["json"],
-        "rest": [{"mode": "server", "security": security, "resource": resources}],
+        "rest": [{"mode": "server", "security": security, "resource": resources,
+                  "operation": [{"name": "export", "definition": f"{_BULK}/OperationDefinition/export",
+                                 "documentation": "System-level export of everything exported, for a system "
+                                                  "client (`system: true` in the client registry)."}]}],
     }

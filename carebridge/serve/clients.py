@@ -26,7 +26,11 @@ from typing import Any
 import yaml
 from joserfc.jwk import KeySet
 
-__all__ = ["Client", "RegistryError", "load_registry", "ALGORITHMS"]
+__all__ = ["Client", "RegistryError", "load_registry", "ALGORITHMS", "SYSTEM"]
+
+# The `ods` of a system client (`system: true` in the registry): it may run the system-level
+# `$export` of everything the pipeline exported and fetch the file manifest's files.
+SYSTEM = "*"
 
 ALGORITHMS = ("RS384", "ES384")
 _PRIVATE = {"d", "p", "q", "dp", "dq", "qi", "k"}
@@ -82,8 +86,11 @@ def load_registry(path: Path) -> dict[str, Client]:
         raise RegistryError(f"cannot read the client registry {path}: {exc}") from exc
     clients: dict[str, Client] = {}
     for client_id, entry in (data.get("clients") or {}).items():
-        ods = str((entry or {}).get("ods", ""))
-        if not _ODS.match(ods):
+        system = (entry or {}).get("system") is True
+        if system and "ods" in entry:
+            raise RegistryError(f"client {client_id!r}: a system client (`system: true`) has no `ods`")
+        ods = SYSTEM if system else str((entry or {}).get("ods", ""))
+        if not system and not _ODS.match(ods):
             raise RegistryError(f"client {client_id!r}: `ods` must be an ODS code, not {ods!r}")
         jwks = _jwks(client_id, entry, path.parent)
         keys = jwks.get("keys") if isinstance(jwks, dict) else None

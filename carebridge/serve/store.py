@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Served", "load_served", "bundle_keys"]
+from carebridge.serve.clients import SYSTEM
+from fhir_mapping.ndjson import manifest_files
+
+__all__ = ["Served", "load_served", "bundle_keys", "load_definitions", "DEFINITION_TYPES"]
+
+# The conformance resources `fhir_mapping.definitions` publishes in `<out>/fhir/definitions/`.
+DEFINITION_TYPES = ("CodeSystem", "NamingSystem", "StructureDefinition")
 
 _MONTH = re.compile(r"(\d{4}-\d{2})")
 _ODS = re.compile(r"^[A-Z0-9]{3,10}$")
@@ -38,6 +44,7 @@ class Served:
     types: tuple[str, ...]                           # resource types in the export, by name
     offsets: dict[str, tuple[str, int]]              # "Type/id" -> (type, byte offset of its line)
     groups: dict[str, dict[str, str]] = field(default_factory=dict)  # ODS -> {"Type/id": first month sent}
+    definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Type/id" -> definition resource
 
     def line(self, key: str) -> bytes | None:
         """The NDJSON line (without newline) of one resource, or None."""
@@ -48,8 +55,26 @@ class Served:
             fh.seek(where[1])
             return fh.readline().rstrip(b"\n")
 
+    def definitions_of(self, rtype: str, criteria: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """The definitions of one type, in id order, matching every search criterion given: `url`
+        (the canonical URL of a CodeSystem or StructureDefinition), `value` (a NamingSystem's
+        uniqueId) or `_id`."""
+        def matches(r: dict[str, Any], name: str, wanted: str) -> bool:
+            if name == "value":
+                return any(u.get("value") == wanted for u in r.get("uniqueId", []))
+            return r.get("id" if name == "_id" else name) == wanted
+
+        found = [r for key, r in sorted(self.definitions.items()) if key.split("/", 1)[0] == rtype]
+        return [r for r in found if all(matches(r, n, v) for n, v in (criteria or {}).items())]
+
     def members(self, ods: str, since_month: str | None = None) -> set[str]:
         """`Type/id` of the group's resources, those first sent in `since_month` or later if given."""
+        if ods == SYSTEM:  # everything exported, a resource dated by the first month any bundle carried it
+            first: dict[str, str] = {}
+            for sent in self.groups.values():
+                for key, month in sent.items():
+                    first[key] = min(first.get(key, month), month)
+            return {key for key in self.offsets if since_month is None or first.get(key, since_month) >= since_month}
         sent = self.groups.get(ods, {})
         return {key for key, month in sent.items() if since_month is None or month >= since_month}
 
@@ -101,6 +126,21 @@ def _offsets(folder: Path, types: tuple[str, ...]) -> dict[str, tuple[str, int]]
     return offsets
 
 
+def load_definitions(folder: Path) -> dict[str, dict[str, Any]]:
+    """`Type/id` -> resource, for every `<Type>-<id>.json` of `folder` (written by
+    `fhir_mapping.definitions.write_definitions`); empty when the folder does not exist."""
+    found: dict[str, dict[str, Any]] = {}
+    if not Path(folder).is_dir():
+        return found
+    for path in sorted(Path(folder).glob("*.json")):
+        resource = json.loads(path.read_text(encoding="utf-8"))
+        rtype, rid = resource.get("resourceType"), resource.get("id")
+        if rtype not in DEFINITION_TYPES or not rid or path.name != f"{rtype}-{rid}.json":
+            raise ValueError(f"{path}: not a definition written by carebridge ({rtype}/{rid})")
+        found[f"{rtype}/{rid}"] = resource
+    return found
+
+
 def load_served(out_dir: Path) -> Served:
     """Index `<out>/fhir/ndjson` (its manifest's files) and `<out>/fhir/bundles`; a clear error if
     the folder holds no export."""
@@ -109,14 +149,11 @@ def load_served(out_dir: Path) -> Served:
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path} not found: run the pipeline into {out_dir} first")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    types = tuple(sorted(item["type"] for item in manifest["output"]))
-    for item in manifest["output"]:
-        if item["url"] != f"{item['type']}.ndjson":
-            raise ValueError(f"{manifest_path}: unexpected file {item['url']!r} for {item['type']}")
+    types = tuple(sorted(manifest_files(folder)))
     offsets = _offsets(folder, types)
     # Only what the NDJSON export holds: anything a bundle carries beyond it is transport (e.g. the
     # Provenance of a retraction), not an exported resource.
     groups = {ods: {key: month for key, month in sent.items() if key in offsets}
               for ods, sent in _groups(Path(out_dir) / "fhir" / "bundles").items()}
     return Served(ndjson=folder, transaction_time=manifest["transactionTime"], types=types, offsets=offsets,
-                  groups=groups)
+                  groups=groups, definitions=load_definitions(Path(out_dir) / "fhir" / "definitions"))

@@ -207,9 +207,9 @@ def test_vcse_plan_with_goal(find):
 
 def test_mhs606_score_becomes_observation(find):
     obs = find("Observation", "AS1")
-    # 1091071000000100 fails the SNOMED CT check digit: kept as sent, under carebridge's local system
-    assert obs["code"]["coding"][0] == {"system": f"{CB}/CodeSystem/local-clinical-code", "code": "1091071000000100",
-                                        "display": "ReQoL-10"}
+    # ReQoL-10's concept, with its preferred term (codes.yaml snomed_terms)
+    assert obs["code"]["coding"][0] == {"system": SCT, "code": "1091071000000100",
+                                        "display": "Recovering Quality of Life 10-item questionnaire score"}
     assert obs["valueQuantity"] == {"value": 22, "unit": "score", "system": "http://unitsofmeasure.org",
                                     "code": "{score}"}
     assert obs["effectiveDateTime"] == "2025-01-20" and obs["status"] == "final"

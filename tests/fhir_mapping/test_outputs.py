@@ -9,6 +9,7 @@ import pytest
 
 from fhir_mapping import care_relationships, map_resources, validate_resources, write_bundles, write_ndjson
 from fhir_mapping.bundles import read_delivered, references_of
+from fhir_mapping.terminology import terminology
 
 
 def test_ndjson_layout_and_manifest(result, tmp_path):
@@ -16,12 +17,13 @@ def test_ndjson_layout_and_manifest(result, tmp_path):
     assert manifest_path == tmp_path / "fhir" / "ndjson" / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     assert manifest["transactionTime"] == "2025-03-31T00:00:00Z"
-    assert manifest["requiresAccessToken"] is False and manifest["error"] == []
+    assert manifest["requiresAccessToken"] is True and manifest["error"] == []
     assert manifest["request"].endswith("$export")
     by_type = {o["type"]: o for o in manifest["output"]}
     assert set(by_type) == {t for t, items in result.resources.items() if items}
     for rtype, entry in by_type.items():
-        lines = (manifest_path.parent / entry["url"]).read_text().splitlines()
+        assert entry["url"] == f"{terminology()['base']}/ndjson/{rtype}.ndjson"   # absolute (Bulk Data)
+        lines = (manifest_path.parent / f"{rtype}.ndjson").read_text().splitlines()
         assert entry["count"] == len(lines) == len(result.resources[rtype])
         assert [json.loads(line)["id"] for line in lines] == [r["id"] for r in result.resources[rtype]]
         assert lines[0] == json.dumps(json.loads(lines[0]), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -78,14 +78,25 @@ def _yaml_numbers() -> set[str]:
     """Every 6-18 digit number in every code list file (a SNOMED-looking code anywhere)."""
     root = PACKAGE.parent
     files = [root / "carebridge" / "core" / "reference" / "codes.yaml", *sorted(PACKAGE.glob("*.yaml"))]
-    return {m for f in files for m in re.findall(r"(?<![\d.])\d{6,18}(?![\d.])", f.read_text())}
+    return {m for f in files for m in re.findall(r"(?<![\w.])\d{6,18}(?![\w.])", f.read_text())}
 
 
 def test_the_check_digit_tells_concept_ids_from_other_numbers():
     from carebridge.core.snomed import is_sctid
 
-    assert all(is_sctid(c) for c in ["35489007", "720433000", "1037651000000100", "871731000000106"])
+    # real concepts, among them UK ones whose item id ends in 7 or 9 (a wrong row of the Verhoeff
+    # permutation table once refused exactly those: HoNOS item 4, DIALOG items 3 and 5, ReQoL-10)
+    real = ["35489007", "720433000", "1037651000000100", "871731000000106", "979671000000109",
+            "1037671000000109", "1037691000000108", "1091071000000100", "1638551000000109"]
+    assert all(is_sctid(c) for c in real)
     assert not any(is_sctid(c) for c in ["1108281000000104", "35489008", "123", "0123456", "35489017", None])
+    # Verhoeff catches every single-digit error and every swap of two adjacent different digits
+    for code in real:
+        for i, digit in enumerate(code):
+            assert not any(is_sctid(code[:i] + d + code[i + 1:]) for d in "0123456789" if d != digit), code
+        for i in range(len(code) - 1):
+            if code[i] != code[i + 1]:
+                assert not is_sctid(code[:i] + code[i + 1] + code[i] + code[i + 2:]), (code, i)
 
 
 def test_every_snomed_code_in_every_code_list_passes_the_check_digit():
@@ -131,6 +142,50 @@ def test_item_codes_of_a_measure_have_distinct_displays():
         items = measure.get("items") or measure["snomed"]
         displays = [observation_code("mhsds", code, None)["coding"][0]["display"] for code in items]
         assert len(set(displays)) == len(items) > 2, key
+
+
+def test_every_snomed_display_in_the_code_lists_is_its_recorded_preferred_term():
+    from carebridge.core.reference import codes
+    from fhir_mapping.observation import observation_code
+
+    lists = codes()
+    terms, sources = lists["snomed_terms"], lists["snomed_sources"]
+    # every recorded term names its source, and every source says where it can be checked
+    assert terms and all(entry["source"] in sources and entry["term"].strip() for entry in terms.values())
+    assert all(re.search(r"https://\S+", text) for text in sources.values())
+    unverified = {c for c, v in lists["gp_snomed"].items() if v.get("term_verified") is False}
+    assert unverified.isdisjoint(terms)
+    positions = _snomed_positions(lists)
+    snomed = {c for c in positions if c not in set(lists["not_snomed"])}
+    assert snomed - unverified <= set(terms), "a SNOMED code with neither a recorded term nor term_verified: false"
+    assert set(terms) <= snomed, "a recorded term for a code no code list uses"
+    for code, entry in lists["gp_snomed"].items():
+        if code in terms:
+            assert entry["name"] == terms[code]["term"], code
+    for key, measure in lists["measures"].items():
+        for code in [*(measure.get("snomed") or []), *(measure.get("items") or [])]:
+            assert observation_code("mhsds", code, None)["coding"][0] == {
+                "system": terminology()["systems"]["snomed"], "code": code, "display": terms[code]["term"]}, key
+
+
+def test_snomed_codings_in_the_resources_carry_the_recorded_preferred_term(result):
+    from carebridge.core.reference import codes
+
+    terms, snomed = codes()["snomed_terms"], terminology()["systems"]["snomed"]
+    codings = []
+
+    def walk(value):
+        if isinstance(value, dict):
+            if value.get("system") == snomed and value.get("code") in terms:
+                codings.append(value)
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    walk(result.resources)
+    assert codings and all(c.get("display") == terms[c["code"]]["term"] for c in codings)
 
 
 def test_the_base_url_is_one_setting(monkeypatch):

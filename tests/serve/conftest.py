@@ -78,13 +78,16 @@ def bulk_server(duckdb_run, tmp_path_factory: pytest.TempPathFactory):
     practice = next(o for o in orgs if re.fullmatch(r"[A-Z]\d{5}", o))
     rsa = RSAKey.generate_key(2048, parameters={"kid": "trust-key-1"})
     ec = ECKey.generate_key("P-384", parameters={"kid": "practice-key-1"})
+    admin = ECKey.generate_key("P-384", parameters={"kid": "system-key-1"})
     clients = {"trust": TrustClient("trust-ehr", trust, rsa, "RS384"),
-               "practice": TrustClient("practice-gp", practice, ec, "ES384")}
+               "practice": TrustClient("practice-gp", practice, ec, "ES384"),
+               "system": TrustClient("carebridge-ops", "*", admin, "ES384")}
     (folder / "keys").mkdir()
     (folder / "keys" / "trust.jwks.json").write_text(json.dumps({"keys": [rsa.as_dict(private=False)]}))
     registry = {"clients": {
         "trust-ehr": {"ods": trust, "jwks_file": "keys/trust.jwks.json"},
         "practice-gp": {"ods": practice, "jwks": {"keys": [ec.as_dict(private=False)]}},
+        "carebridge-ops": {"system": True, "jwks": {"keys": [admin.as_dict(private=False)]}},
     }}
     (folder / "clients.yaml").write_text(yaml.safe_dump(registry))
     port = free_port()
