@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from warehouse.engines import BACKENDS, backend_class
 from warehouse.viewdef import evaluate
 
+pytestmark = pytest.mark.on_spark  # every test here runs on every backend, Spark included
+
 VIEW = {"resourceType": "ViewDefinition", "resource": "Patient", "status": "active",
         "select": [{"column": [{"name": "id", "path": "id"}, {"name": "gender", "path": "gender"}]}]}
 PATIENTS = [{"resourceType": "Patient", "id": "p1", "gender": "female"},

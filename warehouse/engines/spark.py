@@ -96,11 +96,28 @@ def _spark_literal(text: str) -> str:
     return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _exact_percentiles(node: Any) -> Any:
+    """`PERCENTILE_CONT(q) WITHIN GROUP (ORDER BY x)` -> Spark's exact `percentile(x, q)` (sqlglot
+    would write the approximate `percentile_approx`); a descending order reads the (1 - q) point."""
+    from sqlglot import exp
+
+    if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.PercentileCont):
+        order = node.expression.expressions[0]
+        value = order.this if isinstance(order, exp.Ordered) else order
+        q = node.this.this
+        if isinstance(order, exp.Ordered) and order.args.get("desc"):
+            q = exp.Sub(this=exp.Literal.number(1), expression=q)
+        return exp.Anonymous(this="percentile", expressions=[value, q])
+    return node
+
+
 def spark_sql(sql: str, read: str = "postgres") -> str:
-    """One DuckDB/PostgreSQL statement as Spark SQL (sqlglot), identifiers kept as written."""
+    """One statement of carebridge's portable SQL (runs on DuckDB and PostgreSQL) as Spark SQL:
+    sqlglot's translation, with exact medians."""
     import sqlglot
 
-    return sqlglot.transpile(sql, read=read, write="spark", identify=False)[0]
+    tree = sqlglot.parse_one(sql, read=read)
+    return tree.transform(_exact_percentiles).sql(dialect="spark")
 
 
 def _name(qualified: str) -> tuple[str, str]:
@@ -182,7 +199,7 @@ class SparkEngine(Engine):
         elif match := _COMMENT_TABLE.match(statement):
             self.session.sql(f"COMMENT ON TABLE {match.group(1)} IS {_spark_literal(match.group(2).replace(chr(39) * 2, chr(39)))}")
         else:
-            self.session.sql(statement).collect()
+            self.session.sql(spark_sql(statement)).collect()
 
     def drop(self, schema: str, table: str, view: bool = False) -> None:
         """Drop a table (and its Parquet folder) or a view, if it exists."""
@@ -194,7 +211,8 @@ class SparkEngine(Engine):
             shutil.rmtree(location)
 
     def query(self, sql: str) -> pa.Table:
-        return _arrow(self.session.sql(sql.strip().rstrip(";")))
+        """One query of carebridge's portable SQL (translated by `spark_sql`) as Arrow."""
+        return _arrow(self.session.sql(spark_sql(sql.strip().rstrip(";"))))
 
     def load_arrow(self, qualified: str, table: pa.Table, replace: bool) -> None:
         schema, name = _name(qualified)
