@@ -268,6 +268,12 @@ _SPARK_TEMPLATES = {
     "key_of": "array(CAST({item} AS BIGINT))",
     "key_append": "concat({list}, array(CAST({item} AS BIGINT)))",
     "lateral": "LATERAL ({query}) AS {alias}",
+    # unionAll by a selector (sql_view._union_by_selector): a branch's unnest, gated by its selector.
+    "unnest_gate_start": "posexplode(",
+    "unnest_gate_end": ") AS (idx, focus))",
+    "unnest_gated_start": "posexplode_outer(CASE WHEN {test} THEN ",
+    "unnest_gated_end": " END) AS (idx, focus))",
+    "union_selector": "(SELECT explode(sequence(0, {count} - 1)) AS _b, 1 AS _p) AS {alias}",
 }
 
 
@@ -284,9 +290,10 @@ SPARK = SparkDialect(
     name="spark",
     templates=MappingProxyType(_SPARK_TEMPLATES),
     sql_types=MappingProxyType({"bool": "BOOLEAN", "integer": "BIGINT", "decimal": "DOUBLE", "text": "STRING"}),
-    # Spark cannot plan these inside a lateral join (a correlated UNION ALL, a recursive CTE over an
-    # outer column): NotCompilable. forEachOrNull unnests "outer" instead (without nested iterations).
-    unsupported=frozenset({"unionAll", "repeat"}),
+    # Spark cannot plan a correlated UNION ALL or a recursive CTE over an outer column inside a lateral
+    # join: unionAll picks branches by a selector row instead (sql_view._union_by_selector), forEachOrNull
+    # unnests "outer" (without nested iterations), repeat is NotCompilable.
+    unsupported=frozenset({"repeat"}),
     json_types=MappingProxyType({
         "bool": ("BOOLEAN",), "integer": ("BIGINT",), "decimal": ("BIGINT", "DOUBLE"),
         "text": ("VARCHAR",), "date": ("VARCHAR",), "dateTime": ("VARCHAR",), "time": ("VARCHAR",),
