@@ -34,5 +34,7 @@ def test_a_later_engine_on_the_same_folder_sees_the_tables_and_a_drop_removes_th
     assert table_names(again, "analytics") == ["t"]
     assert sorted(query(again, "SELECT x FROM analytics.t")["x"].to_pylist()) == [1, 2, 3]
     assert query(again, "SELECT d FROM analytics.t ORDER BY x")["d"].to_pylist() == ["a", None, "c"]
+    with pytest.raises(ValueError, match="has no column y"):          # appended columns match by name, none dropped
+        backend(again).load_arrow("analytics.t", pa.table({"x": [4], "y": ["new"]}), replace=False)
     backend(again).run(["DROP TABLE IF EXISTS analytics.t CASCADE"])
     assert not folder.exists() and not table_exists(again, "analytics", "t")

@@ -222,6 +222,9 @@ class SparkEngine(Engine):
             self._save(frame, schema, name)
             return
         target = self.session.table(f"{schema}.{name}")
+        extra = sorted(set(frame.columns) - set(target.columns))
+        if extra:  # as DuckDB's INSERT BY NAME: a column the table lacks is an error, never dropped
+            raise ValueError(f"{schema}.{name} has no column {', '.join(extra)}")
         missing = [f for f in target.schema.fields if f.name not in frame.columns]
         for field in missing:
             from pyspark.sql import functions as F
