@@ -179,6 +179,17 @@ def warehouse_url(request: pytest.FixtureRequest, warehouse_for: Callable[..., s
     return warehouse_for(request.param, tmp_path)
 
 
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """The worker's one SparkSession (warehouse.engines.spark.spark_session: local[2], never downloads),
+    started once per session; skipped, saying why, without pyspark or Java."""
+    require_spark()
+    from carebridge.core.settings import SparkSettings
+    from warehouse.engines.spark import spark_session
+
+    return spark_session(SparkSettings(warehouse_dir=tmp_path_factory.mktemp("spark-warehouse")))
+
+
 @pytest.fixture
 def engine(warehouse_url: str) -> Iterator[sa.Engine | Engine]:
     """The warehouse handle of an empty warehouse (its schemas created), once on every backend: a
