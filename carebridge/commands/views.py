@@ -1,6 +1,6 @@
 """`carebridge views`: the SQL on FHIR view runner on its own.
 
-    carebridge views test-suite DIR --report FILE [--engine duckdb|postgresql|reference] [--database-url URL]
+    carebridge views test-suite DIR --report FILE [--engine duckdb|postgresql|spark|reference] [--database-url URL]
 
 `test-suite` runs every `*.json` file of a SQL on FHIR v2 test directory and writes the suite's
 report format (`{file: {tests: [{name, result: {passed, reason?}}]}}`), so the runner can be listed
@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     suite = commands.add_parser("test-suite", help="run a SQL on FHIR v2 test directory and write the suite report")
     suite.add_argument("directory", type=Path, help="folder of SQL on FHIR test files (*.json)")
     suite.add_argument("--report", type=Path, required=True, help="where to write the JSON report")
-    suite.add_argument("--engine", choices=("duckdb", "postgresql", "reference"), default="duckdb")
+    suite.add_argument("--engine", choices=("duckdb", "postgresql", "spark", "reference"), default="duckdb",
+                       help="spark: a throwaway local[2] warehouse folder per file (needs the spark extra and Java)")
     suite.add_argument("--database-url", default=os.environ.get(_PG_ENV, ""),
                        help=f"PostgreSQL URL for --engine postgresql (env {_PG_ENV}); a throwaway schema is used")
     suite.set_defaults(func=_test_suite)
