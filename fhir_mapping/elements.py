@@ -20,24 +20,30 @@ __all__ = ["prune", "iso", "number", "coding", "concept", "meta", "org_ref", "se
 RECORD_SOURCE_TAG = "record_source"
 
 
-_DROP = object()
-
-
-def _keep(value: Any) -> Any:
-    """The pruned value, or _DROP when nothing is left of it."""
-    if isinstance(value, (dict, list)):
-        value = prune(value)
-        return value if value else _DROP
-    return _DROP if value is None or value == "" else value
-
-
 def prune(value: Any) -> Any:
     """Drop None, empty strings, empty lists and empty dicts, recursively (FHIR forbids empty elements)."""
     if isinstance(value, dict):
-        kept = {k: _keep(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v is not _DROP}
+        out = {}
+        for key, item in value.items():
+            if isinstance(item, (dict, list)):
+                item = prune(item)
+                if not item:
+                    continue
+            elif item is None or item == "":
+                continue
+            out[key] = item
+        return out
     if isinstance(value, list):
-        return [v for v in map(_keep, value) if v is not _DROP]
+        kept = []
+        for item in value:
+            if isinstance(item, (dict, list)):
+                item = prune(item)
+                if not item:
+                    continue
+            elif item is None or item == "":
+                continue
+            kept.append(item)
+        return kept
     return value
 
 

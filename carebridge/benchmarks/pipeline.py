@@ -1,7 +1,9 @@
 """`carebridge bench`: generate N persons, run the real Dagster jobs, report time and peak memory per stage.
 
 Figures are measured on this machine in this run; nothing is estimated. Per-stage peak memory is
-the highest resident memory of the process tree sampled while that stage ran.
+the highest resident memory of the process tree sampled while that stage ran. Beside them, the
+physical bound measured in the same run (`bound.physical_bound`: DuckDB reading the same landing
+files and writing as many NDJSON bytes as the export) and the ratio pipeline / bound.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from carebridge.benchmarks.bound import physical_bound
 from carebridge.benchmarks.memory import MemorySampler
 from carebridge.core.layout import OutputLayout
 from carebridge.core.settings import default_warehouse_url
@@ -60,6 +63,10 @@ def _row_counts(url: str) -> dict[str, int]:
             "analytics_contacts": contacts}
 
 
+def _ndjson_bytes(out: Path) -> int:
+    return sum(p.stat().st_size for p in OutputLayout(out).fhir_ndjson.glob("*.ndjson"))
+
+
 def _resource_count(out: Path) -> int:
     manifest = json.loads((OutputLayout(out).fhir_ndjson / "manifest.json").read_text())
     return sum(item["count"] for item in manifest["output"])
@@ -87,6 +94,7 @@ def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0
         key_dir = Path(tempfile.mkdtemp(prefix="carebridge-bench-"))
         run_pipeline(landing, out, key_file=key_dir / "bench.key", reporter=record)
         t2 = time.monotonic()
+    bound = physical_bound(landing, _ndjson_bytes(out), out / "bound")
     stages = [{"stage": "generate (synthetic, not part of the pipeline)", "seconds": round(t1 - t0, 2),
                "peak_mib": round(sampler.peak_between(t0, t1) / 2**20)}]
     stages += _stage_table(events, t1, sampler)
@@ -94,12 +102,19 @@ def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0
         "persons": persons, "fault_rate": fault_rate, "machine": machine(),
         "pipeline_seconds": round(t2 - t1, 2), "pipeline_peak_mib": round(sampler.peak_between(t1, t2) / 2**20),
         "stages": stages, "fhir_resources": _resource_count(out),
+        "fhir_resources_per_second": _per_second(_resource_count(out), stages, "fhir_resources"),
+        "bound": bound, "ratio_to_bound": round((t2 - t1) / bound["seconds"], 1) if bound["seconds"] else None,
         **_row_counts(default_warehouse_url(out)),
     }
     shutil.rmtree(key_dir, ignore_errors=True)
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
     _print(result)
     return 0
+
+
+def _per_second(resources: int, stages: list[dict[str, object]], name: str) -> int | None:
+    seconds = next((float(s["seconds"]) for s in stages if s["stage"] == name), 0.0)
+    return round(resources / seconds) if seconds else None
 
 
 def _print(result: dict) -> None:
@@ -112,3 +127,8 @@ def _print(result: dict) -> None:
     print(f"{'pipeline end to end (Dagster, in process)':<48}{result['pipeline_seconds']:>10.2f}{result['pipeline_peak_mib']:>10}")
     print(f"rows read {result['rows_read']:,}, staged {result['rows_staged']:,}; persons {result['persons_indexed']:,}; "
           f"FHIR resources {result['fhir_resources']:,}; analytics contacts {result['analytics_contacts']:,}")
+    b = result["bound"]
+    print(f"fhir_resources stage: {result['fhir_resources_per_second'] or 0:,} resources/s")
+    print(f"physical bound (DuckDB, same run): read {b['files']:,} landing files ({b['bytes_read'] / 1e6:,.1f} MB, "
+          f"{b['rows_read']:,} rows) in {b['read_seconds']:.2f} s + write {b['ndjson_bytes'] / 1e6:,.1f} MB of NDJSON "
+          f"in {b['write_seconds']:.2f} s = {b['seconds']:.2f} s; pipeline / bound = {result['ratio_to_bound']}x")
