@@ -30,6 +30,7 @@ from fhir_mapping.export import write_fhir_export
 from fhir_mapping.ndjson import dumps
 
 STAMP = "2026-03-31T09:00:00Z"
+MAX_ENTRIES = "7"       # small transactions: several parts per bundle
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -65,13 +66,15 @@ def reference_output(faulty, tmp_path_factory):
     out = tmp_path_factory.mktemp("reference_output")
     result = map_resources(staged, index, reference)
     write_ndjson(result.resources, out, STAMP)
-    write_bundles(result.resources, care_relationships(staged, index), out, STAMP)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAREBRIDGE_FHIR_MAX_ENTRIES", MAX_ENTRIES)
+        write_bundles(result.resources, care_relationships(staged, index), out, STAMP)
     return result, _files(out / "fhir")
 
 
 @pytest.mark.parametrize("shards, workers", [(1, 1), (4, 2)])
 def test_fast_paths_write_the_reference_bytes(faulty, reference_output, tmp_path, monkeypatch, shards, workers):
-    monkeypatch.setenv("CAREBRIDGE_FHIR_MAX_ENTRIES", "7")
+    monkeypatch.setenv("CAREBRIDGE_FHIR_MAX_ENTRIES", MAX_ENTRIES)
     _, staged, index, reference = faulty
     result, expected = reference_output
     export = write_fhir_export(staged, index, reference, tmp_path, STAMP, shards=shards, workers=workers)
