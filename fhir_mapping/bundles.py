@@ -35,7 +35,6 @@ from carebridge.core.layout import OutputLayout
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
 from fhir_mapping.delivery import delivery_parts, logical_resources, references_of
 from fhir_mapping.delivery_text import AnchorCache, delivery_parts_text
-from fhir_mapping.export import without_cycle_collector
 from fhir_mapping.ndjson import dumps
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import code_maps, inputs, terminology
@@ -419,8 +418,7 @@ def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir
     con = _connect(work, memory_limit)
     try:
         _build_index(con, ndjson_dir, files, relationships)
-        with without_cycle_collector():
-            paths = _write_all(con, ndjson_dir, files, folder, work, timestamp or manifest["transactionTime"])
+        paths = _write_all(con, ndjson_dir, files, folder, work, timestamp or manifest["transactionTime"])
         disclosures = con.sql(_DISCLOSURES_SQL).to_arrow_table()
         outside = con.sql(_OUTSIDE_SQL).fetchall()[0][0]
         ledger = con.sql(_LEDGER_SQL).to_arrow_table()
