@@ -34,6 +34,7 @@ from carebridge.core.ids import record_id
 from carebridge.core.layout import OutputLayout
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
 from fhir_mapping.delivery import delivery_parts, logical_resources, references_of
+from fhir_mapping.delivery_text import AnchorCache, delivery_parts_text
 from fhir_mapping.ndjson import dumps, manifest_files
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import code_maps, inputs, terminology
@@ -150,6 +151,18 @@ def _write_parts(folder: Path, ods: str, month: str, resources: list[dict[str, A
     return paths
 
 
+def _write_text_parts(folder: Path, ods: str, month: str, parts: list[str]) -> list[Path]:
+    """`_write_parts` for parts already serialised (`delivery_text.delivery_parts_text`)."""
+    paths = []
+    for number, part in enumerate(parts, 1):
+        path = folder / ods / month / f"{number:04d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(part + "\n")
+        paths.append(path)
+    return paths
+
+
 def _bundles_folder(out_dir: Path) -> Path:
     """`<out>/fhir/bundles`, emptied: a re-run leaves exactly this run's bundles."""
     folder = OutputLayout(Path(out_dir)).fhir_bundles
@@ -249,7 +262,7 @@ INSERT INTO entries SELECT * FROM frontier;
 """
 
 _ENTRIES_SQL = """
-SELECT e.rid, e.grp, n.id FROM entries e JOIN nodes n USING (rid)
+SELECT e.rid, e.grp, n.id, coalesce(n.person_id, '') AS person_id FROM entries e JOIN nodes n USING (rid)
 WHERE e.grp BETWEEN $first AND $last ORDER BY e.rid, e.grp
 """
 
@@ -300,27 +313,26 @@ def _string(value: str) -> str:
 
 
 class _BundleFile:
-    """One organisation-month's resources, written line by line to a work file (a JSON array),
-    then cut into delivery parts when complete (one bundle in memory at a time)."""
+    """One organisation-month's resources, written line by line to a work file (`key<TAB>person<TAB>
+    canonical JSON`), then cut into delivery parts when complete (one bundle in memory at a time,
+    as text: `delivery_text.delivery_parts_text` gives `delivery_parts`' bytes without parsing records)."""
 
     def __init__(self, work: Path, ods: str, month: str) -> None:
         self.ods, self.month = ods, month
-        self.path = work / ods / f"{month}.json"
+        self.path = work / ods / f"{month}.tsv"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fh: IO[str] = open(self.path, "w", encoding="utf-8", newline="\n")
-        self.fh.write("[")
-        self.first = True
 
-    def add(self, key: str, resource_json: str) -> None:
-        self.fh.write(("" if self.first else ",") + resource_json)
-        self.first = False
+    def add(self, key: str, person: str, resource_json: str) -> None:
+        self.fh.write(f"{key}\t{person}\t{resource_json}\n")
 
-    def close(self, folder: Path, timestamp: str) -> list[Path]:
-        self.fh.write("]")
+    def close(self, folder: Path, timestamp: str, cache: AnchorCache) -> list[Path]:
         self.fh.close()
-        resources = json.loads(self.path.read_text(encoding="utf-8"))
+        with open(self.path, encoding="utf-8", newline="\n") as fh:
+            resources = [tuple(line.rstrip("\n").split("\t", 2)) for line in fh]
         self.path.unlink()
-        return _write_parts(folder, self.ods, self.month, resources, timestamp)
+        return _write_text_parts(folder, self.ods, self.month,
+                                 delivery_parts_text(self.ods, self.month, resources, timestamp, cache=cache))
 
 
 def _lines(folder: Path, files: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
@@ -332,11 +344,11 @@ def _lines(folder: Path, files: list[tuple[str, str]]) -> Iterator[tuple[str, st
                     yield rtype, line.rstrip("\n")
 
 
-def _entry_rows(con: duckdb.DuckDBPyConnection, first: int, last: int) -> Iterator[tuple[int, int, str]]:
-    """(rid, group, id) of the entries of groups first..last, by rid."""
+def _entry_rows(con: duckdb.DuckDBPyConnection, first: int, last: int) -> Iterator[tuple[int, int, str, str]]:
+    """(rid, group, id, person id or "") of the entries of groups first..last, by rid."""
     reader = con.sql(_ENTRIES_SQL, params={"first": first, "last": last}).to_arrow_reader(50_000)
     for batch in reader:
-        yield from zip(*(batch.column(i).to_pylist() for i in range(3)))
+        yield from zip(*(batch.column(i).to_pylist() for i in range(4)))
 
 
 def _write_pass(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tuple[str, str]],
@@ -344,24 +356,25 @@ def _write_pass(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tu
     """Copy every export line into the open bundles that hold it (one pass over the files)."""
     lines = enumerate(_lines(ndjson_dir, files), start=1)
     rid, rtype, line = 0, "", ""
-    for want, grp, resource_id in _entry_rows(con, min(bundles), max(bundles)):
+    for want, grp, resource_id, person in _entry_rows(con, min(bundles), max(bundles)):
         while rid < want:
             rid, (rtype, line) = next(lines, (want, ("", "")))
         if f'"id":{_string(resource_id)}' not in line:
             raise ValueError(f"{rtype or 'an'} NDJSON file changed or is not in id order: cannot stream bundles")
-        bundles[grp].add(f"{rtype}/{resource_id}", line)
+        bundles[grp].add(f"{rtype}/{resource_id}", person, line)
 
 
 def _write_all(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tuple[str, str]],
                folder: Path, work: Path, timestamp: str) -> list[Path]:
     groups = con.sql("SELECT grp, ods, month FROM groups ORDER BY grp").fetchall()
     paths: list[Path] = []
+    cache = AnchorCache()
     for start in range(0, len(groups), _OPEN_BUNDLES):
         batch = groups[start:start + _OPEN_BUNDLES]
         bundles = {grp: _BundleFile(work / "logical", ods, month) for grp, ods, month in batch}
         _write_pass(con, ndjson_dir, files, bundles)
         for grp, _, _ in batch:
-            paths += bundles[grp].close(folder, timestamp)
+            paths += bundles[grp].close(folder, timestamp, cache)
     return paths
 
 

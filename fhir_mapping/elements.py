@@ -23,21 +23,43 @@ RECORD_SOURCE_TAG = "record_source"
 _DROP = object()
 
 
-def _keep(value: Any) -> Any:
-    """The pruned value, or _DROP when nothing is left of it."""
-    if isinstance(value, (dict, list)):
-        value = prune(value)
-        return value if value else _DROP
-    return _DROP if value is None or value == "" else value
+def _pruned(item: Any) -> Any:
+    """The pruned value of a member or list item, or _DROP when nothing is left of it."""
+    if item is None:
+        return _DROP
+    kind = type(item)
+    if kind is str:
+        return item if item else _DROP
+    if kind is dict:
+        item = _prune_dict(item)
+    elif kind is list:
+        item = _prune_list(item)
+    elif isinstance(item, (dict, list)):
+        item = prune(item)
+    else:
+        return _DROP if item == "" else item
+    return item if item else _DROP
+
+
+def _prune_dict(value: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, item in value.items():
+        item = _pruned(item)
+        if item is not _DROP:
+            out[key] = item
+    return out
+
+
+def _prune_list(value: list[Any]) -> list[Any]:
+    return [item for item in map(_pruned, value) if item is not _DROP]
 
 
 def prune(value: Any) -> Any:
     """Drop None, empty strings, empty lists and empty dicts, recursively (FHIR forbids empty elements)."""
     if isinstance(value, dict):
-        kept = {k: _keep(v) for k, v in value.items()}
-        return {k: v for k, v in kept.items() if v is not _DROP}
+        return _prune_dict(value)
     if isinstance(value, list):
-        return [v for v in map(_keep, value) if v is not _DROP]
+        return _prune_list(value)
     return value
 
 

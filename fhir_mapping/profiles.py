@@ -179,9 +179,22 @@ def _ethnic_category(resource: Resource, objects: Objects, ctx: _Context) -> lis
     return problems
 
 
+_PATTERNS: list[Any] = [None, None]     # [the terminology() they were resolved with, (patterns, snomed URL)]
+
+
+def _code_patterns() -> tuple[dict[str, re.Pattern[str]], str]:
+    """The code_systems rule's patterns by system URL, compiled once per terminology."""
+    term = terminology()
+    if _PATTERNS[0] is not term:
+        _PATTERNS[1] = ({system(name): re.compile(pattern) for name, pattern in rules()["code_systems"].items()},
+                        system("snomed"))
+        _PATTERNS[0] = term
+    return _PATTERNS[1]
+
+
 def _code_systems(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
     """Every coded value (Coding, meta.tag, Quantity units: an object with `system` and `code`)."""
-    patterns = {system(name): pattern for name, pattern in rules()["code_systems"].items()}
+    patterns, snomed = _code_patterns()
     problems: list[Problem] = []
     for path, obj in objects:
         sys_url, code = obj.get("system"), obj.get("code")
@@ -189,9 +202,9 @@ def _code_systems(resource: Resource, objects: Objects, ctx: _Context) -> list[P
             continue
         if sys_url not in ctx.known_systems:
             problems.append(("code_system", f"{path}: system {sys_url} is not a declared code system"))
-        elif sys_url in patterns and not re.match(patterns[sys_url], code):
+        elif sys_url in patterns and not patterns[sys_url].match(code):
             problems.append(("code_system", f"{path}: a code is not a valid code of {sys_url}"))
-        elif sys_url == system("snomed") and not is_sctid(code):
+        elif sys_url == snomed and not is_sctid(code):
             problems.append(("code_system", f"{path}: a SNOMED CT code fails the check digit"))
     return problems
 
