@@ -166,7 +166,11 @@ CREATE TEMP TABLE held AS
 SELECT r.unique_id, r.nhs_number, m.main_id, g.match_weight
 FROM records r LEFT JOIN main_record m USING (nhs_number)
 LEFT JOIN group_pair g ON g.a = least(r.unique_id, m.main_id) AND g.b = greatest(r.unique_id, m.main_id)
-WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id AND (m.main_id IS NULL OR coalesce(g.contra, false));
+LEFT JOIN support s ON s.id = r.unique_id
+-- never compared with the main record (it came into the group through a mistyped number): held
+-- unless some record of the group agrees with it
+WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id
+  AND (m.main_id IS NULL OR coalesce(g.contra, coalesce(s.agree, 0) = 0 AND coalesce(s.against, 0) > 0));
 
 CREATE TEMP TABLE node AS
 SELECT r.unique_id,
@@ -242,13 +246,15 @@ FROM member m JOIN component_anchor a USING (component) LEFT JOIN component_weig
 LEFT JOIN person_score s ON s.free_id = m.unique_id AND s.anchor_nhs = a.only_nhs AND a.anchors = 1;
 
 -- Two records without NHS numbers that ended up together but contradict each other (their own
--- pair scores at most `chain_veto`): the one that linked with the lower weight stands alone.
+-- pair scores at most `chain_veto`, or meets a contradiction: twins chained together through a
+-- record without names): the one that linked with the lower weight stands alone.
 CREATE TEMP TABLE contradicted AS
 SELECT DISTINCT CASE WHEN (coalesce(a.direct_weight, a.component_weight), a.unique_id)
                           < (coalesce(b.direct_weight, b.component_weight), b.unique_id)
                      THEN a.unique_id ELSE b.unique_id END AS unique_id
 FROM pairs p JOIN free_cluster a ON a.unique_id = p.unique_id_l JOIN free_cluster b ON b.unique_id = p.unique_id_r
-WHERE p.match_weight <= {chain_veto} AND NOT a.stranded AND NOT b.stranded
+LEFT JOIN contra_pair g ON g.a = p.unique_id_l AND g.b = p.unique_id_r
+WHERE (p.match_weight <= {chain_veto} OR coalesce(g.contra, false)) AND NOT a.stranded AND NOT b.stranded
   AND coalesce(a.anchor_nhs, a.component::VARCHAR) = coalesce(b.anchor_nhs, b.component::VARCHAR);
 
 UPDATE free_cluster SET stranded = true, anchor_nhs = NULL WHERE unique_id IN (SELECT unique_id FROM contradicted);
