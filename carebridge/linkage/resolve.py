@@ -4,8 +4,9 @@ Pure: Arrow tables in, Arrow tables out (DuckDB inside). The rules, in order:
 
 0. Clerical decisions come first (`decisions`: pairs decided `match` or `non_match`): a decided
    pair scores +/-1000, overriding whatever the model said, and never comes back to review.
-1. Two valid NHS numbers that differ in at most `nhs_typo_digits` digits on records scoring at
-   least `nhs_typo` (and not contradicting) are one number mistyped: the records with the rarer one take the other (the
+1. Two valid NHS numbers that differ in at most `nhs_typo_digits` digits on records whose evidence
+   (match weight less the prior: the near-miss number is itself strong evidence, whatever the
+   population's size) is at least `nhs_typo` (and not contradicting) are one number mistyped: the records with the rarer one take the other (the
    one with more records, then the higher-priority source) and the pair is listed for review
    (`nhs_number_typo`, linked).
 2. Records sharing a valid NHS number are one person (the NHS number is the anchor) unless their
@@ -123,7 +124,7 @@ SELECT p.unique_id_l, p.unique_id_r, p.match_weight, l.nhs_number AS nhs_l, r.nh
 FROM pairs p JOIN records_in l ON l.unique_id = p.unique_id_l JOIN records_in r ON r.unique_id = p.unique_id_r
 JOIN contra_pair c ON c.a = p.unique_id_l AND c.b = p.unique_id_r
 WHERE l.trusted AND r.trusted AND l.nhs_number <> r.nhs_number AND NOT c.contra
-  AND (p.decision = 'match' OR (p.decision IS NULL AND p.match_weight >= {nhs_typo}
+  AND (p.decision = 'match' OR (p.decision IS NULL AND p.match_weight - {prior} >= {nhs_typo}
        AND length(l.nhs_number) = length(r.nhs_number) AND hamming(l.nhs_number, r.nhs_number) <= {digits}));
 
 CREATE TEMP TABLE alias AS
@@ -352,6 +353,7 @@ def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: f
         con.execute(_DECIDED_SQL.format(big=big))
         contradiction = " OR ".join(f"({c})" for c in contradictions) or "false"
         con.execute(_ALIAS_SQL.format(nhs_typo=float(thresholds.nhs_typo), digits=int(thresholds.nhs_typo_digits),
+                                      prior=float(prior),
                                       contradiction=contradiction))
         con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior), big=big,
                                         contradiction=contradiction, margin=float(thresholds.ambiguity_margin)))

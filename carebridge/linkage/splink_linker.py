@@ -198,8 +198,8 @@ class SplinkLinker:
 
     def _keep_sql(self, predictions: str) -> str:
         """Pairs the decisions use: possible links and NHS-number conflicts (at or above the lower
-        of the two thresholds), every pair sharing an NHS number, and every pair with a record
-        without one (how it compares with each record of a person, and contradictions)."""
+        of the two thresholds), every pair sharing an NHS number or holding two a typo apart, and
+        every pair with a record without one (how it compares with each record of a person, and contradictions)."""
         thresholds = self.model.thresholds
         floor = min(thresholds.link, thresholds.nhs_conflict)
         weights = ",\n       ".join(
@@ -214,6 +214,8 @@ class SplinkLinker:
             JOIN cmp r ON r.unique_id = p.unique_id_r
             WHERE p.match_weight >= {floor} OR l.nhs_number = r.nhs_number
                OR l.nhs_number IS NULL OR r.nhs_number IS NULL
+               OR (length(l.nhs_number) = length(r.nhs_number)
+                   AND hamming(l.nhs_number, r.nhs_number) <= {int(thresholds.nhs_typo_digits)})
             ORDER BY p.unique_id_l, p.unique_id_r"""
 
 
