@@ -30,7 +30,7 @@ from carebridge.linkage.model import LinkageModel, default_model, splink_setting
 from carebridge.linkage.prepare import comparison_records
 
 __all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "floor_parameters", "prior_weight",
-           "unobserved_to_floor"]
+           "unobserved_not_in_favour"]
 
 # Scored pairs always have these; a linker may add one `w_<column>` per comparison: that
 # comparison's weight in bits (null when either record lacks the column).
@@ -78,24 +78,26 @@ def floor_parameters(settings: dict[str, Any], floor: float) -> dict[str, Any]:
     return filled
 
 
-def unobserved_to_floor(before: dict[str, Any], after: dict[str, Any], floor: float) -> dict[str, Any]:
-    """`after` (an EM session's settings) with m = `floor` for every level the session could have
-    learnt but never saw: a comparison the session trained (some level's m moved) whose level kept
-    the m it had before. Splink keeps the starting m of a level it did not observe (its
-    default, or an earlier session's), which would let a level no true pair reached in the block
-    (a birth date "within a year" among pairs agreeing on both names and postcode) weigh as if
-    it were common among matches."""
+def unobserved_not_in_favour(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """`after` (an EM session's settings) where a level the session could have learnt but never
+    saw weighs nothing in favour of a match: m = min(its starting m, u). A comparison the session
+    trained (some level's m moved) keeps, for a level it did not observe, the m it started with
+    (Splink's default, or an earlier session's), which could weigh for a match although no pair
+    of the block reached it (a birth date "within a year" among pairs agreeing on both names and
+    postcode; a postcode "one edit" away). A level may be unobservable in a block (sources without
+    names never enter a block on names), so it is not pushed to the floor either."""
     previous = {c["output_column_name"]: c["comparison_levels"] for c in before["comparisons"]}
     result = {**after, "comparisons": []}
     for comparison in after["comparisons"]:
         levels = [dict(level) for level in comparison["comparison_levels"]]
         old = previous.get(comparison["output_column_name"], [])
-        same = [i for i, level in enumerate(levels) if not level.get("is_null_level") and i < len(old)
-                and level.get("m_probability") == old[i].get("m_probability")]
         scored = [i for i, level in enumerate(levels) if not level.get("is_null_level")]
+        same = [i for i in scored if i < len(old) and levels[i].get("m_probability") == old[i].get("m_probability")]
         if 0 < len(same) < len(scored):
             for i in same:
-                levels[i]["m_probability"] = floor
+                m, u = levels[i].get("m_probability"), levels[i].get("u_probability")
+                if isinstance(m, (int, float)) and isinstance(u, (int, float)):
+                    levels[i]["m_probability"] = min(float(m), float(u))
         result["comparisons"].append({**comparison, "comparison_levels": levels})
     return result
 
@@ -179,8 +181,8 @@ class SplinkLinker:
                 with _tiny_m_allowed():
                     session.training.estimate_parameters_using_expectation_maximisation(
                         rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True)
-                    trained = floor_parameters(unobserved_to_floor(settings, session.misc.save_model_to_json(),
-                                                                   training.floor), training.floor)
+                    trained = floor_parameters(unobserved_not_in_favour(settings, session.misc.save_model_to_json()),
+                                               training.floor)
             except Exception as exc:  # noqa: BLE001
                 facts.setdefault("em_skipped", []).append(f"{rule}: {exc.__class__.__name__}: {str(exc)[:200]}")
                 continue
