@@ -265,7 +265,9 @@ SELECT unique_id, NULL::BIGINT AS cluster, anchor_nhs, 'nhs_number' AS match_met
 FROM node WHERE anchor_nhs IS NOT NULL
 UNION ALL
 SELECT unique_id,
-       CASE WHEN anchor_nhs IS NULL THEN (CASE WHEN stranded THEN unique_id ELSE component END) END,
+       -- a stranded record stands alone: -unique_id, never the label of the component it left
+       -- (components are labelled by their smallest record id, which may be its own)
+       CASE WHEN anchor_nhs IS NULL THEN (CASE WHEN stranded THEN -unique_id ELSE component END) END,
        anchor_nhs,
        CASE WHEN anchor_nhs IS NOT NULL OR (size > 1 AND NOT stranded) THEN 'probabilistic' ELSE 'unlinked' END,
        CASE WHEN anchor_nhs IS NOT NULL THEN coalesce(direct_weight, component_weight)
