@@ -142,10 +142,10 @@ class SplinkLinker:
             con.close()
 
     def _score(self, con: duckdb.DuckDBPyConnection) -> ScoredPairs:
-        from splink import DuckDBAPI, Linker
+        from splink import Linker
 
         records = con.sql("SELECT count(*) FROM cmp").fetchall()[0][0]
-        db_api = DuckDBAPI(con)
+        db_api = self._db_api(con)
         table = db_api.register("cmp")
         trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.WARNING)
         settings, training = self._train(trainer, records, lambda s: Linker(table, s, log_level=logging.WARNING))
@@ -159,6 +159,12 @@ class SplinkLinker:
         return ScoredPairs(pairs=pairs, prior_weight=prior_weight(lam), pairs_compared=int(compared),
                            parameters=linker.misc.save_model_to_json(), training=training,
                            charts={"match_weights": chart})
+
+    def _db_api(self, con: duckdb.DuckDBPyConnection) -> Any:
+        """The Splink database API every linker of a run uses: the one place it is made."""
+        from splink import DuckDBAPI
+
+        return DuckDBAPI(con)
 
     def _train(self, linker: Any, records: int, relink: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         training = self.model.training
