@@ -4,8 +4,9 @@ Pure: Arrow tables in, Arrow tables out (DuckDB inside). The rules, in order:
 
 0. Clerical decisions come first (`decisions`: pairs decided `match` or `non_match`): a decided
    pair scores +/-1000, overriding whatever the model said, and never comes back to review.
-1. Two valid NHS numbers that differ in at most `nhs_typo_digits` digits on records scoring at
-   least `nhs_typo` (and not contradicting) are one number mistyped: the records with the rarer one take the other (the
+1. Two valid NHS numbers that differ in at most `nhs_typo_digits` digits on records whose evidence
+   (match weight less the prior: the near-miss number is itself strong evidence, whatever the
+   population's size) is at least `nhs_typo` (and not contradicting) are one number mistyped: the records with the rarer one take the other (the
    one with more records, then the higher-priority source) and the pair is listed for review
    (`nhs_number_typo`, linked).
 2. Records sharing a valid NHS number are one person (the NHS number is the anchor) unless their
@@ -123,7 +124,7 @@ SELECT p.unique_id_l, p.unique_id_r, p.match_weight, l.nhs_number AS nhs_l, r.nh
 FROM pairs p JOIN records_in l ON l.unique_id = p.unique_id_l JOIN records_in r ON r.unique_id = p.unique_id_r
 JOIN contra_pair c ON c.a = p.unique_id_l AND c.b = p.unique_id_r
 WHERE l.trusted AND r.trusted AND l.nhs_number <> r.nhs_number AND NOT c.contra
-  AND (p.decision = 'match' OR (p.decision IS NULL AND p.match_weight >= {nhs_typo}
+  AND (p.decision = 'match' OR (p.decision IS NULL AND p.match_weight - {prior} >= {nhs_typo}
        AND length(l.nhs_number) = length(r.nhs_number) AND hamming(l.nhs_number, r.nhs_number) <= {digits}));
 
 CREATE TEMP TABLE alias AS
@@ -166,7 +167,11 @@ CREATE TEMP TABLE held AS
 SELECT r.unique_id, r.nhs_number, m.main_id, g.match_weight
 FROM records r LEFT JOIN main_record m USING (nhs_number)
 LEFT JOIN group_pair g ON g.a = least(r.unique_id, m.main_id) AND g.b = greatest(r.unique_id, m.main_id)
-WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id AND (m.main_id IS NULL OR coalesce(g.contra, false));
+LEFT JOIN support s ON s.id = r.unique_id
+-- never compared with the main record (it came into the group through a mistyped number): held
+-- unless some record of the group agrees with it
+WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id
+  AND (m.main_id IS NULL OR coalesce(g.contra, coalesce(s.agree, 0) = 0 AND coalesce(s.against, 0) > 0));
 
 CREATE TEMP TABLE node AS
 SELECT r.unique_id,
@@ -242,13 +247,15 @@ FROM member m JOIN component_anchor a USING (component) LEFT JOIN component_weig
 LEFT JOIN person_score s ON s.free_id = m.unique_id AND s.anchor_nhs = a.only_nhs AND a.anchors = 1;
 
 -- Two records without NHS numbers that ended up together but contradict each other (their own
--- pair scores at most `chain_veto`): the one that linked with the lower weight stands alone.
+-- pair scores at most `chain_veto`, or meets a contradiction: twins chained together through a
+-- record without names): the one that linked with the lower weight stands alone.
 CREATE TEMP TABLE contradicted AS
 SELECT DISTINCT CASE WHEN (coalesce(a.direct_weight, a.component_weight), a.unique_id)
                           < (coalesce(b.direct_weight, b.component_weight), b.unique_id)
                      THEN a.unique_id ELSE b.unique_id END AS unique_id
 FROM pairs p JOIN free_cluster a ON a.unique_id = p.unique_id_l JOIN free_cluster b ON b.unique_id = p.unique_id_r
-WHERE p.match_weight <= {chain_veto} AND NOT a.stranded AND NOT b.stranded
+LEFT JOIN contra_pair g ON g.a = p.unique_id_l AND g.b = p.unique_id_r
+WHERE (p.match_weight <= {chain_veto} OR coalesce(g.contra, false)) AND NOT a.stranded AND NOT b.stranded
   AND coalesce(a.anchor_nhs, a.component::VARCHAR) = coalesce(b.anchor_nhs, b.component::VARCHAR);
 
 UPDATE free_cluster SET stranded = true, anchor_nhs = NULL WHERE unique_id IN (SELECT unique_id FROM contradicted);
@@ -258,7 +265,9 @@ SELECT unique_id, NULL::BIGINT AS cluster, anchor_nhs, 'nhs_number' AS match_met
 FROM node WHERE anchor_nhs IS NOT NULL
 UNION ALL
 SELECT unique_id,
-       CASE WHEN anchor_nhs IS NULL THEN (CASE WHEN stranded THEN unique_id ELSE component END) END,
+       -- a stranded record stands alone: -unique_id, never the label of the component it left
+       -- (components are labelled by their smallest record id, which may be its own)
+       CASE WHEN anchor_nhs IS NULL THEN (CASE WHEN stranded THEN -unique_id ELSE component END) END,
        anchor_nhs,
        CASE WHEN anchor_nhs IS NOT NULL OR (size > 1 AND NOT stranded) THEN 'probabilistic' ELSE 'unlinked' END,
        CASE WHEN anchor_nhs IS NOT NULL THEN coalesce(direct_weight, component_weight)
@@ -346,6 +355,7 @@ def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: f
         con.execute(_DECIDED_SQL.format(big=big))
         contradiction = " OR ".join(f"({c})" for c in contradictions) or "false"
         con.execute(_ALIAS_SQL.format(nhs_typo=float(thresholds.nhs_typo), digits=int(thresholds.nhs_typo_digits),
+                                      prior=float(prior),
                                       contradiction=contradiction))
         con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior), big=big,
                                         contradiction=contradiction, margin=float(thresholds.ambiguity_margin)))

@@ -29,7 +29,8 @@ import pyarrow as pa
 from carebridge.linkage.model import LinkageModel, default_model, splink_settings
 from carebridge.linkage.prepare import comparison_records
 
-__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "floor_parameters", "prior_weight"]
+__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "floor_parameters", "prior_weight",
+           "unobserved_not_in_favour"]
 
 # Scored pairs always have these; a linker may add one `w_<column>` per comparison: that
 # comparison's weight in bits (null when either record lacks the column).
@@ -77,6 +78,30 @@ def floor_parameters(settings: dict[str, Any], floor: float) -> dict[str, Any]:
     return filled
 
 
+def unobserved_not_in_favour(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """`after` (an EM session's settings) where a level the session could have learnt but never
+    saw weighs nothing in favour of a match: m = min(its starting m, u). A comparison the session
+    trained (some level's m moved) keeps, for a level it did not observe, the m it started with
+    (Splink's default, or an earlier session's), which could weigh for a match although no pair
+    of the block reached it (a birth date "within a year" among pairs agreeing on both names and
+    postcode; a postcode "one edit" away). A level may be unobservable in a block (sources without
+    names never enter a block on names), so it is not pushed to the floor either."""
+    previous = {c["output_column_name"]: c["comparison_levels"] for c in before["comparisons"]}
+    result = {**after, "comparisons": []}
+    for comparison in after["comparisons"]:
+        levels = [dict(level) for level in comparison["comparison_levels"]]
+        old = previous.get(comparison["output_column_name"], [])
+        scored = [i for i, level in enumerate(levels) if not level.get("is_null_level")]
+        same = [i for i in scored if i < len(old) and levels[i].get("m_probability") == old[i].get("m_probability")]
+        if 0 < len(same) < len(scored):
+            for i in same:
+                m, u = levels[i].get("m_probability"), levels[i].get("u_probability")
+                if isinstance(m, (int, float)) and isinstance(u, (int, float)):
+                    levels[i]["m_probability"] = min(float(m), float(u))
+        result["comparisons"].append({**comparison, "comparison_levels": levels})
+    return result
+
+
 @contextlib.contextmanager
 def _tiny_m_allowed():
     """During EM, let an m or u fall below Splink's 1e-300 check instead of failing the session.
@@ -117,10 +142,10 @@ class SplinkLinker:
             con.close()
 
     def _score(self, con: duckdb.DuckDBPyConnection) -> ScoredPairs:
-        from splink import DuckDBAPI, Linker
+        from splink import Linker
 
         records = con.sql("SELECT count(*) FROM cmp").fetchall()[0][0]
-        db_api = DuckDBAPI(con)
+        db_api = self._db_api(con)
         table = db_api.register("cmp")
         trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.WARNING)
         settings, training = self._train(trainer, records, lambda s: Linker(table, s, log_level=logging.WARNING))
@@ -134,6 +159,12 @@ class SplinkLinker:
         return ScoredPairs(pairs=pairs, prior_weight=prior_weight(lam), pairs_compared=int(compared),
                            parameters=linker.misc.save_model_to_json(), training=training,
                            charts={"match_weights": chart})
+
+    def _db_api(self, con: duckdb.DuckDBPyConnection) -> Any:
+        """The Splink database API every linker of a run uses: the one place it is made."""
+        from splink import DuckDBAPI
+
+        return DuckDBAPI(con)
 
     def _train(self, linker: Any, records: int, relink: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         training = self.model.training
@@ -156,7 +187,8 @@ class SplinkLinker:
                 with _tiny_m_allowed():
                     session.training.estimate_parameters_using_expectation_maximisation(
                         rule, max_pairs=training.em_max_pairs, estimate_without_term_frequencies=True)
-                    trained = floor_parameters(session.misc.save_model_to_json(), training.floor)
+                    trained = floor_parameters(unobserved_not_in_favour(settings, session.misc.save_model_to_json()),
+                                               training.floor)
             except Exception as exc:  # noqa: BLE001
                 facts.setdefault("em_skipped", []).append(f"{rule}: {exc.__class__.__name__}: {str(exc)[:200]}")
                 continue
@@ -174,8 +206,8 @@ class SplinkLinker:
 
     def _keep_sql(self, predictions: str) -> str:
         """Pairs the decisions use: possible links and NHS-number conflicts (at or above the lower
-        of the two thresholds), every pair sharing an NHS number, and every pair with a record
-        without one (how it compares with each record of a person, and contradictions)."""
+        of the two thresholds), every pair sharing an NHS number or holding two a typo apart, and
+        every pair with a record without one (how it compares with each record of a person, and contradictions)."""
         thresholds = self.model.thresholds
         floor = min(thresholds.link, thresholds.nhs_conflict)
         weights = ",\n       ".join(
@@ -190,6 +222,8 @@ class SplinkLinker:
             JOIN cmp r ON r.unique_id = p.unique_id_r
             WHERE p.match_weight >= {floor} OR l.nhs_number = r.nhs_number
                OR l.nhs_number IS NULL OR r.nhs_number IS NULL
+               OR (length(l.nhs_number) = length(r.nhs_number)
+                   AND hamming(l.nhs_number, r.nhs_number) <= {int(thresholds.nhs_typo_digits)})
             ORDER BY p.unique_id_l, p.unique_id_r"""
 
 

@@ -120,7 +120,8 @@ def test_component_reaching_two_people_is_reviewed_and_not_merged():
                      pairs((1, 3, 20), (2, 4, 20), (3, 5, 9), (4, 5, 9)), T)
     clusters = by_record(result)
     assert clusters[3]["anchor_nhs"] == NHS_A and clusters[4]["anchor_nhs"] == NHS_B
-    assert clusters[5]["anchor_nhs"] is None and clusters[5]["cluster"] == 5
+    assert clusters[5]["anchor_nhs"] is None and clusters[5]["match_method"] == "unlinked"
+    assert clusters[5]["cluster"] not in {c["cluster"] for k, c in clusters.items() if k != 5}
     assert [k for k in kinds(result)] == [("cluster_conflict", 3, None), ("cluster_conflict", 4, None),
                                           ("cluster_conflict", 5, None)]
 
@@ -143,3 +144,38 @@ def test_connected_components_follow_long_chains():
     con.execute("CREATE TABLE e AS SELECT * FROM (VALUES (4, 3), (3, 2), (2, 1), (8, 7)) t(a, b)")
     connected_components(con, "n", "e", "cc")
     assert dict(con.sql("SELECT node, component FROM cc").fetchall()) == {1: 1, 2: 1, 3: 1, 4: 1, 7: 7, 8: 7, 9: 9}
+
+
+CONTRA = ("w_given_name < 0 AND w_birth_date IS NOT NULL",)
+
+
+def test_twins_do_not_chain_through_a_record_without_names():
+    # 1 and 2 (no NHS numbers) share a birth date and an address but not a given name: a
+    # contradiction, whatever their weight; 3 (no names) links to each. 1, the record with the
+    # smallest id, labels the component: after it is put out it must not share that label.
+    result = resolve(records((1, None, 0), (2, None, 0), (3, None, 1)),
+                     pairs((1, 2, 11), (1, 3, 9), (2, 3, 10), w_given_name=[-1.0, None, None],
+                           w_birth_date=[9.0, 13.0, 13.0]), T, contradictions=CONTRA)
+    clusters = by_record(result)
+    assert clusters[2]["cluster"] == clusters[3]["cluster"]
+    assert clusters[1]["match_method"] == "unlinked" and clusters[1]["cluster"] != clusters[2]["cluster"]
+
+
+def test_record_brought_into_an_nhs_group_by_a_typo_and_agreeing_with_none_of_it_is_held():
+    # 3 carries NHS_A but contradicts 2 and was never compared with the main record 1 (not blocked together).
+    result = resolve(records((1, NHS_A, 0), (2, NHS_A, 1), (3, NHS_A, 0)), pairs((1, 2, 10), (2, 3, -30)), T, prior=-10)
+    clusters = by_record(result)
+    assert clusters[1]["anchor_nhs"] == clusters[2]["anchor_nhs"] == NHS_A
+    assert clusters[3]["anchor_nhs"] is None and ("shared_nhs_number", 1, 3) in kinds(result)
+
+
+def test_nhs_number_typo_weighs_the_evidence_not_the_posterior():
+    # Two valid numbers two digits apart: linked when the demographics alone give at least `nhs_typo`
+    # bits, whatever the prior (the population's size).
+    typo = "9434755919"
+    t = Thresholds(link=6, ambiguity_margin=3, chain_veto=-10, nhs_conflict=12, nhs_split=-10, nhs_typo=10)
+    for prior, linked in ((-16.0, True), (-30.0, True)):
+        result = resolve(records((1, NHS_A, 0), (2, typo, 1)), pairs((1, 2, prior + 12)), t, prior=prior)
+        assert (by_record(result)[1]["anchor_nhs"] == by_record(result)[2]["anchor_nhs"]) is linked
+    result = resolve(records((1, NHS_A, 0), (2, typo, 1)), pairs((1, 2, -16 + 8)), t, prior=-16)
+    assert by_record(result)[1]["anchor_nhs"] != by_record(result)[2]["anchor_nhs"]

@@ -36,3 +36,21 @@ def test_a_run_too_small_to_train_on_still_scores_its_pairs():
     # One weight per comparison; null where a record lacks the column (record 2 has no practice).
     assert pairs[(1, 2)]["w_given_name"] > 0 and pairs[(1, 2)]["w_gp_practice_ods"] is None
     assert "match_weights" in scored.charts and scored.parameters["linker_uid"] == "carebridge"
+
+
+def test_a_level_em_never_saw_weighs_nothing_in_favour():
+    from carebridge.linkage.splink_linker import unobserved_not_in_favour
+
+    def settings(ms, us):
+        levels = [{"is_null_level": True}] + [{"m_probability": m, "u_probability": u} for m, u in zip(ms, us)]
+        return {"comparisons": [{"output_column_name": "birth_date", "comparison_levels": levels}]}
+
+    before = settings([0.5, 0.3, 0.2], [0.001, 0.02, 0.979])
+    # EM moved the first level's m, never saw the other two: they keep a starting m that favours a
+    # match for the second (0.3 against u 0.02), which becomes u; the third already weighs against.
+    after = unobserved_not_in_favour(before, settings([0.9, 0.3, 0.2], [0.001, 0.02, 0.979]))
+    levels = after["comparisons"][0]["comparison_levels"][1:]
+    assert [level["m_probability"] for level in levels] == [0.9, 0.02, 0.2]
+    # a comparison the session did not train (nothing moved) is left as it was
+    untouched = unobserved_not_in_favour(before, before)
+    assert [level["m_probability"] for level in untouched["comparisons"][0]["comparison_levels"][1:]] == [0.5, 0.3, 0.2]
