@@ -136,9 +136,11 @@ def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | Non
 
 
 def _asset_keys(defs: dg.Definitions, names: Sequence[str]) -> list[dg.AssetKey]:
-    """The assets named, by name or by key prefix (`published` is every `published/<table>`)."""
+    """The assets named, by name, key prefix or step (`published` is every `published/<table>`,
+    `analytics` every mart the analytics step builds)."""
     keys = defs.resolve_asset_graph().get_all_asset_keys()
-    return sorted((k for k in keys if k.path[0] in names), key=lambda k: k.to_user_string())
+    return sorted((k for k in keys if k.path[0] in names or defs.resolve_assets_def(k).node_def.name in names),
+                  key=lambda k: k.to_user_string())
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, log_level: str, what: Callable[[], str],

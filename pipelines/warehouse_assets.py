@@ -1,24 +1,23 @@
-"""Warehouse assets: FHIR views, the pseudonymised analytics marts, published aggregates, Data Docs
-and the static report."""
+"""Warehouse assets: FHIR views, published aggregates, Data Docs and the static report (the
+analytics marts are pipelines.mart_assets)."""
 
 
 import dagster as dg
 
-from carebridge.core.keys import load_or_create_key
-from carebridge.core.reference import codes, load_reference
-from expectations.runner import build_data_docs, list_suites
+from carebridge.core.reference import codes
+from expectations.runner import build_data_docs
 from carebridge.report import build_report
 from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
 from pipelines.metadata import column_schemas, counts_table, png_chart, preview
-from pipelines.quality import check_name, gx_check_results, gx_check_specs
+from pipelines.quality import gx_check_results, gx_check_specs, gx_table_check_specs
+from pipelines.tables import deps_of
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
-from warehouse.build import build_marts, build_published, load_reference_tables, person_keys
+from warehouse.build import build_published
 from warehouse.catalog import analytics as catalog, fhir as fhir_catalog
-from warehouse.catalog.linkage import load_persons
 from warehouse.dictionary import apply_comments
-from warehouse.exclusions import analytics_exclusions
-from warehouse.publish import published_specs
+from warehouse.marts.graph import table_references
+from warehouse.publish import published_specs, published_sql
 from warehouse.views_runner import materialise_views
 
 WAREHOUSE = "warehouse"
@@ -37,26 +36,6 @@ def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
         check_results=gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts)))
 
 
-@dg.asset(deps=[fhir_views], group_name=WAREHOUSE, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
-          check_specs=gx_check_specs("analytics", "analytics"))
-def analytics(carebridge: CarebridgeResource) -> dg.MaterializeResult:
-    """Builds the row-level `analytics` schema: pseudonymised (person_key = HMAC-SHA256 of the
-    person id under a key held outside the warehouse), without opted-out people, no direct identifiers."""
-    engine = carebridge.engine
-    key, _created = load_or_create_key(carebridge.key_path)
-    persons = load_persons(engine)
-    catalog.save_person_keys(engine, person_keys(persons["person_id"].to_pylist(), key))
-    reference = load_reference(carebridge.landing)
-    catalog.save_exclusions(engine, analytics_exclusions(persons, reference.opt_outs))
-    load_reference_tables(engine, reference)
-    counts = build_marts(engine)
-    apply_comments(engine, "analytics")
-    tables = catalog.read_tables(engine, catalog.ANALYTICS, counts)
-    return dg.MaterializeResult(
-        metadata={"rows_by_table": counts_table(counts), **column_schemas("analytics", tables)},
-        check_results=gx_check_results(carebridge.layout.gx, "analytics", tables, related=tables))
-
-
 def _published_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([catalog.PUBLISHED, name])
 
@@ -69,14 +48,20 @@ def _table_metadata(name: str, table) -> dict:
     return metadata
 
 
+def _published_deps(name: str) -> list[dg.AssetKey]:
+    """The marts and reference tables its SQL reads."""
+    return deps_of(table_references(published_sql(name)))
+
+
+PUBLISHED_KEYS = {name: _published_key(name) for name in published_specs()}
+
+
 @dg.multi_asset(
     name="published", group_name=WAREHOUSE, can_subset=False, pool=WAREHOUSE_POOL,
-    specs=[dg.AssetSpec(_published_key(name), deps=[analytics], kinds={"duckdb"}, skippable=True,
+    specs=[dg.AssetSpec(key, deps=_published_deps(name), kinds={"duckdb"}, skippable=True,
                         description=f"published.{name}: aggregates under disclosure control")
-           for name in published_specs()],
-    check_specs=[dg.AssetCheckSpec(check_name("published", name), asset=_published_key(name), blocking=True,
-                                   description=f"Great Expectations suite published/{name}")
-                 for name in list_suites("published")])
+           for name, key in PUBLISHED_KEYS.items()],
+    check_specs=gx_table_check_specs("published", PUBLISHED_KEYS))
 def published(carebridge: CarebridgeResource):
     """Aggregates safe to share, one asset per table: every count below the threshold suppressed, the
     rest rounded (reference.md disclosure control; threshold and rounding from the code lists). Built
@@ -85,14 +70,9 @@ def published(carebridge: CarebridgeResource):
     counts = build_published(carebridge.engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
     apply_comments(carebridge.engine, "published")
     tables = catalog.read_tables(carebridge.engine, catalog.PUBLISHED, counts)
-    checks = {r.check_name: r for r in gx_check_results(carebridge.layout.gx, "published", tables)}
-    for name in published_specs():
-        own = [checks[c] for c in (check_name("published", name),) if c in checks]
-        if name in tables:
-            yield dg.MaterializeResult(asset_key=_published_key(name), metadata=_table_metadata(name, tables[name]))
-        for check in own:
-            yield dg.AssetCheckResult(asset_key=_published_key(name), check_name=check.check_name, passed=check.passed,
-                                      severity=check.severity, metadata=check.metadata)
+    for name in tables:
+        yield dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=_table_metadata(name, tables[name]))
+    yield from gx_check_results(carebridge.layout.gx, "published", tables, keys=PUBLISHED_KEYS)
 
 
 @dg.asset(deps=[published], group_name=WAREHOUSE, kinds={"html"})
