@@ -8,6 +8,7 @@ import pyarrow as pa
 
 from carebridge.linkage import IdAssignment, SplinkLinker, build_person_index, default_model, summary_table
 from carebridge.linkage.stable_ids import lost_ids
+from pipelines.incremental import open_gate, recorded_fingerprints, table_digest
 from pipelines.metadata import counts_table
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from pipelines.staging_assets import staged
@@ -56,14 +57,15 @@ def _months(staged_tables: dict[str, pa.Table]) -> list[str]:
                    for m in t["reporting_month"].unique().to_pylist() if m})
 
 
-def _save(engine, index, record: pa.Table, run_id: str) -> None:
+def _save(engine, index, record: pa.Table, run_id: str) -> list[str]:
     """The index, the id assignment, the review queue, this run's record and (tidy) its figures
-    (published.data_quality_linkage reads them on any engine)."""
+    (published.data_quality_linkage reads them on any engine); the tables the index lives in."""
     catalog.save_person_index(engine, index.links, index.persons)
     catalog.save_assignment(engine, index.assignment.map, index.assignment.retired)
     catalog.save_reviews(engine, index.queue)
     catalog.append_run(engine, record)
     catalog.save_summary(engine, summary_table(run_id, index.summary()))
+    return catalog.INDEX_TABLES
 
 
 def _metadata(index, decisions: pa.Table | None, charts: dict[str, str]) -> dict:
@@ -98,11 +100,17 @@ def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     `linkage.linkage_decision` are honoured every run. Person ids carry over from the last run
     (`linkage.person_id_map`); merged ids are kept in `linkage.person_id_retired`."""
     engine = carebridge.engine
+    decisions = catalog.load_decisions(engine)
+    gate = open_gate(engine, "person_index", recorded_fingerprints(engine, "staged"), table_digest(decisions))
+    if gate.unchanged:
+        return gate.replayed()
     staged_tables = load_staged(engine, staged_table_keys())
-    model, previous, decisions = default_model(), _previous_assignment(carebridge), catalog.load_decisions(engine)
+    model, previous = default_model(), _previous_assignment(carebridge)
     run = _run_label(context.run_id)
     index = build_person_index(staged_tables, linker=SplinkLinker(model), previous=previous, run=run, model=model,
                                decisions=decisions)
-    _save(engine, index, _run_record(run, context.run_id, _months(staged_tables), index, model), context.run_id)
+    written = _save(engine, index, _run_record(run, context.run_id, _months(staged_tables), index, model), context.run_id)
     charts = _write_charts(carebridge, index.scored.charts)
-    return dg.MaterializeResult(metadata=_metadata(index, decisions, charts), check_results=_checks(index, previous))
+    return gate.record(context.run_id, [dg.MaterializeResult(metadata={**_metadata(index, decisions, charts), **gate.metadata()},
+                                                              check_results=_checks(index, previous))],
+                       {"tables": written})[0]

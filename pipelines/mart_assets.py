@@ -9,6 +9,7 @@ import dagster as dg
 
 from carebridge.core.keys import load_or_create_key
 from carebridge.core.reference import load_reference
+from pipelines.incremental import Gate, files_digest, key_digest, open_gate, recorded_fingerprints
 from pipelines.metadata import column_schemas, counts_table
 from pipelines.quality import check_name, gx_check_results, gx_table_check_specs
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
@@ -40,12 +41,11 @@ def _specs() -> list[dg.AssetSpec]:
     return specs
 
 
-def _prepare(carebridge: CarebridgeResource, selected) -> Iterator[dg.MaterializeResult]:
+def _prepare(carebridge: CarebridgeResource, selected, key: bytes | None) -> Iterator[dg.MaterializeResult]:
     """The marts' inputs that are not SQL: pseudonymisation keys, exclusions, reference tables."""
     engine = carebridge.engine
     persons = load_persons(engine) if {PERSON_KEYS, EXCLUSIONS} & selected else None
     if PERSON_KEYS in selected:
-        key, _created = load_or_create_key(carebridge.key_path)
         catalog.save_person_keys(engine, person_keys(persons["person_id"].to_pylist(), key))
         yield dg.MaterializeResult(asset_key=PERSON_KEYS, metadata={"rows": persons.num_rows})
     reference = load_reference(carebridge.landing) if {EXCLUSIONS, REFERENCE} & selected else None
@@ -56,6 +56,15 @@ def _prepare(carebridge: CarebridgeResource, selected) -> Iterator[dg.Materializ
     if REFERENCE in selected:
         counts = load_reference_tables(engine, reference)
         yield dg.MaterializeResult(asset_key=REFERENCE, metadata={"rows_by_table": counts_table(counts)})
+
+
+def _gate(carebridge: CarebridgeResource, selected, key: bytes | None) -> Gate:
+    """Unchanged when the views, staging and linkage it reads, the deployment's reference data, the
+    key and the selection are those it last built from."""
+    engine = carebridge.engine
+    return open_gate(engine, "analytics", recorded_fingerprints(engine, "fhir_views", "staged", "person_index"),
+                     files_digest([carebridge.landing / "reference"], carebridge.landing),
+                     key_digest(key) if key else None, sorted(k.to_user_string() for k in selected))
 
 
 def _mart_metadata(engine, name: str, tables) -> dict:
@@ -71,7 +80,20 @@ def analytics(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
     outside the warehouse; opted-out people left out; no direct identifiers) and their working
     tables, each mart its own asset; a subset rebuilds only the marts selected."""
     selected = context.selected_asset_keys
-    yield from _prepare(carebridge, selected)
+    key = load_or_create_key(carebridge.key_path)[0] if PERSON_KEYS in selected else None
+    gate = _gate(carebridge, selected, key)
+    if gate.unchanged:
+        yield from gate.replay([dg.AssetKey.from_user_string(k) for k in gate.recorded["outcome"]["assets"]])
+        return
+    results = list(_build(context, carebridge, selected, key))
+    built = [r.asset_key for r in results if isinstance(r, dg.MaterializeResult)]
+    gate.record(context.run_id, results, {"assets": [k.to_user_string() for k in built],
+                                          "tables": [".".join(k.path) for k in built if len(k.path) == 2]})
+    yield from results
+
+
+def _build(context: dg.AssetExecutionContext, carebridge: CarebridgeResource, selected, key) -> Iterator:
+    yield from _prepare(carebridge, selected, key)
     engine = carebridge.engine
     built = build_selected_marts(engine, [n for n in MART_ORDER if mart_key(n) in selected])
     apply_comments(engine, catalog.ANALYTICS)

@@ -10,6 +10,8 @@ from pipelines.partitions import MONTHS
 from pipelines.quality import gx_check_results, gx_check_specs
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
+from carebridge.staging.landing import discover
+from pipelines.incremental import code_version, digest, file_gate, files_digest, open_gate
 from warehouse.catalog.staging import save_staged
 
 STAGING = "staging"
@@ -31,20 +33,38 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     Does not open the warehouse, so staging runs go side by side."""
     per_month, rows_by_table = {}, Counter()
     for month in context.partition_keys:
-        per_month[month] = _stage_month(carebridge, month, rows_by_table)
+        per_month[month] = _stage_month(carebridge, month, rows_by_table, context.run_id)
         if not per_month[month]["files"]:
             context.log.warning(f"{month}: no delivery files under {carebridge.landing}; the month is staged empty")
     return dg.MaterializeResult(metadata=_months_metadata(per_month, rows_by_table))
 
 
-def _stage_month(carebridge: CarebridgeResource, month: str, rows_by_table: Counter) -> dict[str, int]:
-    """Stage one month into its folder; its accounting (rows by table are added to `rows_by_table`)."""
+def _month_fingerprint(landing, month: str) -> str:
+    """What staging one month reads: its delivery files (content), what the landing scan refuses or
+    ignores for it, the deployment's reference data, and the code."""
+    files, ignored = discover(landing, [month])
+    refused = sorted((i.source_file, i.status, i.reason, i.detail) for i in ignored)
+    return digest(code_version(), files_digest([f.path for f in files], landing), refused,
+                  files_digest([landing / "reference"], landing))
+
+
+def _stage_month(carebridge: CarebridgeResource, month: str, rows_by_table: Counter, run_id: str) -> dict[str, int]:
+    """Stage one month into its folder (unless its deliveries are unchanged since it was staged); its
+    accounting (rows by table are added to `rows_by_table`)."""
+    folder = carebridge.layout.staging_month(month)
+    gate = file_gate(folder, f"staged_month {month}", _month_fingerprint(carebridge.landing, month))
+    if gate.unchanged:
+        rows_by_table.update(gate.recorded["outcome"]["rows_by_table"])
+        return {**gate.recorded["outcome"]["counts"], "unchanged": 1}
     result = stage_landing(carebridge.landing, months=[month])
-    save_month(result, carebridge.layout.staging_month(month))
-    rows_by_table.update({name: table.num_rows for name, table in result.tables.items()})
+    save_month(result, folder)
     summary = result.summary()
-    return {"files": summary.get("files", result.load_audit.num_rows), "rows_staged": summary.get("rows_staged", 0),
-            "rows_quarantined": summary.get("rows_quarantined", 0)}
+    counts = {"files": summary.get("files", result.load_audit.num_rows), "rows_staged": summary.get("rows_staged", 0),
+              "rows_quarantined": summary.get("rows_quarantined", 0)}
+    tables = {name: table.num_rows for name, table in result.tables.items()}
+    rows_by_table.update(tables)
+    gate.record(run_id, outcome={"counts": counts, "rows_by_table": tables})
+    return {**counts, "unchanged": 0}
 
 
 def _months_metadata(per_month: dict[str, dict[str, int]], rows_by_table: Counter) -> dict:
@@ -52,6 +72,7 @@ def _months_metadata(per_month: dict[str, dict[str, int]], rows_by_table: Counte
     return {"months": ", ".join(sorted(per_month)),
             **{k: sum(c[k] for c in per_month.values()) for k in ("files", "rows_staged", "rows_quarantined")},
             "months_without_files": ", ".join(empty) or "none", "by_month": _month_accounting(per_month),
+            "months_unchanged": ", ".join(sorted(m for m, c in per_month.items() if c["unchanged"])) or "none",
             "staged_rows_by_table": counts_table(dict(rows_by_table))}
 
 
@@ -84,6 +105,11 @@ def staged(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) ->
     """One record per (provider, local id) across all staged months: the latest month's version
     wins. Writes `staging.stg_*`, `audit.quarantine` and `audit.load_audit` (warehouse.catalog)."""
     months = staged_months(carebridge.layout.staging_months)
+    gate = open_gate(carebridge.engine, "staged", files_digest([carebridge.layout.staging_months]))
+    if gate.unchanged:
+        return gate.replayed({"months": ", ".join(months)})
     result = consolidate([load_month(carebridge.layout.staging_month(m)) for m in months])
-    save_staged(carebridge.engine, result.tables, result.quarantine, result.load_audit)
-    return dg.MaterializeResult(metadata=_staged_metadata(months, result), check_results=_staged_checks(carebridge, result))
+    written = save_staged(carebridge.engine, result.tables, result.quarantine, result.load_audit)
+    return gate.record(context.run_id, [dg.MaterializeResult(
+        metadata={**_staged_metadata(months, result), **gate.metadata()},
+        check_results=_staged_checks(carebridge, result))], {"tables": written})[0]

@@ -9,6 +9,7 @@ from expectations.runner import build_data_docs
 from carebridge.report import build_report
 from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
+from pipelines.incremental import files_digest, open_gate, recorded_fingerprints
 from pipelines.metadata import column_schemas, counts_table, png_chart, preview
 from pipelines.quality import gx_check_results, gx_check_specs, gx_table_check_specs
 from pipelines.tables import deps_of
@@ -25,15 +26,19 @@ WAREHOUSE = "warehouse"
 
 @dg.asset(deps=[fhir_resources], group_name=WAREHOUSE, kinds={"duckdb"}, pool=WAREHOUSE_POOL,
           check_specs=gx_check_specs("fhir_views", "fhir"))
-def fhir_views(carebridge: CarebridgeResource) -> dg.MaterializeResult:
+def fhir_views(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
-    `fhir.v_*`, so what analysts count is what trusts receive."""
+    `fhir.v_*`, so what analysts count is what trusts receive. Unchanged NDJSON: nothing to do."""
+    gate = open_gate(carebridge.engine, "fhir_views", files_digest([carebridge.layout.fhir_ndjson]))
+    if gate.unchanged:
+        return gate.replayed()
     counts = materialise_views(carebridge.engine, carebridge.layout.fhir_ndjson)
     fhir_catalog.drop_raw_tables(carebridge.engine)  # the views were the only readers of the JSON tables
     apply_comments(carebridge.engine, "fhir")
-    return dg.MaterializeResult(
-        metadata={"rows_by_view": counts_table(counts, "view")},
-        check_results=gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts)))
+    checks = gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts))
+    return gate.record(context.run_id, [dg.MaterializeResult(metadata={"rows_by_view": counts_table(counts, "view"),
+                                                                       **gate.metadata()}, check_results=checks)],
+                       {"tables": [f"{fhir_catalog.SCHEMA}.{name}" for name in counts]})[0]
 
 
 def _published_key(name: str) -> dg.AssetKey:
@@ -62,17 +67,26 @@ PUBLISHED_KEYS = {name: _published_key(name) for name in published_specs()}
                         description=f"published.{name}: aggregates under disclosure control")
            for name, key in PUBLISHED_KEYS.items()],
     check_specs=gx_table_check_specs("published", PUBLISHED_KEYS))
-def published(carebridge: CarebridgeResource):
+def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource):
     """Aggregates safe to share, one asset per table: every count below the threshold suppressed, the
     rest rounded (reference.md disclosure control; threshold and rounding from the code lists). Built
     together: totals are recomputed from their published parts."""
     rule = codes()["disclosure"]
-    counts = build_published(carebridge.engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
-    apply_comments(carebridge.engine, "published")
-    tables = catalog.read_tables(carebridge.engine, catalog.PUBLISHED, counts)
-    for name in tables:
-        yield dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=_table_metadata(name, tables[name]))
-    yield from gx_check_results(carebridge.layout.gx, "published", tables, keys=PUBLISHED_KEYS)
+    engine = carebridge.engine
+    gate = open_gate(engine, "published", recorded_fingerprints(engine, "analytics"), rule)
+    if gate.unchanged:  # the same tables: shown again (small aggregates), checks as recorded
+        for name, table in catalog.read_tables(engine, catalog.PUBLISHED, gate.recorded["outcome"]["published"]).items():
+            yield dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=gate.since(_table_metadata(name, table)))
+        yield from gate.replay_checks()
+        return
+    counts = build_published(engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
+    apply_comments(engine, "published")
+    tables = catalog.read_tables(engine, catalog.PUBLISHED, counts)
+    results = [*(dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=_table_metadata(name, tables[name]))
+                 for name in tables),
+               *gx_check_results(carebridge.layout.gx, "published", tables, keys=PUBLISHED_KEYS)]
+    yield from gate.record(context.run_id, results, {"published": list(tables),
+                                                     "tables": [f"{catalog.PUBLISHED}.{n}" for n in tables]})
 
 
 @dg.asset(deps=[published], group_name=WAREHOUSE, kinds={"html"})
