@@ -5,9 +5,6 @@ analytics marts are pipelines.mart_assets)."""
 import dagster as dg
 
 from carebridge.core.reference import codes
-from expectations.runner import build_data_docs
-from carebridge.report import build_report
-from carebridge.report.previews import preview_png
 from pipelines.fhir_assets import fhir_resources
 from pipelines.incremental import files_digest, open_gate, recorded_fingerprints
 from pipelines.metadata import column_schemas, counts_table, png_chart, preview
@@ -46,6 +43,8 @@ def _published_key(name: str) -> dg.AssetKey:
 
 
 def _table_metadata(name: str, table) -> dict:
+    from carebridge.report.previews import preview_png  # charts (altair) load when a table is shown, not with the definitions
+
     metadata = {"rows": table.num_rows, "preview": preview(table), **column_schemas("published", {name: table})}
     png = preview_png(name, table)
     if png is not None:
@@ -92,6 +91,8 @@ def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
 @dg.asset(deps=[published], group_name=WAREHOUSE, kinds={"html"})
 def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The Great Expectations Data Docs site for every validation of the run."""
+    from expectations.runner import build_data_docs
+
     index = build_data_docs(carebridge.layout.gx, carebridge.layout.data_docs)
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
 
@@ -100,6 +101,8 @@ def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
 def report(carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The static HTML report (`out/report/index.html`): charts of the published tables only,
     self-contained so it opens offline, linking to the Data Docs."""
+    from carebridge.report import build_report
+
     index = build_report(carebridge.engine, carebridge.layout.report, data_docs=carebridge.layout.data_docs_index)
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)),
                                           "size_kib": round(index.stat().st_size / 1024, 1)})
