@@ -52,14 +52,17 @@ def _file_sha(path: Path) -> str:
 def files_digest(paths: Iterable[Path], root: Path | None = None) -> str:
     """The content of files (and of every file under the folders given), by path relative to `root`."""
     found: list[Path] = []
+    missing: list[str] = []  # a path named but absent counts too
     for path in paths:
         path = Path(path)
         if path.is_dir():
             found += [p for p in path.rglob("*") if p.is_file() and p.name != FINGERPRINT_FILE]
         elif path.is_file():
             found.append(path)
+        else:
+            missing.append(str(path))
     rows = sorted((str(p.relative_to(root)) if root else str(p), _file_sha(p)) for p in set(found))
-    return digest(rows)
+    return digest(rows, sorted(missing))
 
 
 def table_digest(table: pa.Table | None) -> str:
