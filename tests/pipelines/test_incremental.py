@@ -48,9 +48,9 @@ def _deliver(aside: Path, landing: Path) -> None:
         shutil.move(str(folder), str(landing / folder.relative_to(aside)))
 
 
-def _run(landing: Path, out: Path, key: Path) -> float:
+def _run(landing: Path, out: Path, key: Path, lines: list[str] | None = None) -> float:
     started = time.monotonic()
-    run_pipeline(landing, out, key_file=key, reporter=lambda line: None)
+    run_pipeline(landing, out, key_file=key, reporter=(lines.append if lines is not None else lambda line: None))
     return time.monotonic() - started
 
 
@@ -81,10 +81,13 @@ def test_a_rerun_with_nothing_new_is_unchanged_and_a_late_month_equals_a_full_bu
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     incremental = tmp_path / "incremental"
 
-    full_seconds = _run(landing, incremental, key)
-    rerun_seconds = _run(landing, incremental, key)                     # nothing new
+    full, rerun = [], []
+    full_seconds = _run(landing, incremental, key, full)
+    rerun_seconds = _run(landing, incremental, key, rerun)              # nothing new
     record_property("figure: 60 people, full build / re-run with nothing new (s)",
                     f"{full_seconds:.1f} / {rerun_seconds:.1f}")
+    record_property("figure: progress of the full build", " | ".join(full))
+    record_property("figure: progress of the re-run with nothing new", " | ".join(rerun))
     with dg.DagsterInstance.get() as instance:
         for stage in GATED:
             keys = [k for k in instance.get_asset_keys() if k.path[0] == stage]
