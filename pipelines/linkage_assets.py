@@ -109,8 +109,9 @@ def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     run = _run_label(context.run_id)
     index = build_person_index(staged_tables, linker=SplinkLinker(model), previous=previous, run=run, model=model,
                                decisions=decisions)
-    written = _save(engine, index, _run_record(run, context.run_id, _months(staged_tables), index, model), context.run_id)
+    record = _run_record(run, context.run_id, _months(staged_tables), index, model)
+    written = _save(engine, index, record, context.run_id)
     charts = _write_charts(carebridge, index.scored.charts)
-    return gate.record(context.run_id, [dg.MaterializeResult(metadata={**_metadata(index, decisions, charts), **gate.metadata()},
-                                                              check_results=_checks(index, previous))],
-                       {"tables": written})[0]
+    result = dg.MaterializeResult(metadata={**_metadata(index, decisions, charts), **gate.metadata()},
+                                  check_results=_checks(index, previous))
+    return gate.record(context.run_id, [result], {"tables": written})[0]

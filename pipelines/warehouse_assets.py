@@ -43,7 +43,7 @@ def _published_key(name: str) -> dg.AssetKey:
 
 
 def _table_metadata(name: str, table) -> dict:
-    from carebridge.report.previews import preview_png  # charts (altair) load when a table is shown, not with the definitions
+    from carebridge.report.previews import preview_png  # altair loads when a table is shown, not with the definitions
 
     metadata = {"rows": table.num_rows, "preview": preview(table), **column_schemas("published", {name: table})}
     png = preview_png(name, table)
@@ -74,7 +74,8 @@ def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
     engine = carebridge.engine
     gate = open_gate(engine, "published", recorded_fingerprints(engine, "analytics"), rule)
     if gate.unchanged:  # the same tables: shown again (small aggregates), checks as recorded
-        for name, table in catalog.read_tables(engine, catalog.PUBLISHED, gate.recorded["outcome"]["published"]).items():
+        shown = catalog.read_tables(engine, catalog.PUBLISHED, gate.recorded["outcome"]["published"])
+        for name, table in shown.items():
             yield dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=gate.since(_table_metadata(name, table)))
         yield from gate.replay_checks()
         return
