@@ -6,7 +6,7 @@ import dagster as dg
 
 from carebridge.core.reference import codes
 from pipelines.fhir_assets import fhir_resources
-from pipelines.incremental import files_digest, open_gate, recorded_fingerprints
+from pipelines.incremental import code_version, digest, file_gate, files_digest, open_gate, recorded_fingerprints
 from pipelines.metadata import column_schemas, counts_table, png_chart, preview
 from pipelines.quality import gx_check_results, gx_check_specs, gx_table_check_specs
 from pipelines.tables import deps_of
@@ -90,20 +90,32 @@ def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
 
 
 @dg.asset(deps=[published], group_name=WAREHOUSE, kinds={"html"})
-def data_docs(carebridge: CarebridgeResource) -> dg.MaterializeResult:
-    """The Great Expectations Data Docs site for every validation of the run."""
+def data_docs(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
+    """The Great Expectations Data Docs site for every validation of the run (not rebuilt when no
+    validation was added since it was: unchanged stages replay their checks without validating)."""
     from expectations.runner import build_data_docs
 
-    index = build_data_docs(carebridge.layout.gx, carebridge.layout.data_docs)
-    return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index))})
+    layout = carebridge.layout
+    gate = file_gate(layout.data_docs, "data_docs", digest(code_version(), files_digest([layout.gx], layout.gx)))
+    if gate.unchanged and layout.data_docs_index.exists():
+        return gate.replayed({"index": dg.MetadataValue.path(str(layout.data_docs_index))})
+    index = build_data_docs(layout.gx, layout.data_docs)
+    gate.record(context.run_id)
+    return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)), **gate.metadata()})
 
 
 @dg.asset(deps=[published, data_docs], group_name=WAREHOUSE, kinds={"html"}, pool=WAREHOUSE_POOL)
-def report(carebridge: CarebridgeResource) -> dg.MaterializeResult:
+def report(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The static HTML report (`out/report/index.html`): charts of the published tables only,
-    self-contained so it opens offline, linking to the Data Docs."""
+    self-contained so it opens offline, linking to the Data Docs. Not rebuilt when the published
+    tables are those it was built from."""
     from carebridge.report import build_report
 
-    index = build_report(carebridge.engine, carebridge.layout.report, data_docs=carebridge.layout.data_docs_index)
-    return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)),
+    engine, index = carebridge.engine, carebridge.layout.report / "index.html"
+    gate = open_gate(engine, "report", recorded_fingerprints(engine, "published"))
+    if gate.unchanged and index.exists():
+        return gate.replayed({"index": dg.MetadataValue.path(str(index)), "size_kib": round(index.stat().st_size / 1024, 1)})
+    index = build_report(engine, carebridge.layout.report, data_docs=carebridge.layout.data_docs_index)
+    gate.record(context.run_id)
+    return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)), **gate.metadata(),
                                           "size_kib": round(index.stat().st_size / 1024, 1)})

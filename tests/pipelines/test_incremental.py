@@ -23,7 +23,7 @@ from pipelines.definitions import INSTANCE_CONFIG
 pytestmark = pytest.mark.e2e
 
 MONTHS = ("2025-04", "2025-05", "2025-06")
-GATED = ("staged", "person_index", "fhir_views", "published")
+GATED = ("staged", "person_index", "fhir_views", "published", "data_docs", "report")
 
 
 def _latest(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict:
