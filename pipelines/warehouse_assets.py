@@ -96,10 +96,15 @@ def data_docs(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
     from expectations.runner import build_data_docs
 
     layout = carebridge.layout
-    gate = file_gate(layout.data_docs, "data_docs", digest(code_version(), files_digest([layout.gx], layout.gx)))
+
+    def validations() -> str:
+        return digest(code_version(), files_digest([layout.gx], layout.gx))
+
+    gate = file_gate(layout.data_docs, "data_docs", validations())
     if gate.unchanged and layout.data_docs_index.exists():
         return gate.replayed({"index": dg.MetadataValue.path(str(layout.data_docs_index))})
     index = build_data_docs(layout.gx, layout.data_docs)
+    gate.fingerprint = validations()  # building the site writes its own files under gx/ too
     gate.record(context.run_id)
     return dg.MaterializeResult(metadata={"index": dg.MetadataValue.path(str(index)), **gate.metadata()})
 
