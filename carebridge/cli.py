@@ -14,10 +14,12 @@ import argparse
 import contextlib
 import difflib
 import os
+import select
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,33 +56,65 @@ def _print_outcome(outcome) -> None:
 class _Signals:
     """SIGINT / SIGTERM during a run. Dagster installs its own handlers while a run executes (it
     maps SIGTERM onto its SIGINT handler and stops the current step), so which signal arrived is
-    read from a wakeup pipe, which the interpreter writes every signal number to, whoever handles it."""
+    read from a wakeup pipe, which the interpreter writes every signal number to, whoever handles it.
+
+    A handler runs only between bytecodes, so a thread watches the pipe too and interrupts the
+    database calls in flight (carebridge.core.interrupt): a step inside a long DuckDB query or
+    PostgreSQL statement stops at once instead of when the query returns."""
+
+    _AGAIN_AFTER = 1.0  # a second interrupt, for a query started while the first was delivered
 
     def __init__(self) -> None:
         self._pipe: tuple[int, int] | None = None
         self._first: int | None = None
+        self._lock = threading.Lock()
+        self._done = threading.Event()
 
     def _on_signal(self, _signo: int, _frame) -> None:
         raise KeyboardInterrupt
 
-    @property
-    def received(self) -> int | None:
-        if self._first is None and self._pipe is not None:
+    def _read(self) -> None:
+        """Take what the pipe holds (under the lock: the watcher and the main thread both read)."""
+        with self._lock:
+            if self._pipe is None:
+                return
             try:
                 data = os.read(self._pipe[0], 64)
             except BlockingIOError:
                 data = b""
-            self._first = next((b for b in data if b in (signal.SIGINT, signal.SIGTERM)), None)
+            if self._first is None:
+                self._first = next((b for b in data if b in (signal.SIGINT, signal.SIGTERM)), None)
+
+    @property
+    def received(self) -> int | None:
+        if self._first is None:
+            self._read()
         return self._first
+
+    def _watch(self, read_fd: int) -> None:
+        from carebridge.core.interrupt import interrupt_all
+
+        while not self._done.is_set():
+            ready, _, _ = select.select([read_fd], [], [], 0.2)
+            if (ready or self._first is not None) and self.received is not None:
+                interrupt_all()
+                if not self._done.wait(self._AGAIN_AFTER):
+                    interrupt_all()
+                return
 
     @contextlib.contextmanager
     def installed(self) -> Iterator[_Signals]:
+        from carebridge.core.interrupt import track_connections
+
+        track_connections()
         read, write = os.pipe()
         os.set_blocking(read, False)
         os.set_blocking(write, False)
         self._pipe = (read, write)
         previous_fd = signal.set_wakeup_fd(write, warn_on_full_buffer=False)
         previous = signal.signal(signal.SIGINT, self._on_signal), signal.signal(signal.SIGTERM, self._on_signal)
+        watcher = threading.Thread(target=self._watch, args=(read,), name="carebridge-signals", daemon=True)
+        watcher.start()
         try:
             yield self
         finally:
@@ -88,9 +122,12 @@ class _Signals:
             signal.signal(signal.SIGTERM, previous[1])
             signal.set_wakeup_fd(previous_fd)
             _ = self.received
-            os.close(read)
-            os.close(write)
-            self._pipe = None
+            self._done.set()
+            watcher.join()
+            with self._lock:
+                os.close(read)
+                os.close(write)
+                self._pipe = None
 
     def exit_code(self) -> int:
         return 128 + (self.received or signal.SIGINT)
@@ -159,7 +196,18 @@ def _locked_run(landing: Path, out: Path, warehouse: str, key_file: Path | None,
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    return run_and_report(args.landing, args.out, args.warehouse, args.key_file, args.strict)
+    code = run_and_report(args.landing, args.out, args.warehouse, args.key_file, args.strict)
+    if code in (128 + signal.SIGINT, 128 + signal.SIGTERM):
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """Leave at once after a stop: the locks are released and the line is printed, and tearing down
+    the interpreter (Dagster, Great Expectations, Splink, DuckDB objects) would take seconds more."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def dagster_home(out: Path, explicit: Path | None = None) -> Path:
@@ -181,7 +229,9 @@ def _ui_command(host: str, port: int) -> tuple[list[str], Path | None]:
     pyproject = root / "pyproject.toml"
     dg_cli = bin_dir / "dg"
     if dg_cli.exists() and pyproject.exists() and "[tool.dg]" in pyproject.read_text(encoding="utf-8"):
-        return [str(dg_cli), "dev", "--host", host, "--port", str(port)], root
+        # No component YAML to check (the project defines assets in Python): skipping the check saves
+        # loading every installed component library before the UI starts.
+        return [str(dg_cli), "dev", "--no-check-yaml", "--host", host, "--port", str(port)], root
     return [str(bin_dir / "dagster"), "dev", "-m", "pipelines", "--host", host, "--port", str(port)], None
 
 
@@ -193,10 +243,17 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         env[WAREHOUSE_ENV] = args.warehouse
     command, cwd = _ui_command(args.host, args.port)
     print(f"Dagster UI on http://{args.host}:{args.port} (run history in {home})", flush=True)
+    process = subprocess.Popen(command, env=env, cwd=cwd)
+    # SIGTERM (a service manager, `timeout`) stops the UI as Ctrl-C does: dg dev then stops its
+    # webserver, daemon and code server instead of leaving them behind.
+    previous = signal.signal(signal.SIGTERM, lambda _signo, _frame: process.send_signal(signal.SIGINT))
     try:
-        return subprocess.call(command, env=env, cwd=cwd)
-    except KeyboardInterrupt:
+        return process.wait()
+    except KeyboardInterrupt:  # the terminal sent SIGINT to dg dev too
+        process.wait()
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:

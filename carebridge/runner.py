@@ -136,9 +136,11 @@ def _resource(landing: Path, out: Path, warehouse_url: str, key_file: Path | Non
 
 
 def _asset_keys(defs: dg.Definitions, names: Sequence[str]) -> list[dg.AssetKey]:
-    """The assets named, by name or by key prefix (`published` is every `published/<table>`)."""
+    """The assets named, by name, key prefix or step (`published` is every `published/<table>`,
+    `analytics` every mart the analytics step builds)."""
     keys = defs.resolve_asset_graph().get_all_asset_keys()
-    return sorted((k for k in keys if k.path[0] in names), key=lambda k: k.to_user_string())
+    return sorted((k for k in keys if k.path[0] in names or defs.resolve_assets_def(k).node_def.name in names),
+                  key=lambda k: k.to_user_string())
 
 
 def _execute(job: dg.JobDefinition, instance: dg.DagsterInstance, log_level: str, what: Callable[[], str],
@@ -205,9 +207,9 @@ def run_pipeline(landing: Path, out: Path, warehouse_url: str = "", key_file: Pa
         with run_lock(out, resource.url):
             _prune_months(out, months)
             defs = build_definitions(resource, progress=progress)
-            instance = _instance()
-            _stage(defs, instance, months, log_level)
-            warnings = _checked_build(defs, instance, log_level, progress)
+            with _instance() as instance:  # an ephemeral one's temporary folder goes with it
+                _stage(defs, instance, months, log_level)
+                warnings = _checked_build(defs, instance, log_level, progress)
             return _outcome(resource, months, warnings)
     except RunLocked as exc:
         raise PipelineError(str(exc)) from None
@@ -224,8 +226,9 @@ def rebuild_assets(landing: Path, out: Path, assets: Sequence[str], warehouse_ur
     progress = _Progress(reporter)
     try:
         with run_lock(out, resource.url):
-            return _checked_build(build_definitions(resource, progress=progress), _instance(), log_level,
-                                  progress, assets)
+            with _instance() as instance:
+                return _checked_build(build_definitions(resource, progress=progress), instance, log_level,
+                                      progress, assets)
     except RunLocked as exc:
         raise PipelineError(str(exc)) from None
     finally:

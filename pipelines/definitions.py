@@ -15,7 +15,8 @@ from pipelines.progress import Reporter, progress_resource
 from pipelines.resources import CarebridgeResource, resource_from_env
 from pipelines.sensors import build_after_staging, landing_sensor, monthly_staging_schedule
 from pipelines.staging_assets import staged, staged_month
-from pipelines.warehouse_assets import analytics, data_docs, fhir_views, published, report
+from pipelines.mart_assets import analytics
+from pipelines.warehouse_assets import data_docs, fhir_views, published, report
 
 ASSETS = [staged_month, staged, person_index, fhir_resources, fhir_bundles, fhir_views, analytics, published, data_docs, report]
 

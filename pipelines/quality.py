@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 
-from expectations.runner import list_suites, validate_table
+from expectations.spec import list_suites  # the suites' names only: Great Expectations loads when a check runs
 
 
 def check_name(layer: str, table: str) -> str:
@@ -20,21 +20,35 @@ def gx_check_specs(asset: str, layer: str, blocking: bool = True) -> list[dg.Ass
             for t in list_suites(layer)]
 
 
+def gx_table_check_specs(layer: str, keys: dict[str, dg.AssetKey]) -> list[dg.AssetCheckSpec]:
+    """One blocking check per suite of `layer` on the asset of its table (`keys`: table -> asset)."""
+    return [dg.AssetCheckSpec(check_name(layer, t), asset=keys[t], blocking=True,
+                              description=f"Great Expectations suite {layer}/{t}")
+            for t in list_suites(layer) if t in keys]
+
+
 def gx_check_results(gx_root: Path, layer: str, tables: dict[str, pa.Table],
-                     related: dict[str, pa.Table] | None = None) -> list[dg.AssetCheckResult]:
-    """Validate every table that has a suite; errors fail the check (ERROR), warnings are WARN."""
+                     related: dict[str, pa.Table] | None = None,
+                     keys: dict[str, dg.AssetKey] | None = None) -> list[dg.AssetCheckResult]:
+    """Validate every table that has a suite; errors fail the check (ERROR), warnings are WARN.
+    With `keys` (table -> asset), only the suites of those tables, each result on its table's asset."""
     results = []
     for name in list_suites(layer):
+        if keys is not None and name not in keys:
+            continue
+        target = {} if keys is None else {"asset_key": keys[name]}
         data = tables.get(name)
         if data is None:
             results.append(dg.AssetCheckResult(check_name=check_name(layer, name), passed=False,
-                                               severity=dg.AssetCheckSeverity.ERROR,
+                                               severity=dg.AssetCheckSeverity.ERROR, **target,
                                                metadata={"reason": f"table {name} was not produced"}))
             continue
+        from expectations.runner import validate_table
+
         outcome = validate_table(layer, name, data, related=related, context_root=gx_root)
         severity = dg.AssetCheckSeverity.ERROR if not outcome.passed_errors else dg.AssetCheckSeverity.WARN
         results.append(dg.AssetCheckResult(
-            check_name=check_name(layer, name),
+            check_name=check_name(layer, name), **target,
             passed=outcome.passed_errors and outcome.warnings == 0,
             severity=severity,
             metadata=outcome.to_metadata()))

@@ -32,7 +32,7 @@ from warehouse.publish import publish_all
 from carebridge.core.snomed import is_sctid
 
 __all__ = ["MARTS_DIR", "MART_ORDER", "ANALYTICS_TABLES", "PUBLISHED_INPUTS", "REFERENCE_SCHEMAS", "person_keys", "reference_tables",
-           "load_reference_tables", "build_marts", "build_published"]
+           "load_reference_tables", "build_selected_marts", "build_marts", "build_published"]
 
 # Dependency order, from the SQL. `m_*` -> work (working tables), the rest -> analytics.
 MART_ORDER: tuple[str, ...] = build_order()
@@ -203,18 +203,28 @@ def load_reference_tables(engine: Warehouse, reference: Reference) -> dict[str, 
 
 # --- marts ----------------------------------------------------------------------------------
 
-def build_marts(engine: Warehouse) -> dict[str, int]:
-    """Rebuild every mart in dependency order; returns row counts of the `analytics` tables."""
+def build_selected_marts(engine: Warehouse, names: Iterable[str] | None = None) -> tuple[str, ...]:
+    """Rebuild the marts `names` (default: all) in dependency order; returns those built. A mart
+    reading a missing optional input, or a mart skipped in this call, is dropped instead (never left stale)."""
     ensure_schemas(engine)
+    wanted = set(MART_ORDER if names is None else names)
     skipped: set[tuple[str, str]] = set()
+    built: list[str] = []
     optional = {tuple(t.split(".", 1)) for t in settings()["optional_inputs"]}
-    for name in MART_ORDER:
+    for name in (n for n in MART_ORDER if n in wanted):
         reads = mart_inputs()[name]
         if reads & skipped or any(not catalog.exists(engine, *t) for t in reads & optional):
             catalog.drop_mart(engine, name)
             skipped.add((catalog.mart_schema(name), name))
             continue
         catalog.replace_mart(engine, name, read_sql(name))
+        built.append(name)
+    return tuple(built)
+
+
+def build_marts(engine: Warehouse) -> dict[str, int]:
+    """Rebuild every mart in dependency order; returns row counts of the `analytics` tables."""
+    build_selected_marts(engine)
     return {name: catalog.row_count(engine, catalog.ANALYTICS, name) for name in ANALYTICS_TABLES}
 
 

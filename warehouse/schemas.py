@@ -14,7 +14,7 @@ SCHEMAS: dict[str, str] = {
     "fhir": "FHIR resources as JSON (fhir_<Type>, only while the views run), the view tables (v_*), "
             "the mapping's referral matches and care relationships",
     "work": "intermediate tables of the marts (m_*), the person_key map and exclusions, replaced each build",
-    "audit": "what the pipeline did: load_audit, quarantine, fhir_unmapped, disclosure_log",
+    "audit": "what the pipeline did: load_audit, quarantine, fhir_unmapped, disclosure_log, stage_fingerprint",
     "analytics": "the pseudonymised row-level marts (outputs.md part B)",
     "published": "aggregates under disclosure control",
     "reference": "code lists and organisational reference data (no personal data)",

@@ -122,8 +122,8 @@ def test_a_signal_stops_a_run_within_seconds_saying_where_and_leaves_no_work_fol
             process.kill()
     assert rc == code, stderr[-2000:]
     record_property(f"figure: {signal.Signals(signo).name} to exit (s)", round(stopped_after, 1))
-    # Seconds on an idle machine; a step inside a long DuckDB call sees the interrupt when the call returns.
-    assert stopped_after < 30, f"took {stopped_after:.1f} s to stop"
+    # A step inside a long DuckDB call is interrupted from the signal's watcher thread (carebridge.core.interrupt).
+    assert stopped_after < 5, f"took {stopped_after:.1f} s to stop"
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"carebridge: stopped by {signal.Signals(signo).name} during "), stderr[-2000:]
     assert "re-run the same command to resume" in last

@@ -16,10 +16,14 @@ pytestmark = pytest.mark.e2e
 def test_the_code_location_loads_with_every_asset_check_job_sensor_and_schedule():
     repository = defs.get_repository_def()
     repository.load_all_definitions()
+    from warehouse.build import MART_ORDER
+    from warehouse.catalog.analytics import mart_schema
     from warehouse.publish import published_specs
 
     assert {k.to_user_string() for k in defs.resolve_all_asset_keys()} == {
-        "staged_month", "staged", "person_index", "fhir_resources", "fhir_bundles", "fhir_views", "analytics",
+        "staged_month", "staged", "person_index", "fhir_resources", "fhir_bundles", "fhir_views",
+        "work/person_key_map", "work/analytics_exclusions", "reference",
+        *(f"{mart_schema(name)}/{name}" for name in MART_ORDER),     # each mart its own asset
         *(f"published/{name}" for name in published_specs()), "data_docs", "report"}
     assert sum(len(a.keys) for a in ASSETS) == len(repository.assets_defs_by_key)
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
@@ -29,7 +33,13 @@ def test_the_code_location_loads_with_every_asset_check_job_sensor_and_schedule(
     for job in ("monthly_staging", "build"):
         assert defs.resolve_job_def(job).name == job
     build = defs.resolve_job_def("build").asset_layer.executable_asset_keys
-    assert dg.AssetKey("analytics") in build and dg.AssetKey("staged_month") not in build
+    assert dg.AssetKey(["analytics", "person"]) in build and dg.AssetKey("staged_month") not in build
+    graph = defs.resolve_asset_graph()       # a mart's dependencies are the tables its SQL reads
+    assert dg.AssetKey(["analytics", "person"]) in graph.get(dg.AssetKey(["published", "access_by_place"])).parent_keys
+    assert graph.get(dg.AssetKey(["work", "m_person_ref"])).parent_keys >= {
+        dg.AssetKey(["work", "person_key_map"]), dg.AssetKey(["work", "analytics_exclusions"])}
+    assert dg.AssetKey("fhir_views") in graph.get(dg.AssetKey(["work", "m_contact"])).parent_keys
+    assert dg.AssetCheckKey(dg.AssetKey(["analytics", "person"]), "gx_analytics_person") in graph.asset_check_keys
     assert defs.resolve_sensor_def("landing_sensor").job_name == "monthly_staging"
     assert defs.resolve_sensor_def("build_after_staging")
     schedule = defs.resolve_schedule_def("monthly_staging_schedule")

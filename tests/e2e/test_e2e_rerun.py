@@ -20,8 +20,9 @@ def test_every_warehouse_table_is_unchanged_by_a_rerun(clean_system):
     assert {"analytics.person", "published.pathways", "audit.quarantine", "reference.measure"} <= set(first)
     changed = sorted(t for t in first if first[t]["digest"] != second[t]["digest"])
     assert changed == []
-    for table in first:                              # a run log gains one run's rows; nothing else grows
-        assert second[table]["rows"] == first[table]["rows"] * (2 if is_append_only(table) else 1), table
+    for table in first:  # a run log gains one run's rows, or none when its stage had nothing new; nothing else grows
+        grown = (1, 2) if is_append_only(table) else (1,)
+        assert second[table]["rows"] in [first[table]["rows"] * n for n in grown], table
 
 
 def test_every_fhir_file_is_byte_identical_after_a_rerun(clean_system):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 from warehouse.engines import Warehouse
 from warehouse.db import append_table, query, read_table, read_table_if_exists, write_table
 
 __all__ = ["SCHEMA", "save_staging_audit", "load_audit", "save_fhir_unmapped", "append_disclosure_log", "load_disclosure_ledger", "save_disclosure_ledger",
-           "rows_quarantined", "files_rejected"]
+           "rows_quarantined", "files_rejected", "load_fingerprint", "save_fingerprint"]
 
 SCHEMA = "audit"
 REJECTED_STATUSES = ("rejected", "unknown_table", "unreadable")
@@ -57,3 +59,27 @@ def files_by_status(engine: Warehouse) -> dict[str, int]:
     """How many delivered files ended with each `file_status` (loaded, superseded, rejected, ignored, ...)."""
     rows = query(engine, f"SELECT file_status, count(*) AS n FROM {SCHEMA}.load_audit GROUP BY file_status")
     return {r["file_status"]: int(r["n"]) for r in rows.to_pylist()}
+
+
+# --- incremental builds (pipelines.incremental) ------------------------------------------------
+
+_FINGERPRINTS = "stage_fingerprint"
+
+
+def load_fingerprint(engine: Warehouse, stage: str) -> dict | None:
+    """What a stage last built from: {stage, fingerprint, run_id, checks, outcome}; None if never recorded."""
+    table = read_table_if_exists(engine, SCHEMA, _FINGERPRINTS)
+    rows = [] if table is None else [r for r in table.to_pylist() if r["stage"] == stage]
+    return {**rows[0], "checks": json.loads(rows[0]["checks"]), "outcome": json.loads(rows[0]["outcome"])} if rows else None
+
+
+def save_fingerprint(engine: Warehouse, record: dict) -> None:
+    """Replace one stage's record (one row per stage)."""
+    table = read_table_if_exists(engine, SCHEMA, _FINGERPRINTS)
+    rows = [] if table is None else [r for r in table.to_pylist() if r["stage"] != record["stage"]]
+    rows.append({"stage": record["stage"], "fingerprint": record["fingerprint"], "run_id": record["run_id"],
+                 "checks": json.dumps(record["checks"], sort_keys=True),
+                 "outcome": json.dumps(record.get("outcome") or {}, sort_keys=True)})
+    schema = pa.schema([("stage", pa.string()), ("fingerprint", pa.string()), ("run_id", pa.string()),
+                        ("checks", pa.string()), ("outcome", pa.string())])
+    write_table(engine, SCHEMA, _FINGERPRINTS, pa.Table.from_pylist(sorted(rows, key=lambda r: r["stage"]), schema))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from warehouse.engines import Warehouse, backend
-from warehouse.db import execute_each, read_table, write_table
+from warehouse.db import execute_each, query, read_table, read_table_if_exists, write_table
 
 __all__ = ["SCHEMA", "RAW_PREFIX", "raw_table_name", "read_views", "save_view", "drop_raw_tables",
-           "save_referral_matches", "save_care_relationships"]
+           "save_referral_matches", "save_care_relationships", "load_care_relationships"]
 
 SCHEMA = "fhir"
 RAW_PREFIX = "fhir_"
@@ -46,3 +46,9 @@ def save_referral_matches(engine: Warehouse, matches: pa.Table) -> None:
 
 def save_care_relationships(engine: Warehouse, relationships: pa.Table) -> None:
     write_table(engine, SCHEMA, "care_relationship", relationships)
+
+
+def load_care_relationships(engine: Warehouse) -> pa.Table | None:
+    """(ods, month, person_id) as the FHIR mapping saved them (None before it first did): the bundles
+    read them here instead of rebuilding the mapping context from the staged tables."""
+    return read_table_if_exists(engine, SCHEMA, "care_relationship")

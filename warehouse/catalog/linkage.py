@@ -12,10 +12,12 @@ import pyarrow as pa
 from warehouse.engines import Warehouse
 from warehouse.db import append_table, read_table, read_table_if_exists, table_exists, write_table
 
-__all__ = ["SCHEMA", "save_person_index", "load_person_index", "load_persons", "load_assignment", "load_decisions", "append_decisions",
+__all__ = ["SCHEMA", "INDEX_TABLES", "save_person_index", "load_person_index", "load_persons", "load_assignment", "load_decisions", "append_decisions",
            "save_assignment", "save_reviews", "append_run", "save_summary"]
 
 SCHEMA = "linkage"
+# What a linkage run leaves for the stages after it (an incremental build checks they are there).
+INDEX_TABLES = [f"{SCHEMA}.{name}" for name in ("person_index", "person", "person_id_map", "linkage_summary")]
 
 
 def save_person_index(engine: Warehouse, links: pa.Table, persons: pa.Table) -> None:

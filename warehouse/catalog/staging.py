@@ -19,11 +19,12 @@ def staged_table_name(key: str) -> str:
     return f"stg_{source}_{table.lower()}"
 
 
-def save_staged(engine: Warehouse, tables: dict[str, pa.Table], quarantine: pa.Table, load_audit: pa.Table) -> None:
-    """The staged tables, and staging's audit (quarantine, load audit) beside them."""
+def save_staged(engine: Warehouse, tables: dict[str, pa.Table], quarantine: pa.Table, load_audit: pa.Table) -> list[str]:
+    """The staged tables, and staging's audit (quarantine, load audit) beside them; the tables written."""
     for key, table in tables.items():
         write_table(engine, SCHEMA, staged_table_name(key), table)
     audit.save_staging_audit(engine, quarantine, load_audit)
+    return [f"{SCHEMA}.{staged_table_name(key)}" for key in tables] + [f"{audit.SCHEMA}.quarantine", f"{audit.SCHEMA}.load_audit"]
 
 
 def load_staged(engine: Warehouse, keys: list[str]) -> dict[str, pa.Table]:
