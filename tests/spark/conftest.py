@@ -1,0 +1,59 @@
+"""One Spark session (local[2]) for every Spark test, and the generated system's staged inputs.
+
+The tests skip, saying why, when pyspark or a Java runtime is absent. The session comes from the
+warehouse's Spark engine when it offers a factory, else from `carebridge.spark.session`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pytest
+
+
+def _skip_reason() -> str | None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install carebridge[spark])"
+    if shutil.which("java") is None:
+        return "no Java runtime on PATH (Spark needs Java 17)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    from carebridge.spark.session import local_session
+
+    session = local_session("local[2]")
+    yield session
+    session.stop()
+
+
+@dataclass(frozen=True)
+class Inputs:
+    staged: dict[str, pa.Table]
+    index: object
+    reference: object
+
+
+@pytest.fixture(scope="session")
+def staged_system(generated_system):
+    from carebridge.staging import stage_landing
+
+    return stage_landing(generated_system.landing)
+
+
+@pytest.fixture(scope="session")
+def mapping_inputs(generated_system, staged_system) -> Inputs:
+    """The generated system staged and linked on NHS numbers (the mapping's inputs)."""
+    from carebridge.core.reference import load_reference
+    from carebridge.linkage import build_person_index
+
+    return Inputs(staged=staged_system.tables, index=build_person_index(staged_system.tables),
+                  reference=load_reference(generated_system.landing))
