@@ -57,3 +57,25 @@ def mapping_inputs(generated_system, staged_system) -> Inputs:
 
     return Inputs(staged=staged_system.tables, index=build_person_index(staged_system.tables),
                   reference=load_reference(generated_system.landing))
+
+
+FAULTY_PERSONS = 250
+FAULTY_RATE = 0.1
+
+
+@pytest.fixture(scope="session")
+def faulty_system(shared_build):
+    """A small generated system with every fault kind (file faults and demographic faults)."""
+    from carebridge.synthetic import generate
+
+    folder = shared_build(f"spark_faulty_{FAULTY_PERSONS}_{FAULTY_RATE}", lambda f: generate(
+        FAULTY_PERSONS, f / "landing", f / "truth", seed=11, fault_rate=FAULTY_RATE,
+        demographic_faults={"all": FAULTY_RATE}))
+    return folder / "landing"
+
+
+@pytest.fixture(scope="session")
+def faulty_staged(faulty_system):
+    from carebridge.staging import stage_landing
+
+    return stage_landing(faulty_system)
