@@ -34,7 +34,7 @@ def ensure_environment() -> None:
         print("installing carebridge and its dependencies into .venv (first run takes a few minutes) ...", flush=True)
         pip = [str(BIN / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, "-e", f"{ROOT}[dev,postgres]"], check=True)
+        subprocess.run([*pip, "-e", f"{ROOT}[dev,postgres,spark]"], check=True)
         STAMP.write_text(_fingerprint())
     if not (VENV / "share" / "carebridge" / "datadocs-assets" / "vega").exists():
         # The Data Docs' JavaScript and CSS, packed from npm once so that the site opens offline.

@@ -1,9 +1,11 @@
 """Fixtures shared by every test package: the warehouse on each engine, and one generated system
 with its pipeline runs, built once per test session even under pytest-xdist.
 
-Engines. `warehouse_url` is parametrised over DuckDB (a new file per test) and PostgreSQL (the
-worker's throwaway database with its schemas dropped and recreated); PostgreSQL tests read the
-server from CAREBRIDGE_TEST_PG_URL and are skipped, saying so, when it is not set. Every database
+Engines. `warehouse_url` is parametrised over every backend: DuckDB (a new file per test),
+PostgreSQL (the worker's throwaway database with its schemas dropped and recreated) and Spark (a
+new warehouse folder per test, on the one `local[2]` SparkSession of the worker: a JVM starts
+once). PostgreSQL tests read the server from CAREBRIDGE_TEST_PG_URL and Spark tests need pyspark
+and Java; each is skipped, saying so, when it is missing. Spark parameters carry the `spark` mark. Every database
 these fixtures create is named `cb_t<run token>_...` and dropped when the test session ends.
 
 Shared builds. Generating a system and running the pipeline takes tens of seconds, so it is done
@@ -14,6 +16,7 @@ share, the others wait and reuse it. Tests treat shared builds as read-only (cop
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import shutil
 import uuid
@@ -31,6 +34,31 @@ from warehouse.engines import BACKENDS, Engine, backend
 PG_ENV = "CAREBRIDGE_TEST_PG_URL"
 NO_PG = f"{PG_ENV} is not set: the PostgreSQL warehouse tests need a server (.ci/run sets it)"
 ENGINES = tuple(BACKENDS)  # every warehouse backend (warehouse.engines): each warehouse test runs on each
+
+
+def spark_missing() -> str | None:
+    """Why the Spark tests cannot run here, or None."""
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed: the Spark warehouse tests need the [spark] extra (pip install carebridge[spark])"
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime: the Spark warehouse tests need Java 17 (.ci/run installs openjdk-17-jre-headless)"
+    return None
+
+
+def require_spark() -> None:
+    reason = spark_missing()
+    if reason:
+        pytest.skip(reason)
+
+
+SPARK_ALL_ENV = "CAREBRIDGE_TEST_SPARK_ALL"  # 1: every warehouse test on Spark too, not only the `on_spark` ones
+NOT_ON_SPARK = ("Spark: a JVM query costs ~100x a DuckDB one, so only the tests marked on_spark run the "
+                f"warehouse on Spark in CI (set {SPARK_ALL_ENV}=1 to run every warehouse test on Spark)")
+
+
+def engine_params(engines=ENGINES) -> list:
+    """pytest params for the engines, Spark's with the `spark` mark."""
+    return [pytest.param(e, marks=pytest.mark.spark) if e == "spark" else e for e in engines]
 _TOKEN_ENV = "CAREBRIDGE_TEST_RUN_TOKEN"  # shared by the controller and its xdist workers
 SYSTEM_PERSONS = 300
 SYSTEM_SEED = 7
@@ -126,11 +154,16 @@ def pg_database(worker_id: str) -> str | None:
 @pytest.fixture(scope="session")
 def warehouse_for(pg_database: str | None, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., str]:
     """`warehouse_for(engine, directory=None)`: the URL of an empty warehouse on `engine`
-    ("duckdb" or "postgresql"); skips when PostgreSQL is asked for and there is no server."""
+    ("duckdb", "postgresql" or "spark"); skips when PostgreSQL is asked for and there is no server,
+    or Spark and there is no pyspark or Java."""
     def make(engine: str, directory: Path | None = None) -> str:
         if engine == "duckdb":
             folder = directory or tmp_path_factory.mktemp("warehouse")
             return f"duckdb:///{folder / 'warehouse.duckdb'}"
+        if engine == "spark":
+            require_spark()
+            folder = directory or tmp_path_factory.mktemp("warehouse")
+            return f"spark+local://{folder / 'spark-warehouse'}"
         if pg_database is None:
             pytest.skip(NO_PG)
         reset_schemas(pg_database)
@@ -138,15 +171,18 @@ def warehouse_for(pg_database: str | None, tmp_path_factory: pytest.TempPathFact
     return make
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=engine_params())
 def warehouse_url(request: pytest.FixtureRequest, warehouse_for: Callable[..., str], tmp_path: Path) -> str:
-    """An empty warehouse, once on every backend (DuckDB, PostgreSQL)."""
+    """An empty warehouse, once on every backend (DuckDB, PostgreSQL, Spark: tests marked `on_spark`)."""
+    if request.param == "spark" and not request.node.get_closest_marker("on_spark") and os.environ.get(SPARK_ALL_ENV) != "1":
+        pytest.skip(NOT_ON_SPARK)
     return warehouse_for(request.param, tmp_path)
 
 
 @pytest.fixture
-def engine(warehouse_url: str) -> Iterator[sa.Engine]:
-    """The SQLAlchemy engine of an empty warehouse (its schemas created), once on every backend."""
+def engine(warehouse_url: str) -> Iterator[sa.Engine | Engine]:
+    """The warehouse handle of an empty warehouse (its schemas created), once on every backend: a
+    SQLAlchemy engine (DuckDB, PostgreSQL) or the Spark backend (warehouse.engines.Warehouse)."""
     eng = make_engine(warehouse_url)
     ensure_schemas(eng)
     yield eng
@@ -253,5 +289,6 @@ def helpers():
     from types import SimpleNamespace
 
     return SimpleNamespace(create_pg_database=create_pg_database, require_postgres=require_postgres,
+                           require_spark=require_spark, engine_params=engine_params,
                            run_logged=run_logged, duckdb_copy=duckdb_copy, PipelineRun=PipelineRun,
                            role_prefix=_database_prefix)

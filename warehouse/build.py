@@ -21,10 +21,10 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from carebridge.core.reference import Reference, codes
 from warehouse.catalog import analytics as catalog
+from warehouse.engines import Warehouse
 from warehouse.db import ensure_schemas
 from warehouse.marts import MARTS_DIR, read_sql, settings
 from warehouse.marts.graph import build_order, mart_inputs
@@ -193,7 +193,7 @@ def reference_tables(reference: Reference, code_lists: Mapping[str, Any] | None 
     return tables
 
 
-def load_reference_tables(engine: sa.Engine, reference: Reference) -> dict[str, int]:
+def load_reference_tables(engine: Warehouse, reference: Reference) -> dict[str, int]:
     """Write every reference table to the `reference` schema; returns row counts."""
     ensure_schemas(engine)
     tables = reference_tables(reference)
@@ -203,7 +203,7 @@ def load_reference_tables(engine: sa.Engine, reference: Reference) -> dict[str, 
 
 # --- marts ----------------------------------------------------------------------------------
 
-def build_marts(engine: sa.Engine) -> dict[str, int]:
+def build_marts(engine: Warehouse) -> dict[str, int]:
     """Rebuild every mart in dependency order; returns row counts of the `analytics` tables."""
     ensure_schemas(engine)
     skipped: set[tuple[str, str]] = set()
@@ -218,7 +218,7 @@ def build_marts(engine: sa.Engine) -> dict[str, int]:
     return {name: catalog.row_count(engine, catalog.ANALYTICS, name) for name in ANALYTICS_TABLES}
 
 
-def build_published(engine: sa.Engine, threshold: int = 5, rounding: int = 5) -> dict[str, int]:
+def build_published(engine: Warehouse, threshold: int = 5, rounding: int = 5) -> dict[str, int]:
     """Aggregate the marts into `published.*` with disclosure control; returns row counts."""
     ensure_schemas(engine)
     tables = publish_all(engine, threshold=threshold, rounding=rounding)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import sqlalchemy as sa
 import yaml
 
+from warehouse.engines import Warehouse, backend
 from warehouse.db import execute_each, is_duckdb, query
 
 __all__ = ["DICTIONARY_FILE", "DOCS_FILE", "TableDoc", "load_dictionary", "tables_of", "warehouse_columns",
@@ -54,21 +54,13 @@ def tables_of(schema: str) -> dict[str, TableDoc]:
     return {doc.name: doc for doc in load_dictionary().values() if doc.schema == schema}
 
 
-def warehouse_columns(engine: sa.Engine, schema: str) -> dict[str, list[str]]:
-    """Every table (and view) of `schema` with its columns in order, from information_schema."""
-    rows = query(engine, f"""
-        SELECT table_name, column_name FROM information_schema.columns
-        WHERE table_schema = '{schema}' ORDER BY table_name, ordinal_position""").to_pylist()
-    columns: dict[str, list[str]] = {}
-    for row in rows:
-        columns.setdefault(row["table_name"], []).append(row["column_name"])
-    return columns
+def warehouse_columns(engine: Warehouse, schema: str) -> dict[str, list[str]]:
+    """Every table (and view) of `schema` with its columns in order, from the warehouse's catalogue."""
+    return backend(engine).table_columns(schema)
 
 
-def _views(engine: sa.Engine, schema: str) -> set[str]:
-    rows = query(engine, f"""SELECT table_name FROM information_schema.tables
-                             WHERE table_schema = '{schema}' AND table_type = 'VIEW'""").to_pylist()
-    return {r["table_name"] for r in rows}
+def _views(engine: Warehouse, schema: str) -> set[str]:
+    return backend(engine).view_names(schema)
 
 
 def _literal(text: str) -> str:
@@ -90,7 +82,7 @@ def comment_statements(schema: str, present: Mapping[str, list[str]], views: set
     return statements
 
 
-def apply_comments(engine: sa.Engine, schema: str) -> int:
+def apply_comments(engine: Warehouse, schema: str) -> int:
     """Write the dictionary's descriptions into the warehouse catalogue for `schema`; returns how many
     comments were set. Run after the schema's tables are (re)built: DROP + CREATE loses comments."""
     present = warehouse_columns(engine, schema)
@@ -102,7 +94,7 @@ def apply_comments(engine: sa.Engine, schema: str) -> int:
     return len(statements)
 
 
-def read_comments(engine: sa.Engine, schema: str) -> dict[tuple[str, str | None], str]:
+def read_comments(engine: Warehouse, schema: str) -> dict[tuple[str, str | None], str]:
     """(table, column or None for the table) -> comment, as the database holds them."""
     if is_duckdb(engine):
         tables = query(engine, f"SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = '{schema}' "

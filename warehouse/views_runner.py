@@ -13,10 +13,9 @@ from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from warehouse.catalog import fhir as fhir_catalog
-from warehouse.engines import backend
+from warehouse.engines import Warehouse, backend
 from warehouse.viewdef import NotCompilable, evaluate
 from fhir_mapping.terminology import default_base, terminology
 
@@ -50,7 +49,7 @@ def _read_type(files: dict[str, Path], rtype: str) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def materialise_views(engine: sa.Engine, ndjson_dir: Path) -> dict[str, int]:
+def materialise_views(engine: Warehouse, ndjson_dir: Path) -> dict[str, int]:
     """Write every view to `fhir.<view name>`; returns row counts per view."""
     views = view_definitions()
     files = _ndjson_files(Path(ndjson_dir))

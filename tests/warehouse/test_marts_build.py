@@ -13,13 +13,14 @@ from test_marts_support import (
     TEST_KEY, build, contact, episode, gp_referral, key_of, patient, received, rows, score,
     table,
 )
+import pytest
 import yaml
 
 import expectations
 from carebridge.core.reference import load_reference
 from warehouse.build import ANALYTICS_TABLES, MART_ORDER, build_marts, person_keys, reference_tables
 from warehouse.marts import MARTS_DIR
-from warehouse.db import query
+from warehouse.db import query, table_names
 from warehouse.questions import QUESTIONS_DIR
 
 # outputs.md part B: the analytics contract, exact names and order.
@@ -179,9 +180,7 @@ def test_excluded_people_are_absent_and_no_identifier_reaches_analytics_or_publi
     forbidden = {"9434765919", "1990-06-15", "2007-03-01", "p1", "p2", "p3", "p4", "m1", "g1", "c1", "cp1",
                  key_of("p4"), TEST_KEY.decode()}
     for schema, names in (("analytics", ANALYTICS_TABLES),
-                          ("published", [r["table_name"] for r in rows(
-                              engine, "SELECT table_name FROM information_schema.tables "
-                                      "WHERE table_schema = 'published'")])):
+                          ("published", table_names(engine, "published"))):
         for name in names:
             result = query(engine, f"SELECT * FROM {schema}.{name}")
             assert not IDENTIFIER_COLUMNS & set(result.column_names), name

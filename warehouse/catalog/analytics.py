@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 import pyarrow as pa
-import sqlalchemy as sa
 
-from warehouse.engines import backend
+from warehouse.engines import Warehouse, backend
 from warehouse.db import execute_each, query, read_table, table_exists, write_table
 
 __all__ = ["WORK", "ANALYTICS", "REFERENCE", "PUBLISHED", "mart_schema", "save_person_keys", "save_exclusions",
@@ -23,35 +22,35 @@ def mart_schema(name: str) -> str:
     return WORK if name.startswith(WORK_PREFIX) else ANALYTICS
 
 
-def save_person_keys(engine: sa.Engine, keys: pa.Table) -> None:
+def save_person_keys(engine: Warehouse, keys: pa.Table) -> None:
     write_table(engine, WORK, "person_key_map", keys)
 
 
-def save_exclusions(engine: sa.Engine, exclusions: pa.Table) -> None:
+def save_exclusions(engine: Warehouse, exclusions: pa.Table) -> None:
     write_table(engine, WORK, "analytics_exclusions", exclusions)
 
 
-def save_reference(engine: sa.Engine, tables: Mapping[str, pa.Table]) -> None:
+def save_reference(engine: Warehouse, tables: Mapping[str, pa.Table]) -> None:
     for name, table in tables.items():
         write_table(engine, REFERENCE, name, table)
 
 
-def replace_mart(engine: sa.Engine, name: str, select_sql: str) -> None:
+def replace_mart(engine: Warehouse, name: str, select_sql: str) -> None:
     """DROP + CREATE TABLE AS, portable to DuckDB and PostgreSQL."""
     backend(engine).run_mart(mart_schema(name), name, select_sql)
 
 
-def drop_mart(engine: sa.Engine, name: str) -> None:
+def drop_mart(engine: Warehouse, name: str) -> None:
     execute_each(engine, [f"DROP TABLE IF EXISTS {mart_schema(name)}.{name} CASCADE"])
 
 
-def exists(engine: sa.Engine, schema: str, name: str) -> bool:
+def exists(engine: Warehouse, schema: str, name: str) -> bool:
     return table_exists(engine, schema, name)
 
 
-def row_count(engine: sa.Engine, schema: str, name: str) -> int:
+def row_count(engine: Warehouse, schema: str, name: str) -> int:
     return int(query(engine, f"SELECT COUNT(*) AS n FROM {schema}.{name}").column("n")[0].as_py())
 
 
-def read_tables(engine: sa.Engine, schema: str, names: Iterable[str]) -> dict[str, pa.Table]:
+def read_tables(engine: Warehouse, schema: str, names: Iterable[str]) -> dict[str, pa.Table]:
     return {name: read_table(engine, schema, name) for name in names}

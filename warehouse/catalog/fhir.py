@@ -4,9 +4,9 @@ are built), the view tables (`v_*`), and the mapping's side tables (referral mat
 from __future__ import annotations
 
 import pyarrow as pa
-import sqlalchemy as sa
 
-from warehouse.db import execute_each, query, read_table, write_table
+from warehouse.engines import Warehouse, backend
+from warehouse.db import execute_each, read_table, write_table
 
 __all__ = ["SCHEMA", "RAW_PREFIX", "raw_table_name", "read_views", "save_view", "drop_raw_tables",
            "save_referral_matches", "save_care_relationships"]
@@ -21,27 +21,28 @@ def raw_table_name(resource_type: str) -> str:
     return f"{RAW_PREFIX}{resource_type}"
 
 
-def save_view(engine: sa.Engine, name: str, table: pa.Table) -> None:
+def save_view(engine: Warehouse, name: str, table: pa.Table) -> None:
     write_table(engine, SCHEMA, name, table)
 
 
-def read_views(engine: sa.Engine, names) -> dict[str, pa.Table]:
+def read_views(engine: Warehouse, names) -> dict[str, pa.Table]:
     return {name: read_table(engine, SCHEMA, name) for name in names}
 
 
-def drop_raw_tables(engine: sa.Engine) -> list[str]:
+def drop_raw_tables(engine: Warehouse) -> list[str]:
     """Drop the JSON tables the views were compiled over (nothing reads them afterwards); their names."""
-    found = query(engine, "SELECT table_name, table_type FROM information_schema.tables "
-                          f"WHERE table_schema = '{SCHEMA}'").to_pylist()
-    raw = sorted(((r["table_type"] == "VIEW", r["table_name"]) for r in found
-                  if r["table_name"].lower().startswith(_RAW_PREFIXES)), reverse=True)  # views before their tables
+    warehouse = backend(engine)
+    views = warehouse.view_names(SCHEMA)
+    names = warehouse.relation_names(SCHEMA)
+    raw = sorted(((name in views, name) for name in names
+                  if name.lower().startswith(_RAW_PREFIXES)), reverse=True)  # views before their tables
     execute_each(engine, [f'DROP {"VIEW" if is_view else "TABLE"} IF EXISTS {SCHEMA}."{name}"' for is_view, name in raw])
     return sorted(name for _, name in raw)
 
 
-def save_referral_matches(engine: sa.Engine, matches: pa.Table) -> None:
+def save_referral_matches(engine: Warehouse, matches: pa.Table) -> None:
     write_table(engine, SCHEMA, "referral_match", matches)
 
 
-def save_care_relationships(engine: sa.Engine, relationships: pa.Table) -> None:
+def save_care_relationships(engine: Warehouse, relationships: pa.Table) -> None:
     write_table(engine, SCHEMA, "care_relationship", relationships)

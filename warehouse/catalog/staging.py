@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from warehouse.catalog import audit
+from warehouse.engines import Warehouse
 from warehouse.db import read_table, table_exists, write_table
 
 __all__ = ["SCHEMA", "staged_table_name", "save_staged", "load_staged"]
@@ -19,14 +19,14 @@ def staged_table_name(key: str) -> str:
     return f"stg_{source}_{table.lower()}"
 
 
-def save_staged(engine: sa.Engine, tables: dict[str, pa.Table], quarantine: pa.Table, load_audit: pa.Table) -> None:
+def save_staged(engine: Warehouse, tables: dict[str, pa.Table], quarantine: pa.Table, load_audit: pa.Table) -> None:
     """The staged tables, and staging's audit (quarantine, load audit) beside them."""
     for key, table in tables.items():
         write_table(engine, SCHEMA, staged_table_name(key), table)
     audit.save_staging_audit(engine, quarantine, load_audit)
 
 
-def load_staged(engine: sa.Engine, keys: list[str]) -> dict[str, pa.Table]:
+def load_staged(engine: Warehouse, keys: list[str]) -> dict[str, pa.Table]:
     """The staged tables of `keys` ("source.table") that exist."""
     return {key: read_table(engine, SCHEMA, staged_table_name(key))
             for key in keys if table_exists(engine, SCHEMA, staged_table_name(key))}

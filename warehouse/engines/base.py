@@ -26,20 +26,26 @@ def quote(name: str) -> str:
 
 
 class Engine(ABC):
-    """A warehouse backend over one SQLAlchemy engine (which owns the connection pool)."""
+    """A warehouse backend over one SQLAlchemy engine (which owns the connection pool), or, for a
+    backend without a SQLAlchemy dialect (Spark), over its own session (`sa` is then None)."""
 
-    name: ClassVar[str]           # SQLAlchemy dialect name: "duckdb", "postgresql"
+    name: ClassVar[str]           # SQLAlchemy dialect name: "duckdb", "postgresql"; "spark"
     url_schemes: ClassVar[tuple[str, ...]]
 
     def __init__(self, sa_engine: sa.Engine) -> None:
         self.sa = sa_engine
 
+    def dispose(self) -> None:
+        """Close the backend's connections (a later use opens new ones)."""
+        self.sa.dispose()
+
     # --- connect ---------------------------------------------------------------------------
     @classmethod
     @abstractmethod
-    def connect(cls, url: str, read_only: bool = False) -> sa.Engine:
-        """A SQLAlchemy engine for `url`, pooled as this backend needs. `read_only`: never creates
-        anything, and does not wait long behind a running build."""
+    def connect(cls, url: str, read_only: bool = False) -> sa.Engine | Engine:
+        """A SQLAlchemy engine for `url`, pooled as this backend needs (a backend without a
+        SQLAlchemy dialect, Spark, returns itself). `read_only`: never creates anything, and does
+        not wait long behind a running build."""
 
     @contextmanager
     def driver(self) -> Iterator[Any]:
@@ -63,6 +69,33 @@ class Engine(ABC):
     @abstractmethod
     def load_arrow(self, qualified: str, table: pa.Table, replace: bool) -> None:
         """Replace `qualified` with the table (replace) or add its rows, creating it when missing."""
+
+    # --- catalogue ---------------------------------------------------------------------------
+    def has_table(self, schema: str, name: str) -> bool:
+        return sa.inspect(self.sa).has_table(name, schema=schema)
+
+    def table_names(self, schema: str) -> list[str]:
+        """The tables of `schema` (not its views)."""
+        return sorted(sa.inspect(self.sa).get_table_names(schema=schema))
+
+    def view_names(self, schema: str) -> set[str]:
+        rows = self.query(f"""SELECT table_name FROM information_schema.tables
+                              WHERE table_schema = '{schema}' AND table_type = 'VIEW'""").to_pylist()
+        return {r["table_name"] for r in rows}
+
+    def relation_names(self, schema: str) -> set[str]:
+        """Tables and views of `schema`."""
+        rows = self.query(f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{schema}'").to_pylist()
+        return {r["table_name"] for r in rows}
+
+    def table_columns(self, schema: str) -> dict[str, list[str]]:
+        """Every table and view of `schema` with its columns in order."""
+        rows = self.query(f"""SELECT table_name, column_name FROM information_schema.columns
+                              WHERE table_schema = '{schema}' ORDER BY table_name, ordinal_position""").to_pylist()
+        columns: dict[str, list[str]] = {}
+        for row in rows:
+            columns.setdefault(row["table_name"], []).append(row["column_name"])
+        return columns
 
     # --- FHIR views --------------------------------------------------------------------------
     @abstractmethod

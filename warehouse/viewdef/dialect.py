@@ -335,6 +335,10 @@ DIALECTS: Mapping[str, Dialect] = MappingProxyType({"duckdb": DUCKDB, "postgresq
 
 
 def get_dialect(name: str) -> Dialect:
+    if name == "spark":  # its own module: warehouse.viewdef.spark
+        from warehouse.viewdef.spark import SPARK
+
+        return SPARK
     try:
         return DIALECTS[name]
     except KeyError:

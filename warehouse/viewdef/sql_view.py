@@ -19,7 +19,7 @@ import pyarrow as pa
 from warehouse.viewdef.compiler import (ROOT, Shape, Sql, SqlScope, as_family_list, as_list, as_scalar,
                                         as_strict_bool, compile_expr, item)
 from warehouse.viewdef.dialect import Dialect, get_dialect
-from warehouse.viewdef.errors import SQL_ERROR_PREFIX, ViewDefinitionError
+from warehouse.viewdef.errors import SQL_ERROR_PREFIX, NotCompilable, ViewDefinitionError
 from warehouse.viewdef.inference import infer
 from warehouse.viewdef.model import Column, Select, View, column_family, output_schema, parse_view
 
@@ -84,6 +84,7 @@ def _shared(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
 
 def _union(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
     """unionAll: branch expressions live in the current level; a lateral UNION ALL picks them."""
+    _require(scope.dialect, "unionAll")
     branches = [_select(b, scope, level, f"{pos}u{j}") for j, b in enumerate(select.union_all)]
     queries = [_query(b.outputs, "(SELECT 1) AS _one", b.joins) for b in branches]
     alias = f"u{pos}"
@@ -115,9 +116,17 @@ def _collection(select: Select, scope: SqlScope) -> str:
     return d.sql("list_filter", list=combined, var="_o", body=objects)
 
 
+def _require(d: Dialect, feature: str) -> None:
+    """A select feature the dialect's engine cannot plan (Spark: correlated UNION ALL and recursive
+    CTEs inside a lateral join) is NotCompilable: the caller runs the reference evaluator."""
+    if feature in d.unsupported:
+        raise NotCompilable(f"{feature} is not supported by the {d.name} dialect")
+
+
 def _iterating(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
     """A forEach / forEachOrNull / repeat: a new level joined onto `level`."""
     d, kind, alias = scope.dialect, select.iteration.kind, f"f{pos}"
+    _require(d, kind)
     collection_alias = f"_c{pos}"
     collection = f"{level}.{collection_alias}"
     hoisted = _Part(((collection_alias, _collection(select, scope)),))

@@ -158,8 +158,24 @@ def _postgresql(resources: list[dict], pg_url: str | None) -> Iterator[Runner]:
             con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-_COMPILED = {"duckdb": _duckdb, "postgresql": _postgresql}
-ENGINES = ("duckdb", "postgresql", "reference")
+@contextmanager
+def _spark(resources: list[dict], _: str | None) -> Iterator[Runner]:
+    """A throwaway Spark warehouse folder per suite file, on the process's SparkSession."""
+    import tempfile
+
+    from carebridge.core.settings import SparkSettings
+    from warehouse.engines.spark import SparkEngine, spark_session
+    from warehouse.viewdef.spark import load_resources_spark, run_compiled_spark
+
+    with tempfile.TemporaryDirectory(prefix="sof_suite_") as folder:
+        settings = SparkSettings(warehouse_dir=Path(folder))
+        engine = SparkEngine(spark_session(settings), settings)
+        load_resources_spark(engine, _grouped(resources), "fhir")
+        yield lambda view: run_compiled_spark(engine.session, view, "fhir")
+
+
+_COMPILED = {"duckdb": _duckdb, "postgresql": _postgresql, "spark": _spark}
+ENGINES = ("duckdb", "postgresql", "spark", "reference")
 
 
 def _results(suite: dict, engine: str, compiled: Runner | None) -> list[dict]:
