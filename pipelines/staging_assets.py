@@ -6,6 +6,7 @@ import dagster as dg
 from pipelines.metadata import counts_table
 from pipelines.partitions import MONTHS
 from pipelines.quality import gx_check_results, gx_check_specs
+from pipelines.spark_resource import SparkResource
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
 from warehouse.catalog.staging import save_staged
@@ -22,7 +23,8 @@ def _month_accounting(per_month: dict[str, dict[str, int]]) -> dg.MetadataValue:
 
 @dg.asset(partitions_def=MONTHS, backfill_policy=dg.BackfillPolicy.single_run(), group_name=STAGING,
           kinds={"python", "parquet"})
-def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
+def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResource,
+                 spark: SparkResource) -> dg.MaterializeResult:
     """Reads, types and validates every delivery of its reporting months (latest submission per
     provider wins) and keeps each month's staged rows, quarantine and file audit. Re-running a
     month replaces it. A backfill of N months is one run; its metadata accounts for each month.
@@ -30,7 +32,7 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     per_month: dict[str, dict[str, int]] = {}
     rows_by_table: dict[str, int] = {}
     for month in context.partition_keys:
-        result = stage_landing(carebridge.landing, months=[month])
+        result = stage_landing(carebridge.landing, months=[month], file_map=spark.file_map(carebridge))
         save_month(result, carebridge.layout.staging_month(month))
         summary = result.summary()
         per_month[month] = {"files": summary.get("files", result.load_audit.num_rows),

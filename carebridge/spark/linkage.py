@@ -3,10 +3,12 @@
 `SplinkLinker(db_api=spark_splink(spark))` scores candidate pairs with `SparkAPI` instead of
 DuckDB: the comparison records become the temporary view `cmp`, Splink runs blocking, training
 and prediction as Spark SQL (its similarity functions come from the jar inside the splink package,
-`carebridge.spark.session.splink_jar`), and the kept pairs come back as Arrow. The model's levels
-are written in DuckDB's SQL and translated by Splink (sqlglot); the one function name sqlglot
-renders that the jar does not define (`jarowinkler_similarity`) is registered as the jar's
-Jaro-Winkler.
+`spark.jars` of `warehouse.engines.spark.spark_session`), and the kept pairs come back as Arrow. The model's levels
+are written in DuckDB's SQL and translated by Splink (sqlglot), as is the linker's own SQL (the
+pairs it keeps) by `query`; DuckDB functions Spark lacks are registered on the session: the name
+sqlglot gives Jaro-Winkler (`jarowinkler_similarity`) as the jar's, and `hamming` as a SQL function.
+The string similarity functions are the jar's, not DuckDB's: a pair near a level's threshold may
+land in another level, so the trained weights are close to DuckDB's, not equal.
 """
 
 from __future__ import annotations
@@ -22,16 +24,32 @@ from carebridge.linkage.splink_linker import SplinkDatabase
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["spark_splink"]
+__all__ = ["spark_splink", "duckdb_sql_on_spark"]
 
 _ALIASES = {"jarowinkler_similarity": "uk.gov.moj.dash.linkage.JaroWinklerSimilarity"}
 
 
-def _register_aliases(spark: SparkSession) -> None:
+_SQL_FUNCTIONS = [
+    # DuckDB's hamming(a, b): positions where two strings of one length differ
+    "CREATE OR REPLACE TEMPORARY FUNCTION hamming(a STRING, b STRING) RETURNS INT "
+    "RETURN size(filter(sequence(1, length(a)), i -> substr(a, i, 1) != substr(b, i, 1)))",
+]
+
+
+def _register_functions(spark: SparkSession) -> None:
     from pyspark.sql.types import DoubleType
 
     for name, java_class in _ALIASES.items():
         spark.udf.registerJavaFunction(name, java_class, DoubleType())
+    for statement in _SQL_FUNCTIONS:
+        spark.sql(statement)
+
+
+def duckdb_sql_on_spark(spark: SparkSession, sql: str) -> pa.Table:
+    """DuckDB SQL (the linker's) translated by sqlglot and run on Spark, as Arrow."""
+    import sqlglot
+
+    return spark.sql(sqlglot.transpile(sql, read="duckdb", write="spark")[0]).toArrow()
 
 
 def spark_splink(spark: SparkSession, break_lineage_method: str = "persist",
@@ -44,13 +62,13 @@ def spark_splink(spark: SparkSession, break_lineage_method: str = "persist",
     def session(cmp: pa.Table) -> Iterator[tuple[Any, Callable[[str], pa.Table]]]:
         from splink.backends.spark import SparkAPI
 
-        _register_aliases(spark)
+        _register_functions(spark)
         frame = spark.createDataFrame(cmp)
         frame.createOrReplaceTempView("cmp")
         api = SparkAPI(spark_session=spark, break_lineage_method=break_lineage_method,
                        num_partitions_on_repartition=partitions)
         try:
-            yield api, lambda sql: spark.sql(sql).toArrow()
+            yield api, lambda sql: duckdb_sql_on_spark(spark, sql)
         finally:
             spark.catalog.dropTempView("cmp")
             spark.catalog.clearCache()

@@ -1,16 +1,25 @@
 """One Spark session (local[2]) for every Spark test, and the generated system's staged inputs.
 
 The tests skip, saying why, when pyspark or a Java runtime is absent. The session comes from the
-warehouse's Spark engine when it offers a factory, else from `carebridge.spark.session`."""
+warehouse's one factory (`warehouse.engines.spark.spark_session`), as in a run."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here needs Spark: the `spark` mark (selectable with -m spark / -m "not spark")."""
+    here = Path(__file__).parent
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.spark)
 
 
 def _skip_reason() -> str | None:
@@ -24,15 +33,14 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def spark() -> Iterator[object]:
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    from carebridge.spark.session import local_session
+    from carebridge.core.settings import SparkSettings
+    from warehouse.engines.spark import spark_session
 
-    session = local_session("local[2]")
-    yield session
-    session.stop()
+    yield spark_session(SparkSettings(master="local[2]", warehouse_dir=tmp_path_factory.mktemp("spark-warehouse")))
 
 
 @dataclass(frozen=True)

