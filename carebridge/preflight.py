@@ -6,6 +6,7 @@ Light imports only (no Dagster, no pyarrow beyond the landing layout): a bad arg
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 __all__ = ["PreflightError", "landing_months", "check_warehouse"]
@@ -39,11 +40,27 @@ def _cause(exc: BaseException) -> str:
     return "; ".join(lines) or type(origin).__name__
 
 
+def _check_spark(url: str) -> str:
+    """A Spark warehouse needs pyspark (the `spark` extra) and, unless it is Spark Connect, Java."""
+    import importlib.util
+    import shutil
+
+    if importlib.util.find_spec("pyspark") is None:
+        raise PreflightError(f"--warehouse {url}: Spark needs pyspark (pip install carebridge[spark])")
+    if not url.startswith("sc://") and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        raise PreflightError(f"--warehouse {url}: Spark needs Java 17 (e.g. apt-get install openjdk-17-jre-headless)")
+    return url
+
+
 def check_warehouse(url: str) -> str:
     """Parse and connect to the warehouse; returns a printable location or raises PreflightError.
     An empty URL means the DuckDB file in the output folder, made on first use: nothing to check."""
     if not url:
         return "DuckDB file in the output folder"
+    from carebridge.core.settings import is_spark_url
+
+    if is_spark_url(url):
+        return _check_spark(url)
     import sqlalchemy as sa
 
     try:

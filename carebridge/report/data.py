@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import pyarrow as pa
-import sqlalchemy as sa
 
-from warehouse.db import read_table
+from warehouse.db import Warehouse, read_table, table_names
 
 __all__ = ["PUBLISHED", "read_published"]
 
 PUBLISHED = "published"
 
 
-def read_published(engine: sa.Engine) -> dict[str, pa.Table]:
+def read_published(engine: Warehouse) -> dict[str, pa.Table]:
     """Every table of the `published` schema (a NULL in a controlled column means suppressed)."""
-    names = sorted(sa.inspect(engine).get_table_names(schema=PUBLISHED))
+    names = table_names(engine, PUBLISHED)
     return {name: read_table(engine, PUBLISHED, name) for name in names}

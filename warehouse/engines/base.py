@@ -31,6 +31,7 @@ class Engine(ABC):
 
     name: ClassVar[str]           # SQLAlchemy dialect name: "duckdb", "postgresql"; "spark"
     url_schemes: ClassVar[tuple[str, ...]]
+    view_dialect: ClassVar[str]   # the view compiler's SQL dialect for this backend (warehouse.viewdef.dialect)
 
     def __init__(self, sa_engine: sa.Engine) -> None:
         self.sa = sa_engine
@@ -101,6 +102,12 @@ class Engine(ABC):
     @abstractmethod
     def load_ndjson(self, con: Any, files: Mapping[str, Path | None], schema: str) -> dict[str, int]:
         """(Re)create `<schema>.fhir_<Type>(id, resource)` from NDJSON files on the driver connection."""
+
+    def compile_view(self, view: dict, schema: str) -> str:
+        """The one SQL query this backend runs for a ViewDefinition (NotCompilable when it cannot)."""
+        from warehouse.viewdef.sql_view import compile_view
+
+        return compile_view(view, self.view_dialect, schema)
 
     @abstractmethod
     def run_view(self, con: Any, view: dict, schema: str) -> pa.Table:

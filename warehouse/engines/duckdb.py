@@ -18,6 +18,7 @@ __all__ = ["DuckDBEngine"]
 class DuckDBEngine(Engine):
     name = "duckdb"
     url_schemes = ("duckdb",)
+    view_dialect = "duckdb"
 
     @classmethod
     def connect(cls, url: str, read_only: bool = False) -> sa.Engine:

@@ -95,6 +95,7 @@ class PostgresEngine(Engine):
 
     name = "postgresql"
     url_schemes = ("postgresql",)
+    view_dialect = "postgresql"
 
     @classmethod
     def connect(cls, url: str, read_only: bool = False) -> sa.Engine:

@@ -147,6 +147,7 @@ class SparkEngine(Engine):
 
     name = "spark"
     url_schemes = ("spark", "spark+local", "sc")
+    view_dialect = "spark"
 
     def __init__(self, session: Any, settings: SparkSettings, url: str = "") -> None:  # noqa: D107
         self.sa = None

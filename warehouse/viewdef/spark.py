@@ -262,6 +262,8 @@ _SPARK_TEMPLATES = {
     # Relations.
     "table": "(SELECT id, parse_json(resource) AS resource FROM {schema}.fhir_{resource})",
     "unnest_indexed": "(SELECT _x.focus AS focus, _x.idx AS idx FROM (SELECT posexplode({list}) AS (idx, focus)) AS _x)",
+    "unnest_indexed_outer": ("(SELECT _x.focus AS focus, _x.idx AS idx "
+                             "FROM (SELECT posexplode_outer({list}) AS (idx, focus)) AS _x)"),
     "unnest_keyed": "(SELECT _x.focus AS focus, _x.idx + 1 AS pos FROM (SELECT posexplode({list}) AS (idx, focus)) AS _x)",
     "key_of": "array(CAST({item} AS BIGINT))",
     "key_append": "concat({list}, array(CAST({item} AS BIGINT)))",
@@ -282,9 +284,9 @@ SPARK = SparkDialect(
     name="spark",
     templates=MappingProxyType(_SPARK_TEMPLATES),
     sql_types=MappingProxyType({"bool": "BOOLEAN", "integer": "BIGINT", "decimal": "DOUBLE", "text": "STRING"}),
-    # Spark cannot plan these inside a lateral join (correlated UNION ALL, an array-typed correlated
-    # column in forEachOrNull's null row, a recursive CTE over an outer column): NotCompilable.
-    unsupported=frozenset({"unionAll", "forEachOrNull", "repeat"}),
+    # Spark cannot plan these inside a lateral join (a correlated UNION ALL, a recursive CTE over an
+    # outer column): NotCompilable. forEachOrNull unnests "outer" instead (without nested iterations).
+    unsupported=frozenset({"unionAll", "repeat"}),
     json_types=MappingProxyType({
         "bool": ("BOOLEAN",), "integer": ("BIGINT",), "decimal": ("BIGINT", "DOUBLE"),
         "text": ("VARCHAR",), "date": ("VARCHAR",), "dateTime": ("VARCHAR",), "time": ("VARCHAR",),

@@ -130,6 +130,8 @@ def _iterating(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
     collection_alias = f"_c{pos}"
     collection = f"{level}.{collection_alias}"
     hoisted = _Part(((collection_alias, _collection(select, scope)),))
+    if kind == "forEachOrNull" and d.has("unnest_indexed_outer"):
+        return hoisted + _or_null_outer(select, scope, collection, alias, pos)
     body = _shared(select, _level_scope(scope, select, "u.focus", "u.idx"), alias, pos)
     if kind == "repeat":
         relation = _repeat_relation(select, scope, collection, body, pos)
@@ -141,6 +143,18 @@ def _iterating(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
         relation = f"{relation} UNION ALL {_null_row(select, scope, collection)}"
     join = f"CROSS JOIN {d.sql('lateral', query=relation, alias=alias)}"
     return hoisted + _Part((), body.outputs, (join,) + body.joins)
+
+
+def _or_null_outer(select: Select, scope: SqlScope, collection: str, alias: str, pos: str) -> _Part:
+    """forEachOrNull where the dialect unnests "outer" (Spark's posexplode_outer): an empty
+    collection gives one row whose focus is NULL (every path on it empty) and %rowIndex 0, as the
+    null row of the UNION ALL form. Deeper levels would drop that row: not compiled."""
+    d = scope.dialect
+    body = _shared(select, _level_scope(scope, select, "u.focus", "coalesce(u.idx, 0)"), alias, pos)
+    if body.joins:
+        raise NotCompilable(f"forEachOrNull with nested iterations is not supported by the {d.name} dialect")
+    relation = _query(body.inner, f"{d.sql('unnest_indexed_outer', list=collection)} AS u")
+    return _Part((), body.outputs, (f"CROSS JOIN {d.sql('lateral', query=relation, alias=alias)}",))
 
 
 def _empty_scope(scope: SqlScope, select: Select) -> SqlScope:
