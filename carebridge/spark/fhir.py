@@ -56,12 +56,10 @@ def _inputs_path(work: Path, shard: int) -> Path:
 
 def _run_shard(work: str, shard: int, strict: bool) -> ShardOutput:
     """On an executor: one shard's inputs from the shared work folder, mapped by `map_shard`."""
-    path = _inputs_path(Path(work), shard)
-    with open(path, "rb") as fh:
+    # the inputs file stays until the export ends, so a retried task (a lost executor) finds it
+    with open(_inputs_path(Path(work), shard), "rb") as fh:
         task = pickle.load(fh)
-    output = map_shard(task, Path(work), strict)
-    path.unlink()
-    return output
+    return map_shard(task, Path(work), strict)
 
 
 def _publish_part(work: str, folder: str, name: str, types: list[str],
