@@ -33,6 +33,14 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture(scope="session")
+def spark_available() -> None:
+    """Skips, saying why, without pyspark or Java (for tests whose runs start their own session)."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
 def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     reason = _skip_reason()
     if reason:
