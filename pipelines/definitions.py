@@ -13,6 +13,7 @@ from pipelines.linkage_assets import person_index
 from pipelines.mesh_inbox import mesh_inbox_sensor
 from pipelines.progress import Reporter, progress_resource
 from pipelines.resources import CarebridgeResource, resource_from_env
+from pipelines.spark_resource import SparkResource
 from pipelines.sensors import build_after_staging, landing_sensor, monthly_staging_schedule
 from pipelines.staging_assets import staged, staged_month
 from pipelines.mart_assets import analytics
@@ -33,7 +34,8 @@ def build_definitions(carebridge: CarebridgeResource | None = None, progress: Re
         jobs=[monthly_staging_job, build_job],
         schedules=[monthly_staging_schedule],
         sensors=[landing_sensor, build_after_staging, mesh_inbox_sensor],
-        resources={"carebridge": carebridge or resource_from_env(), "progress": progress_resource(progress)},
+        resources={"carebridge": carebridge or resource_from_env(), "progress": progress_resource(progress),
+                   "spark": SparkResource()},
     )
 
 

@@ -11,11 +11,11 @@ from carebridge.core.reference import load_reference
 from fhir_mapping import care_relationships
 from fhir_mapping.bundles import write_bundles_from_ndjson
 from fhir_mapping.definitions import write_definitions
-from fhir_mapping.export import write_fhir_export
 from fhir_mapping.retraction import retracted, retraction_log, write_retractions
 from carebridge.linkage import PersonIndex
 from pipelines.linkage_assets import person_index
 from pipelines.metadata import counts_table
+from pipelines.spark_resource import SparkResource
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import staged_table_keys
 from warehouse.catalog import audit, fhir as catalog
@@ -50,12 +50,12 @@ def _transaction_time(carebridge: CarebridgeResource) -> str:
                                                      "extensions, code systems, references)"),
                        dg.AssetCheckSpec("every_row_mapped", asset="fhir_resources", blocking=False,
                                          description="every staged row became a resource, or is listed with a reason")])
-def fhir_resources(carebridge: CarebridgeResource) -> dg.MaterializeResult:
+def fhir_resources(carebridge: CarebridgeResource, spark: SparkResource) -> dg.MaterializeResult:
     """Maps staged rows of every source to FHIR R4 / UK Core resources with deterministic ids,
     validates each (compiled schema from the R4B models; the models themselves with --strict) and writes `fhir/ndjson/` as a Bulk Data export, in shards of
     people so memory does not grow with the population (fhir_mapping.export)."""
     staged_tables, index = _inputs(carebridge)
-    mapping = write_fhir_export(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
+    mapping = spark.fhir_export(carebridge)(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
                                 _transaction_time(carebridge), strict=carebridge.strict_validation)
     definitions = write_definitions(carebridge.out)    # carebridge's own code systems and extensions
     report, profiles = mapping.validation, mapping.profiles

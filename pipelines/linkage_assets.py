@@ -6,10 +6,11 @@ from datetime import datetime, timezone
 import dagster as dg
 import pyarrow as pa
 
-from carebridge.linkage import IdAssignment, SplinkLinker, build_person_index, default_model, summary_table
+from carebridge.linkage import IdAssignment, build_person_index, default_model, summary_table
 from carebridge.linkage.stable_ids import lost_ids
 from pipelines.incremental import open_gate, recorded_fingerprints, table_digest
 from pipelines.metadata import counts_table
+from pipelines.spark_resource import SparkResource
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from pipelines.staging_assets import staged
 from carebridge.staging import staged_table_keys
@@ -91,7 +92,8 @@ def _checks(index, previous: IdAssignment | None) -> list[dg.AssetCheckResult]:
           check_specs=[dg.AssetCheckSpec("one_person_per_record", asset="person_index", blocking=True),
                        dg.AssetCheckSpec("no_person_id_lost", asset="person_index", blocking=True,
                                          description="every person id of the last run is still live or retired to one")])
-def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
+def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResource,
+                 spark: SparkResource) -> dg.MaterializeResult:
     """Links the records of one person across GP, trust, Talking Therapies and VCSE extracts: on a
     valid NHS number, then probabilistically (Splink, Fellegi-Sunter; `carebridge/linkage/probabilistic.yaml`)
     on name, birth date, sex and postcode, for every record (an NHS number is evidence: a record whose
@@ -107,7 +109,7 @@ def person_index(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     staged_tables = load_staged(engine, staged_table_keys())
     model, previous = default_model(), _previous_assignment(carebridge)
     run = _run_label(context.run_id)
-    index = build_person_index(staged_tables, linker=SplinkLinker(model), previous=previous, run=run, model=model,
+    index = build_person_index(staged_tables, linker=spark.linker(carebridge, model), previous=previous, run=run, model=model,
                                decisions=decisions)
     record = _run_record(run, context.run_id, _months(staged_tables), index, model)
     written = _save(engine, index, record, context.run_id)

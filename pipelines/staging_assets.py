@@ -8,6 +8,7 @@ import dagster as dg
 from pipelines.metadata import counts_table
 from pipelines.partitions import MONTHS
 from pipelines.quality import gx_check_results, gx_check_specs
+from pipelines.spark_resource import SparkResource
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
 from carebridge.staging.landing import discover
@@ -26,14 +27,15 @@ def _month_accounting(per_month: dict[str, dict[str, int]]) -> dg.MetadataValue:
 
 @dg.asset(partitions_def=MONTHS, backfill_policy=dg.BackfillPolicy.single_run(), group_name=STAGING,
           kinds={"python", "parquet"})
-def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
+def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResource,
+                 spark: SparkResource) -> dg.MaterializeResult:
     """Reads, types and validates every delivery of its reporting months (latest submission per
     provider wins) and keeps each month's staged rows, quarantine and file audit. Re-running a
     month replaces it. A backfill of N months is one run; its metadata accounts for each month.
     Does not open the warehouse, so staging runs go side by side."""
     per_month, rows_by_table = {}, Counter()
     for month in context.partition_keys:
-        per_month[month] = _stage_month(carebridge, month, rows_by_table, context.run_id)
+        per_month[month] = _stage_month(carebridge, spark, month, rows_by_table, context.run_id)
         if not per_month[month]["files"]:
             context.log.warning(f"{month}: no delivery files under {carebridge.landing}; the month is staged empty")
     return dg.MaterializeResult(metadata=_months_metadata(per_month, rows_by_table))
@@ -48,7 +50,7 @@ def _month_fingerprint(landing, month: str) -> str:
                   files_digest([landing / "reference"], landing))
 
 
-def _stage_month(carebridge: CarebridgeResource, month: str, rows_by_table: Counter, run_id: str) -> dict[str, int]:
+def _stage_month(carebridge: CarebridgeResource, spark: SparkResource, month: str, rows_by_table: Counter, run_id: str) -> dict[str, int]:
     """Stage one month into its folder (unless its deliveries are unchanged since it was staged); its
     accounting (rows by table are added to `rows_by_table`)."""
     folder = carebridge.layout.staging_month(month)
@@ -56,7 +58,7 @@ def _stage_month(carebridge: CarebridgeResource, month: str, rows_by_table: Coun
     if gate.unchanged:
         rows_by_table.update(gate.recorded["outcome"]["rows_by_table"])
         return {**gate.recorded["outcome"]["counts"], "unchanged": 1}
-    result = stage_landing(carebridge.landing, months=[month])
+    result = stage_landing(carebridge.landing, months=[month], file_map=spark.file_map(carebridge))
     save_month(result, folder)
     summary = result.summary()
     counts = {"files": summary.get("files", result.load_audit.num_rows), "rows_staged": summary.get("rows_staged", 0),

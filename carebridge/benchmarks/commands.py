@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from carebridge.commands import subcommands
+from carebridge.core.settings import ENGINES
 
 __all__ = ["register"]
 
@@ -16,7 +17,7 @@ _PG_ENV = "CAREBRIDGE_PG_URL"
 def _cmd_bench(args: argparse.Namespace) -> int:
     from carebridge.benchmarks.pipeline import run_benchmark
 
-    return run_benchmark(args.persons, args.out, seed=args.seed, fault_rate=args.fault_rate)
+    return run_benchmark(args.persons, args.out, seed=args.seed, fault_rate=args.fault_rate, engine=args.engine)
 
 
 def _cmd_views_bench(args: argparse.Namespace) -> int:
@@ -34,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--out", type=Path, default=Path("out/bench"))
     bench.add_argument("--seed", type=int, default=42)
     bench.add_argument("--fault-rate", type=float, default=0.02)
+    bench.add_argument("--engine", choices=ENGINES, default="duckdb",
+                       help="the warehouse engine: duckdb (a file in --out) or spark (Spark local, master from "
+                            "CAREBRIDGE_SPARK_MASTER, default local[2]; the Python stages on its executors)")
     bench.set_defaults(func=_cmd_bench)
 
     views = subcommands(subparsers, "views").add_parser(

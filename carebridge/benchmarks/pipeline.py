@@ -81,13 +81,14 @@ def _resource_count(out: Path) -> int:
     return sum(item["count"] for item in manifest["output"])
 
 
-def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0.02) -> int:
+def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0.02, engine: str = "duckdb") -> int:
     from carebridge.runner import run_pipeline
     from carebridge.synthetic import generate
 
     if out.exists():
         shutil.rmtree(out)
     landing, truth = out / "landing", out / "truth"
+    url = default_warehouse_url(out, engine)
     events: list[tuple[float, str]] = []
 
     def record(line: str) -> None:
@@ -101,7 +102,7 @@ def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0
         t1 = time.monotonic()
         # A throwaway key outside the output folder: the benchmark's person_keys are never kept.
         key_dir = Path(tempfile.mkdtemp(prefix="carebridge-bench-"))
-        run_pipeline(landing, out, key_file=key_dir / "bench.key", reporter=record)
+        run_pipeline(landing, out, warehouse_url=url, key_file=key_dir / "bench.key", reporter=record)
         t2 = time.monotonic()
     bound = physical_bound(landing, _ndjson_bytes(out), out / "bound")
     stages = [{"stage": "generate (synthetic, not part of the pipeline)", "seconds": round(t1 - t0, 2),
@@ -109,14 +110,14 @@ def run_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0
                "peak_mib": round(sampler.peak_between(t0, t1) / 2**20)}]
     stages += _stage_table(events, t1, sampler)
     result = {
-        "persons": persons, "fault_rate": fault_rate, "machine": machine(),
+        "persons": persons, "fault_rate": fault_rate, "engine": engine, "machine": machine(),
         "pipeline_seconds": round(t2 - t1, 2), "pipeline_cpu_seconds": round(sampler.cpu_between(t1, t2), 1),
         "pipeline_peak_mib": round(sampler.peak_between(t1, t2) / 2**20),
         "load_average": _load(),
         "stages": stages, "fhir_resources": _resource_count(out),
         "fhir_resources_per_second": _per_second(_resource_count(out), stages, "fhir_resources"),
         "bound": bound, "ratio_to_bound": round((t2 - t1) / bound["seconds"], 1) if bound["seconds"] else None,
-        **_row_counts(default_warehouse_url(out)),
+        **_row_counts(url),
     }
     shutil.rmtree(key_dir, ignore_errors=True)
     (out / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -131,7 +132,8 @@ def _per_second(resources: int, stages: list[dict[str, object]], name: str) -> i
 
 def _print(result: dict) -> None:
     m = result["machine"]
-    print(f"\ncarebridge bench: {result['persons']:,} persons, fault rate {result['fault_rate']}")
+    print(f"\ncarebridge bench: {result['persons']:,} persons, fault rate {result['fault_rate']}, "
+          f"engine {result.get('engine', 'duckdb')}")
     print(f"machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Python {m['python']}")
     print(f"load average at the end (1, 5, 15 min): {result['load_average']}")
     print(f"{'stage':<48}{'seconds':>10}{'CPU s':>10}{'peak MiB':>10}")

@@ -165,8 +165,11 @@ def _splink_comparison(comparison: Comparison) -> Any:
 
 
 def _level(spec: dict[str, Any]) -> dict[str, Any]:
+    # the levels are written in DuckDB's SQL; Splink translates them (sqlglot) for another backend
     level = {"sql_condition": spec["sql"], "label_for_charts": spec.get("label") or "null",
              "is_null_level": bool(spec.get("null_level", False))}
+    if spec["sql"].strip().upper() != "ELSE":
+        level["base_dialect_str"] = "duckdb"
     if spec.get("tf_column"):
         level["tf_adjustment_column"] = spec["tf_column"]
     return level

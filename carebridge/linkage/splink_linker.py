@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,7 +31,7 @@ import pyarrow as pa
 from carebridge.linkage.model import LinkageModel, default_model, splink_settings
 from carebridge.linkage.prepare import comparison_records
 
-__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkLinker", "PAIR_SCHEMA", "floor_parameters", "prior_weight",
+__all__ = ["ScoredPairs", "ProbabilisticLinker", "SplinkDatabase", "SplinkLinker", "PAIR_SCHEMA", "floor_parameters", "prior_weight",
            "unobserved_not_in_favour"]
 
 # Scored pairs always have these; a linker may add one `w_<column>` per comparison: that
@@ -48,6 +50,11 @@ class ScoredPairs:
     parameters: dict[str, Any] = field(default_factory=dict)   # the trained model, as Splink saves it
     training: dict[str, Any] = field(default_factory=dict)     # how it was trained this run
     charts: dict[str, str] = field(default_factory=dict)       # chart name -> standalone HTML
+
+
+# A Splink backend other than the default DuckDB: given the comparison records, a context in which
+# they are the table `cmp` of a Splink database API, with a function running SQL there (-> Arrow).
+SplinkDatabase = Callable[[pa.Table], AbstractContextManager[tuple[Any, Callable[[str], pa.Table]]]]
 
 
 class ProbabilisticLinker(Protocol):
@@ -122,14 +129,19 @@ def _tiny_m_allowed():
 class SplinkLinker:
     """Trains the declared model on the records given and scores their candidate pairs."""
 
-    def __init__(self, model: LinkageModel | None = None, threads: int | None = None) -> None:
+    def __init__(self, model: LinkageModel | None = None, threads: int | None = None,
+                 db_api: SplinkDatabase | None = None) -> None:
         self.model = model or default_model()
         self.threads = threads
+        self.db_api = db_api        # None: Splink's DuckDBAPI on an in-memory DuckDB
 
     def __call__(self, records: pa.Table) -> ScoredPairs:
         cmp = comparison_records(records, self.model)
         if cmp.num_rows < 2:
             return ScoredPairs(pairs=PAIR_SCHEMA.empty_table())
+        if self.db_api is not None:
+            with self.db_api(cmp) as (api, query):
+                return self._score(api, query)
         con = duckdb.connect()
         if self.threads:
             con.execute(f"SET threads = {int(self.threads)}")
@@ -137,15 +149,14 @@ class SplinkLinker:
             con.register("cmp_arrow", cmp)
             con.execute("CREATE TABLE cmp AS SELECT * FROM cmp_arrow")
             con.unregister("cmp_arrow")
-            return self._score(con)
+            return self._score(self._db_api(con), lambda sql: con.sql(sql).to_arrow_table())
         finally:
             con.close()
 
-    def _score(self, con: duckdb.DuckDBPyConnection) -> ScoredPairs:
+    def _score(self, db_api: Any, query: Callable[[str], pa.Table]) -> ScoredPairs:
         from splink import Linker
 
-        records = con.sql("SELECT count(*) FROM cmp").fetchall()[0][0]
-        db_api = self._db_api(con)
+        records = query("SELECT count(*) AS n FROM cmp")["n"][0].as_py()
         table = db_api.register("cmp")
         trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.WARNING)
         settings, training = self._train(trainer, records, lambda s: Linker(table, s, log_level=logging.WARNING))
@@ -153,15 +164,16 @@ class SplinkLinker:
         settings["retain_intermediate_calculation_columns"] = True
         linker = Linker(table, settings, log_level=logging.WARNING)
         predictions = linker.inference.predict(warning_mode="never")
-        pairs = con.sql(self._keep_sql(predictions.physical_name)).to_arrow_table()
-        compared = con.sql(f"SELECT count(*) FROM {predictions.physical_name}").fetchall()[0][0]
+        pairs = query(self._keep_sql(predictions.physical_name))
+        compared = query(f"SELECT count(*) AS n FROM {predictions.physical_name}")["n"][0].as_py()
         chart = linker.visualisations.match_weights_chart().to_html(inline=True)
         return ScoredPairs(pairs=pairs, prior_weight=prior_weight(lam), pairs_compared=int(compared),
                            parameters=linker.misc.save_model_to_json(), training=training,
                            charts={"match_weights": chart})
 
     def _db_api(self, con: duckdb.DuckDBPyConnection) -> Any:
-        """The Splink database API every linker of a run uses: the one place it is made."""
+        """The in-process Splink database API (DuckDB), made in this one place; `db_api` given to the
+        linker (e.g. Spark's, carebridge.spark.linkage) replaces it."""
         from splink import DuckDBAPI
 
         return DuckDBAPI(con)

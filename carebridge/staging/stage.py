@@ -9,8 +9,10 @@ one file's work is in staging/files.py.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from carebridge.staging.files import FileResult, process_file
 from carebridge.staging.landing import Ignored, LandedFile, discover, latest_submissions
 from carebridge.staging.resolve import count_superseded, keep_latest_versions
 
-__all__ = ["StagingResult", "stage_landing"]
+__all__ = ["FileMap", "StagingResult", "in_threads", "stage_landing"]
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class StagingResult:
 
 # ---------------------------------------------------------------- across files
 
-def _siblings(files: list[LandedFile]) -> dict[Path, dict[str, LandedFile]]:
+def _siblings(files: list[LandedFile]) -> Folders:
     """Submission folder -> canonical table name -> file."""
     folders: dict[Path, dict[str, LandedFile]] = {}
     for f in files:
@@ -73,16 +75,36 @@ def _audit_table(results: list[FileResult], ignored: list[Ignored]) -> pa.Table:
     return pa.Table.from_pylist(sorted(rows, key=lambda r: r["source_file"]), schema=LOAD_AUDIT_SCHEMA)
 
 
-def stage_landing(landing: Path, months: list[str] | None = None) -> StagingResult:
+Latest = dict[tuple[str, str, str], str]           # (source, provider, month) -> latest submission
+Folders = dict[Path, dict[str, LandedFile]]        # submission folder -> table name -> file
+# How the files are staged: (one file's staging, the files) -> their results, in order.
+FileMap = Callable[[Callable[[LandedFile], FileResult], list[LandedFile]], list[FileResult]]
+
+
+def in_threads(stage_one: Callable[[LandedFile], FileResult], files: list[LandedFile]) -> list[FileResult]:
+    """The default FileMap: threads of this process (pyarrow releases the GIL while parsing)."""
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return list(pool.map(stage_one, files))
+
+
+def _stage_one(latest: Latest, folders: Folders) -> Callable[[LandedFile], FileResult]:
+    return functools.partial(_process, latest=latest, folders=folders)
+
+
+def _process(f: LandedFile, latest: Latest, folders: Folders) -> FileResult:
+    return process_file(f, latest, folders.get(f.path.parent, {}))
+
+
+def stage_landing(landing: Path, months: list[str] | None = None, *, file_map: FileMap = in_threads) -> StagingResult:
     """Stage every delivery under `landing` (optionally only the given "YYYY-MM" months).
 
     Every entry of the landing area gets one load-audit row: staged files their counts, the rest
-    (ignored or refused, never read) their reason (staging/landing.py)."""
+    (ignored or refused, never read) their reason (staging/landing.py). `file_map` runs the
+    per-file staging over the files (threads here; `carebridge.spark.staging` on Spark executors);
+    what happens across files is the same whichever runs it."""
     files, ignored = discover(Path(landing), months)
     latest = latest_submissions(files)
-    folders = _siblings(files)
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(lambda f: process_file(f, latest, folders.get(f.path.parent, {})), files))
+    results = file_map(_stage_one(latest, _siblings(files)), files)
     pieces: dict[str, list[pa.Table]] = {}
     for r in results:
         if r.staged is not None:

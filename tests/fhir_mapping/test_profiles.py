@@ -14,6 +14,7 @@ import pytest
 from fhir_mapping import read_ndjson
 from fhir_mapping.profiles import check_profiles, rules
 from fhir_mapping.terminology import terminology
+from pipelines.spark_resource import SparkResource
 
 
 def test_scenario_resources_meet_every_rule(result):
@@ -180,7 +181,7 @@ def test_pipeline_reports_a_failing_resource_as_a_failed_blocking_check(corrupte
     resource = CarebridgeResource(landing_dir=str(duckdb_run.landing), out_dir=str(folder / "out"),
                                   warehouse_url=f"duckdb:///{folder / 'warehouse.duckdb'}")
     try:
-        result = dg.materialize([fhir_resources], resources={"carebridge": resource}, raise_on_error=False)
+        result = dg.materialize([fhir_resources], resources={"carebridge": resource, "spark": SparkResource()}, raise_on_error=False)
     finally:
         resource.dispose()
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}

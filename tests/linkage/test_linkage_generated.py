@@ -9,6 +9,7 @@ import pytest
 
 from carebridge.linkage import SplinkLinker, build_person_index, linkage_records
 from carebridge.linkage.quality import pairwise_quality
+from pipelines.spark_resource import SparkResource
 
 PERSONS = 3000
 FAULT_RATE = 0.05
@@ -49,7 +50,7 @@ def test_linkage_meets_the_quality_bar_over_every_pair(system):
 def _materialize(resource):
     from pipelines.linkage_assets import person_index
 
-    result = dg.materialize([person_index], resources={"carebridge": resource}, instance=dg.DagsterInstance.ephemeral(),
+    result = dg.materialize([person_index], resources={"carebridge": resource, "spark": SparkResource()}, instance=dg.DagsterInstance.ephemeral(),
                             raise_on_error=True)
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     metadata = result.asset_materializations_for_node("person_index")[0].metadata

@@ -13,6 +13,7 @@ import pytest
 
 from carebridge.cli import main
 from carebridge.linkage.review import DecisionError, read_decisions
+from pipelines.spark_resource import SparkResource
 
 PERSONS = 600
 
@@ -29,7 +30,7 @@ def system(shared_build) -> Path:
 def _materialize(resource):
     from pipelines.linkage_assets import person_index
 
-    result = dg.materialize([person_index], resources={"carebridge": resource}, instance=dg.DagsterInstance.ephemeral(),
+    result = dg.materialize([person_index], resources={"carebridge": resource, "spark": SparkResource()}, instance=dg.DagsterInstance.ephemeral(),
                             raise_on_error=True)
     return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 

@@ -19,7 +19,9 @@ each statement to Spark SQL with sqlglot (`spark_sql`). Views compile to Spark S
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -55,10 +57,25 @@ _DOWNLOADING = ("spark.jars.packages", "spark.jars.repositories", "spark.jars.iv
 _LOCK = threading.Lock()
 
 
+def _stage_conf() -> dict[str, str]:
+    """What the Python stages on executors need (carebridge.spark): workers running this
+    interpreter, and Splink's similarity functions from the jar inside the splink package (a local
+    path: nothing is fetched). pyspark starts local workers with $PYSPARK_PYTHON (else `python3`,
+    which may lack carebridge's packages); `spark.pyspark.python` is for spark-submit and clusters."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    conf = {"spark.pyspark.python": os.environ["PYSPARK_PYTHON"]}
+    try:
+        from splink.internals.spark.jar_location import similarity_jar_location
+    except ImportError:  # splink without its Spark extras: linkage runs on DuckDB
+        return conf
+    return {**conf, "spark.jars": similarity_jar_location()}
+
+
 def spark_session(settings: SparkSettings) -> Any:
     """The process's SparkSession for `settings` (created on first use, then shared: one JVM per
     process). Never downloads: settings that resolve packages from Maven are refused."""
-    conf = {**DEFAULT_CONF, "spark.sql.warehouse.dir": str(Path(settings.warehouse_dir).resolve()), **dict(settings.conf)}
+    conf = {**DEFAULT_CONF, **_stage_conf(), "spark.sql.warehouse.dir": str(Path(settings.warehouse_dir).resolve()),
+            **dict(settings.conf)}
     refused = sorted(k for k in conf if k in _DOWNLOADING)
     if refused:
         raise ValueError(f"carebridge never downloads Spark packages at run time; remove {', '.join(refused)}")
