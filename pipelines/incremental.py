@@ -156,9 +156,17 @@ def open_gate(engine, stage: str, *inputs: Any) -> Gate:
 
     fingerprint = digest(code_version(), *inputs)
     recorded = audit.load_fingerprint(engine, stage)
+    if _unrecorded(inputs):
+        # An upstream stage that never recorded what it built from (its tables were written by
+        # something else, e.g. a load outside Dagster): nothing proves the inputs unchanged.
+        return Gate(stage, fingerprint, None, lambda record: audit.save_fingerprint(engine, record), False)
     present = (recorded is not None and recorded["fingerprint"] == fingerprint
                and all(table_exists(engine, *t.split(".", 1)) for t in recorded["outcome"].get("tables", [])))
     return Gate(stage, fingerprint, recorded, lambda record: audit.save_fingerprint(engine, record), present)
+
+
+def _unrecorded(inputs: Iterable[Any]) -> bool:
+    return any(i is None or (isinstance(i, list) and any(x is None for x in i)) for i in inputs)
 
 
 def recorded_fingerprints(engine, *stages: str) -> list[str | None]:
