@@ -80,9 +80,10 @@ def _publish_part(work: str, folder: str, name: str, types: list[str],
 
 def partitioned_manifest(folder: Path, parts: list[tuple[str, str, int]], transaction_time: str) -> Path:
     """The Bulk Data manifest listing every part (type, url, count), as `ndjson.write_manifest` writes it."""
-    output = [{"type": rtype, "url": url, "count": n} for rtype, url, n in sorted(parts) if n]
-    manifest = {"transactionTime": transaction_time, "request": terminology()["bulk_request"],
-                "requiresAccessToken": False, "output": output, "error": []}
+    t = terminology()
+    output = [{"type": rtype, "url": f"{t['bulk_files']}/{name}", "count": n} for rtype, name, n in sorted(parts) if n]
+    manifest = {"transactionTime": transaction_time, "request": t["bulk_request"],
+                "requiresAccessToken": True, "output": output, "error": []}
     path = Path(folder) / "manifest.json"
     path.write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", encoding="utf-8")
     return path
@@ -93,7 +94,7 @@ def manifest_parts(folder: Path) -> dict[str, list[Path]]:
     manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
     files: dict[str, list[Path]] = {}
     for item in manifest["output"]:
-        files.setdefault(item["type"], []).append(Path(folder) / item["url"])
+        files.setdefault(item["type"], []).append(Path(folder) / str(item["url"]).rsplit("/", 1)[-1])
     return files
 
 
