@@ -2,7 +2,8 @@
 
 Gives exactly what `map_resources` + `validate_resources` + `write_ndjson` give (the same bytes,
 whatever the number of shards), with memory bounded by the shard size instead of the population:
-1. `shards.split_inputs` deduplicates, matches referrals and splits the inputs by person;
+1. `shards.split_inputs` deduplicates, matches referrals and splits the inputs by person into
+   Arrow IPC files under the work folder (the parent keeps no by-shard copy in memory);
 2. each shard is mapped (`mapping.map_records`), validated (`validation.validate_chunk`: compiled,
    or the R4B models when `strict`), checked
    against the UK Core rules (`profile_batches`) and written as sorted part files, in `workers`
@@ -207,9 +208,9 @@ def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike
     `strict` validates every resource with the fhir.resources R4B models instead of the compiled
     validator (slower; the same report shape)."""
     k = shards or shard_count(person_index.persons.num_rows, workers)
-    split = split_inputs(staged, person_index, reference, k)
     work = OutputLayout(Path(out_dir)).fhir_work("export")
     shutil.rmtree(work, ignore_errors=True)
+    split = split_inputs(staged, person_index, reference, k, work / "inputs")
     runs = (_in_pool(split, work, min(workers, k), strict) if workers > 1 and k > 1
             else _in_process(split, work, strict))
     outputs = sorted(runs, key=lambda o: o.shard)

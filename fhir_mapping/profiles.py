@@ -77,13 +77,16 @@ def _context(resources: dict[str, list[Resource]]) -> _Context:
 # --- walking a resource ----------------------------------------------------------------------------
 
 def _objects(resource: Resource) -> list[tuple[str, dict[str, Any]]]:
-    """Every JSON object inside a resource with its dotted element path (list positions left out),
-    found once per resource and shared by the checks."""
+    """Every JSON object inside a resource that a walking rule looks at (one with a `reference` or a
+    `system`: references, Codings, identifiers, Quantities), with its dotted element path (list
+    positions left out), found once per resource and shared by the checks. The rest are walked
+    through but not listed: most of a resource's objects are neither, and the rules ran over each."""
     found: list[tuple[str, dict[str, Any]]] = []
     stack: list[tuple[str, dict[str, Any]]] = [("", resource)]
     while stack:
         path, obj = stack.pop()
-        found.append((path, obj))
+        if "reference" in obj or "system" in obj:
+            found.append((path, obj))
         for key, item in obj.items():
             if type(item) is dict:
                 stack.append((f"{path}.{key}" if path else key, item))

@@ -16,6 +16,7 @@ records whatever people they were linked to).
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -75,13 +76,21 @@ class ShardInput:
 
 @dataclass(frozen=True)
 class ByShard:
-    """A table's rows ordered by shard, and where each shard's rows start (K+1 offsets)."""
+    """A table's rows ordered by shard in an Arrow IPC file on disk, and where each shard's rows
+    start (K+1 offsets). On disk, not in memory: the parent of the export holds no copy of the
+    population while the shards are mapped (issue 14, memory bounded by the shard)."""
 
-    table: pa.Table
+    path: Path
     bounds: np.ndarray
 
+    @property
+    def table(self) -> pa.Table:
+        """Every row (memory-mapped: pages are read as they are touched)."""
+        with pa.memory_map(str(self.path)) as source:
+            return pa.ipc.open_file(source).read_all()
+
     def cut(self, i: int) -> pa.Table:
-        """Rows of shard i, copied (a slice would pickle its whole parent table)."""
+        """Rows of shard i, copied out of the mapped file (only their pages are read)."""
         return self.table.take(np.arange(int(self.bounds[i]), int(self.bounds[i + 1])))
 
 
@@ -100,6 +109,7 @@ class SplitInputs:
     organisations_used: set[str]             # by the referrals (over everything)
     services_used: dict[tuple[str, str], str | None]
     reference: ReferenceLike
+    scratch: Any = None                      # the TemporaryDirectory holding the files, when not given one
 
     def shard(self, i: int) -> ShardInput:
         return ShardInput(
@@ -115,12 +125,26 @@ class SplitInputs:
         return (self.shard(i) for i in range(self.shards))
 
 
-def _by_shard(ctx: MappingContext, query: str, shards: int, keep: tuple[str, ...] = ()) -> ByShard:
-    """A query's rows ordered by its `_shard` column (dropped, as are other `_` columns not in `keep`)."""
-    table = ctx.sql(f"SELECT * FROM ({query}) ORDER BY {_SHARD}")
-    bounds = np.searchsorted(table[_SHARD].to_numpy(), np.arange(shards + 1), side="left")
-    extra = [c for c in table.column_names if c.startswith("_") and c not in keep]
-    return ByShard(table.drop_columns(extra), bounds)
+_BATCH_ROWS = 65_536
+
+
+def _by_shard(ctx: MappingContext, query: str, shards: int, path: Path,
+              named: list[pa.Table] | None = None) -> ByShard:
+    """A query's rows ordered by its `_shard` column, streamed from DuckDB to an Arrow IPC file at
+    `path` without the `_` columns. With `named`, appends (shard, person) of the rows whose `_person`
+    is set."""
+    reader = ctx.con.sql(f"SELECT * FROM ({query}) ORDER BY {_SHARD}").to_arrow_reader(_BATCH_ROWS)
+    extra = [c for c in reader.schema.names if c.startswith("_")]
+    kept = pa.schema([f for f in reader.schema if f.name not in extra])
+    counts = np.zeros(shards, dtype=np.int64)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, kept) as writer:
+        for batch in reader:
+            counts += np.bincount(batch[_SHARD].to_numpy(zero_copy_only=False), minlength=shards)[:shards]
+            if named is not None:
+                persons = pa.table({"shard": batch[_SHARD], "person": batch[_PERSON]})
+                named.append(persons.filter(persons["person"].is_valid()))
+            writer.write_batch(pa.RecordBatch.from_arrays([batch[n] for n in kept.names], schema=kept))
+    return ByShard(path, np.concatenate([[0], np.cumsum(counts)]))
 
 
 _PERSON_SHARD_SQL = """
@@ -181,36 +205,41 @@ FROM matches m JOIN referrals r ON r.id = m.receiving_id JOIN person_shard ps ON
 """
 
 
-def _split_staged(ctx: MappingContext, shards: int) -> dict[str, ByShard]:
+def _split_staged(ctx: MappingContext, shards: int, folder: Path) -> dict[str, ByShard]:
     """Every staged table by shard; registers `row_persons` (shard, person) of the rows naming one."""
     rules = sharding_rules()["person_of"]
-    staged, named = {}, []
+    staged: dict[str, ByShard] = {}
+    named: list[pa.Table] = []
     for key in inputs()["tables"]:
-        rows = _by_shard(ctx, _row_shard_sql(key, rules), shards, keep=(_SHARD, _PERSON))
-        persons = rows.table.select([_SHARD, _PERSON]).rename_columns(["shard", "person"])
-        named.append(persons.filter(persons["person"].is_valid()))
-        staged[key] = ByShard(rows.table.drop_columns([_SHARD, _PERSON]), rows.bounds)
-    ctx.register("row_persons", pa.concat_tables(named))
+        staged[key] = _by_shard(ctx, _row_shard_sql(key, rules), shards, folder / f"{sql_name(key)}.arrow", named)
+    schema = pa.schema([("shard", pa.int32()), ("person", pa.string())])
+    ctx.register("row_persons", pa.concat_tables([t.cast(schema) for t in named]) if named else schema.empty_table())
     return staged
 
 
 def split_inputs(staged: dict[str, pa.Table], person_index: PersonIndexLike, reference: ReferenceLike,
-                 shards: int) -> SplitInputs:
-    """Deduplicate, match referrals and split the inputs into `shards` shards of people."""
+                 shards: int, folder: Path | None = None) -> SplitInputs:
+    """Deduplicate, match referrals and split the inputs into `shards` shards of people, written as
+    Arrow IPC files in `folder` (created; a temporary directory removed with the result when None)."""
+    scratch = None
+    if folder is None:
+        scratch = tempfile.TemporaryDirectory(prefix="carebridge-shards-")
+        folder = Path(scratch.name)
+    folder.mkdir(parents=True, exist_ok=True)
     ctx = build_context(staged, person_index, reference)
     unmapped = list(ctx.unmapped)
     build_referrals(ctx)
     matches = match_referrals(ctx)
     ctx.register("matches", matches)
     ctx.con.execute(_PERSON_SHARD_SQL, {"shards": shards})
-    tables = _split_staged(ctx, shards)
+    tables = _split_staged(ctx, shards, folder)
     ctx.con.execute(_SHARD_PERSONS_SQL)
     split = SplitInputs(
-        shards=shards, staged=tables, links=_by_shard(ctx, _LINKS_SQL, shards),
-        persons=_by_shard(ctx, _PERSONS_SQL, shards),
-        home=_by_shard(ctx, "SELECT person_id, shard AS _shard FROM person_shard", shards),
-        matches=matches, matches_by_shard=_by_shard(ctx, _MATCHES_SQL, shards), unmapped=unmapped,
-        organisations_used=set(ctx.organisations_used), services_used=dict(ctx.services_used),
-        reference=reference)
+        shards=shards, staged=tables, links=_by_shard(ctx, _LINKS_SQL, shards, folder / "_links.arrow"),
+        persons=_by_shard(ctx, _PERSONS_SQL, shards, folder / "_persons.arrow"),
+        home=_by_shard(ctx, "SELECT person_id, shard AS _shard FROM person_shard", shards, folder / "_home.arrow"),
+        matches=matches, matches_by_shard=_by_shard(ctx, _MATCHES_SQL, shards, folder / "_matches.arrow"),
+        unmapped=unmapped, organisations_used=set(ctx.organisations_used),
+        services_used=dict(ctx.services_used), reference=reference, scratch=scratch)
     ctx.con.close()
     return split

@@ -23,7 +23,7 @@ from fhir_mapping.disclosure import disclosure_log
 from fhir_mapping.export import merged_services, write_fhir_export
 from fhir_mapping.profile_batches import check_shard, profile_report, recheck_references, unresolved
 from fhir_mapping.profiles import check_profiles
-from fhir_mapping.shards import shard_count
+from fhir_mapping.shards import shard_count, split_inputs
 
 WHEN = datetime(2026, 4, 1, 12, 0, tzinfo=timezone.utc)
 STAMP = "2025-03-31T09:00:00Z"
@@ -118,6 +118,28 @@ def test_batched_export_equals_the_whole_population_export_on_the_scenario(build
     whole = _whole(staged, index, reference, tmp_path / "whole")
     for shards in [1, *_splitting_shard_counts(build.PERSON_1, build.PERSON_2, PERSON_3)]:
         _assert_same_export(whole, staged, index, reference, tmp_path / str(shards), shards)
+
+
+def test_split_inputs_keeps_the_population_on_disk_and_each_row_in_one_shard(build, reference, tmp_path):
+    """The by-shard tables are Arrow IPC files (not held in memory); the shards' cuts partition each one."""
+    staged, index = _crossing_scenario(build)
+    shards = _splitting_shard_counts(build.PERSON_1, build.PERSON_2, PERSON_3)[0]
+    split = split_inputs(staged, index, reference, shards, tmp_path / "inputs")
+    on_disk = [*split.staged.values(), split.links, split.persons, split.home, split.matches_by_shard]
+    assert {b.path.parent for b in on_disk} == {tmp_path / "inputs"} and all(b.path.exists() for b in on_disk)
+    assert all(not isinstance(v, pa.Table) for b in on_disk for v in vars(b).values())
+    cuts = [split.shard(i) for i in range(shards)]
+    for key, rows in split.staged.items():
+        whole = rows.table
+        assert sum(c.staged[key].num_rows for c in cuts) == whole.num_rows
+        assert pa.concat_tables([c.staged[key] for c in cuts]).equals(whole)
+    homes = [p for c in cuts for p in c.home_persons.to_pylist()]
+    assert sorted(homes) == sorted(index.persons["person_id"].to_pylist())
+    temporary = split_inputs(staged, index, reference, shards)     # no folder: a temporary one, gone with the result
+    folder = temporary.links.path.parent
+    assert folder.exists()
+    del temporary
+    assert not folder.exists()
 
 
 # --- a generated system with faults ------------------------------------------------------------------
