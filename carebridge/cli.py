@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -307,7 +308,16 @@ def _unknown_command(parser: argparse.ArgumentParser, argv: list[str]) -> str | 
     return f"carebridge: unknown command '{word}'{hint}"
 
 
+# Library notices that say nothing to a user of carebridge: pyspark (when installed) is imported by
+# Great Expectations on every engine and warns about pandas 3; Dagster flags the backfill policy the
+# staging assets use knowingly as beta.
+_QUIET = [(FutureWarning, r"PySpark does not yet fully support pandas"),
+          (Warning, r"Parameter `backfill_policy` of function `asset` is currently in beta")]
+
+
 def main(argv: list[str] | None = None) -> int:
+    for category, message in _QUIET:
+        warnings.filterwarnings("ignore", message=message, category=category)
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     problem = _unknown_command(parser, argv)

@@ -158,8 +158,10 @@ class SplinkLinker:
 
         records = query("SELECT count(*) AS n FROM cmp")["n"][0].as_py()
         table = db_api.register("cmp")
-        trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.WARNING)
-        settings, training = self._train(trainer, records, lambda s: Linker(table, s, log_level=logging.WARNING))
+        # Training linkers log at ERROR: an EM session that never sees a level warns about it, and
+        # `unobserved_not_in_favour` handles exactly that case: such a level never counts in favour.
+        trainer = Linker(table, splink_settings(self.model, 1.0 / max(records, 2)), log_level=logging.ERROR)
+        settings, training = self._train(trainer, records, lambda s: Linker(table, s, log_level=logging.ERROR))
         lam = float(settings["probability_two_random_records_match"])
         settings["retain_intermediate_calculation_columns"] = True
         linker = Linker(table, settings, log_level=logging.WARNING)
