@@ -221,9 +221,17 @@ def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike
                        total.elsewhere)
     _remove_work(work)
     manifest = write_manifest(folder, total.counts, transaction_time)
+    return export_result(split, outputs, total, reference_warnings, found,
+                         {rtype: [folder / f"{rtype}.ndjson"] for rtype in total.counts}, manifest, k)
+
+
+def export_result(split: SplitInputs, outputs: list[ShardOutput], total: Checked, reference_warnings: list[str],
+                  found: set[str], files: dict[str, list[Path]], manifest: Path, shards: int) -> FhirExport:
+    """The export's report once its NDJSON is written (`files`: each type's files, one or one per
+    part): references no batch could resolve are checked against the written files."""
     written = {rtype for rtype, n in total.counts.items() if n}
     missing = unresolved(total.elsewhere, found, written)
-    dangling = recheck_references([folder / f"{rtype}.ndjson" for rtype in sorted(written)], missing, written)
+    dangling = recheck_references([p for rtype in sorted(written) for p in files.get(rtype, [])], missing, written)
     return FhirExport(
         counts=total.counts,
         validation=ValidationReport(checked=total.checked, failures=sorted(
@@ -233,5 +241,5 @@ def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike
         warnings=merged_warnings([w for o in outputs for w in o.warnings] + reference_warnings),
         referral_matches=split.matches,
         manifest=manifest,
-        shards=k,
+        shards=shards,
     )

@@ -33,14 +33,12 @@ from fhir_mapping.export import (
     _reference_resources,
     _remove_work,
     _total,
+    export_result,
     map_shard,
 )
-from fhir_mapping.mapping import merged_warnings, sorted_unmapped
 from fhir_mapping.ndjson import merge_parts, ndjson_folder, write_manifest
-from fhir_mapping.profile_batches import profile_report, recheck_references, unresolved
 from fhir_mapping.shards import shard_count, split_inputs
 from fhir_mapping.terminology import terminology
-from fhir_mapping.validation import ValidationReport
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -136,18 +134,4 @@ def write_fhir_export_spark(spark: SparkSession, staged: dict[str, pa.Table], pe
         found = _merge_all(work, folder, names, total.counts, total.elsewhere)
         manifest = write_manifest(folder, total.counts, transaction_time)
     _remove_work(work)
-    written = {rtype for rtype, n in total.counts.items() if n}
-    missing = unresolved(total.elsewhere, found, written)
-    files = manifest_parts(folder)
-    dangling = recheck_references([p for rtype in sorted(written) for p in files.get(rtype, [])], missing, written)
-    return FhirExport(
-        counts=total.counts,
-        validation=ValidationReport(checked=total.checked, failures=sorted(
-            total.failures, key=lambda f: (f["resource_type"], f["id"]))),
-        profiles=profile_report(total.checked, total.profile_failures + dangling),
-        unmapped=sorted_unmapped(split.unmapped + [o.unmapped for o in outputs]),
-        warnings=merged_warnings([w for o in outputs for w in o.warnings] + reference_warnings),
-        referral_matches=split.matches,
-        manifest=manifest,
-        shards=k,
-    )
+    return export_result(split, outputs, total, reference_warnings, found, manifest_parts(folder), manifest, k)
