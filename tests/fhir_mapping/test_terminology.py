@@ -117,19 +117,7 @@ def test_no_resource_carries_a_snomed_code_failing_the_check_digit(result):
     from carebridge.core.snomed import is_sctid
 
     snomed, local = terminology()["systems"]["snomed"], terminology()["systems"]["local_clinical_code"]
-    codings = []
-
-    def walk(value):
-        if isinstance(value, dict):
-            if value.get("system") in (snomed, local) and "code" in value:
-                codings.append(value)
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(result.resources)
+    codings = _codings(result.resources, lambda c: c.get("system") in (snomed, local) and "code" in c)
     assert codings and all(is_sctid(c["code"]) == (c["system"] == snomed) for c in codings)
 
 
@@ -172,19 +160,7 @@ def test_snomed_codings_in_the_resources_carry_the_recorded_preferred_term(resul
     from carebridge.core.reference import codes
 
     terms, snomed = codes()["snomed_terms"], terminology()["systems"]["snomed"]
-    codings = []
-
-    def walk(value):
-        if isinstance(value, dict):
-            if value.get("system") == snomed and value.get("code") in terms:
-                codings.append(value)
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    walk(result.resources)
+    codings = _codings(result.resources, lambda c: c.get("system") == snomed and c.get("code") in terms)
     assert codings and all(c.get("display") == terms[c["code"]]["term"] for c in codings)
 
 
@@ -231,3 +207,12 @@ def test_every_local_system_and_extension_has_a_published_definition(result, tmp
     own = {u for u in used if u.startswith(t["base"] + "/") and "/Id/" not in u}
     assert own and own <= defined, own - defined
     assert set(t["extension_definitions"]) == {k for k, u in t["extensions"].items() if u.startswith(t["base"])}
+
+
+def _codings(value, wanted) -> list[dict]:
+    """Every dict anywhere in `value` (resources, nested) for which `wanted` is true."""
+    if isinstance(value, dict):
+        return ([value] if wanted(value) else []) + [c for item in value.values() for c in _codings(item, wanted)]
+    if isinstance(value, list):
+        return [c for item in value for c in _codings(item, wanted)]
+    return []
