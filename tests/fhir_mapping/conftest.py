@@ -95,7 +95,7 @@ def scenario_staged() -> dict[str, pa.Table]:
              "value": 15.0, "consultation_id": "K1", "staff_role": "GP"},
             {"event_id": "E2", "patient_id": "G1", "event_date": D(2025, 1, 5), "snomed_code": "35489007",
              "value": None, "consultation_id": "K1", "staff_role": "GP"},
-            {"event_id": "E3", "patient_id": "G1", "event_date": D(2025, 1, 6), "snomed_code": "736366004",
+            {"event_id": "E3", "patient_id": "G1", "event_date": D(2025, 1, 6), "snomed_code": "736253002",
              "value": None, "consultation_id": None, "staff_role": "MHP"},
             {"event_id": "E4", "patient_id": "G1", "event_date": D(2025, 1, 6), "snomed_code": "999999999",
              "value": None, "consultation_id": None, "staff_role": "GP"},

@@ -189,7 +189,7 @@ def test_mhs008_crisis_care_plan(find):
 
 def test_gp_care_plan_code_becomes_crisis_care_plan(find):
     plan = find("CarePlan", "E3")
-    assert plan["category"][0]["coding"][0]["code"] == "736366004"
+    assert plan["category"][0]["coding"][0]["code"] == "736253002"
     assert plan["category"][1]["coding"][0]["code"] == "crisis"
 
 

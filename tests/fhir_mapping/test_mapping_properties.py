@@ -41,7 +41,7 @@ _datetimes = st.tuples(_dates, st.integers(0, 23), st.integers(0, 59)).map(lambd
 _BY_NAME = {
     "target_service": _maybe(st.sampled_from(["A06", "A13", "talking therapies", "social prescribing", "Z99"])),
     "snomed_code": st.sampled_from(["24921000000109", "1037451000000103", "871731000000106", "720433000",
-                                    "445455005", "35489007", "736366004", "391193001", "123456789"]),
+                                    "445455005", "35489007", "736253002", "391193001", "123456789"]),
     "CodedAssToolType": st.sampled_from(["720433000", "445455005", "1091071000000100", "WSAS", "999"]),
     "ubrn": _maybe(st.just("000012345678")),
     "PresentingComplaint": _maybe(st.sampled_from(["F32.1", "F41.1"])),

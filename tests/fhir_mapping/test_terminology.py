@@ -156,6 +156,22 @@ def test_every_snomed_display_in_the_code_lists_is_its_recorded_preferred_term()
                 "system": terminology()["systems"]["snomed"], "code": code, "display": terms[code]["term"]}, key
 
 
+def test_every_gp_concept_is_confirmed_by_a_cited_source_or_marked_unverified():
+    from carebridge.core.reference import codes
+
+    lists = codes()
+    gp, terms, concepts, sources = (lists[k] for k in ("gp_snomed", "snomed_terms", "snomed_concepts", "snomed_sources"))
+    assert concepts and set(concepts) <= set(gp) and set(concepts).isdisjoint(terms)
+    assert all(entry["source"] in sources for entry in concepts.values())
+    semantic_tag = re.compile(r" \([a-z /]+\)$")
+    for code, entry in concepts.items():
+        # the concept is confirmed, its preferred term is not: the name is the source's description
+        assert gp[code].get("verified") is not False and gp[code].get("term_verified") is False, code
+        if "description" in entry:
+            assert gp[code]["name"] == semantic_tag.sub("", entry["description"]), code
+    assert {c for c, v in gp.items() if c not in terms and c not in concepts and v.get("verified") is not False} == set()
+
+
 def test_snomed_codings_in_the_resources_carry_the_recorded_preferred_term(result):
     from carebridge.core.reference import codes
 
