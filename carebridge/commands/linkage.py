@@ -22,6 +22,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from carebridge.core.settings import env_warehouse_url
+
 __all__ = ["register", "write_queue", "record_decisions"]
 
 
@@ -118,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     review = sub.add_parser("review", help="list the review queue, or record decisions on it",
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     review.add_argument("--out", type=Path, required=True, help="the output folder of the last run")
-    review.add_argument("--warehouse", default=os.environ.get("CAREBRIDGE_WAREHOUSE_URL", ""),
+    review.add_argument("--warehouse", default=env_warehouse_url(),
                         help="SQLAlchemy URL of the warehouse (default: the DuckDB file in --out)")
     review.add_argument("--to", type=Path, default=None, help="folder for queue.csv (default: OUT/linkage_review)")
     review.add_argument("--decisions", type=Path, default=None,

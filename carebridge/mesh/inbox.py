@@ -17,9 +17,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from carebridge.core.layout import SOURCES  # the landing layout, defined once
+
 __all__ = ["landing_path", "collect_inbox", "Collected", "SOURCES", "UNRECOGNISED"]
 
-SOURCES = ("gp", "mhsds", "talking_therapies", "vcse")
 UNRECOGNISED = "mesh_unrecognised"
 _NAME = re.compile(r"^(?P<source>[a-z_]+)\.(?P<ods>[A-Z0-9]{3,10})\.(?P<month>\d{4}-(0[1-9]|1[0-2]))\."
                    r"(?P<submission>[A-Za-z0-9_-]+)\.(?P<table>[A-Za-z0-9_-]+)\.(?P<ext>csv|parquet)$")

@@ -13,10 +13,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 import sqlalchemy as sa
+
+if TYPE_CHECKING:
+    from warehouse.viewdef.dialect import Dialect
 
 __all__ = ["Engine", "quote"]
 
@@ -31,7 +34,9 @@ class Engine(ABC):
 
     name: ClassVar[str]           # SQLAlchemy dialect name: "duckdb", "postgresql"; "spark"
     url_schemes: ClassVar[tuple[str, ...]]
-    view_dialect: ClassVar[str]   # the view compiler's SQL dialect for this backend (warehouse.viewdef.dialect)
+    # The view compiler's SQL dialect (a warehouse.viewdef.dialect.Dialect defined beside the backend,
+    # or the name of one the compiler finds: Spark's lives in warehouse.viewdef.spark).
+    view_dialect: ClassVar[Dialect | str]
 
     def __init__(self, sa_engine: sa.Engine) -> None:
         self.sa = sa_engine

@@ -1,5 +1,6 @@
 """The DuckDB backend: Arrow in and out natively, on the engine's single connection (a DuckDB file
-takes one writer); FHIR NDJSON parsed by DuckDB's JSON reader; views compiled to DuckDB SQL."""
+takes one writer); FHIR NDJSON parsed by DuckDB's JSON reader; views compiled to DuckDB SQL
+(its dialect: `warehouse.engines.duckdb_dialect`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from warehouse.engines.base import Engine
+from warehouse.engines.duckdb_dialect import DUCKDB
 
 __all__ = ["DuckDBEngine"]
 
@@ -18,7 +20,7 @@ __all__ = ["DuckDBEngine"]
 class DuckDBEngine(Engine):
     name = "duckdb"
     url_schemes = ("duckdb",)
-    view_dialect = "duckdb"
+    view_dialect = DUCKDB
 
     @classmethod
     def connect(cls, url: str, read_only: bool = False) -> sa.Engine:

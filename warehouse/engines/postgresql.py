@@ -2,7 +2,8 @@
 written by Arrow's C++ writer in chunks (no per-row Python); results come back through
 `COPY (query) TO STDOUT` and Arrow's CSV reader, typed from the query's result description. SQL is
 sent through the raw psycopg cursor without parameters, so a `%` in SQL is a `%`. FHIR resources
-are loaded as jsonb; views compile to PostgreSQL SQL; grants follow warehouse/roles.yaml."""
+are loaded as jsonb; views compile to PostgreSQL SQL
+(its dialect: `warehouse.engines.postgresql_dialect`); grants follow warehouse/roles.yaml."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from warehouse.engines.base import Engine, quote
+from warehouse.engines.postgresql_dialect import POSTGRESQL
 
 __all__ = ["PostgresEngine"]
 
@@ -95,7 +97,7 @@ class PostgresEngine(Engine):
 
     name = "postgresql"
     url_schemes = ("postgresql",)
-    view_dialect = "postgresql"
+    view_dialect = POSTGRESQL
 
     @classmethod
     def connect(cls, url: str, read_only: bool = False) -> sa.Engine:

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from warehouse.viewdef.dialect import POSTGRESQL
 from warehouse.viewdef.errors import SQL_ERROR_PREFIX, ViewDefinitionError
 from warehouse.viewdef.loading import resource_batches, valid_name
 from warehouse.viewdef.model import output_schema, parse_view
 from warehouse.viewdef.sql_view import compile_parsed
+from warehouse.engines.postgresql_dialect import POSTGRESQL
 
 if TYPE_CHECKING:  # psycopg is an optional dependency (the postgres extra): imported only when used
     import psycopg
@@ -98,7 +98,7 @@ def run_compiled_pg(con: psycopg.Connection, view: dict, schema: str = "public")
     """Compile a view for PostgreSQL and run it; a missing resource table means no rows."""
     parsed = parse_view(view)
     target = output_schema(parsed)
-    sql = compile_parsed(parsed, POSTGRESQL.name, schema)
+    sql = compile_parsed(parsed, POSTGRESQL, schema)
     if not _table_exists(con, schema, parsed.resource):
         return target.empty_table()
     import psycopg

@@ -242,7 +242,7 @@ def _where(view: View, scope: SqlScope) -> str:
     return " AND ".join(f"coalesce({t}, false)" for t in tests)
 
 
-def compile_parsed(view: View, dialect: str = "duckdb", schema: str = "main") -> str:
+def compile_parsed(view: View, dialect: Dialect | str = "duckdb", schema: str = "main") -> str:
     """SQL for an already validated view (see `compile_view`)."""
     d = get_dialect(dialect)
     scope = SqlScope(view.env, item(ROOT), item(ROOT), "0", {c.name: c for c in view.constants}, d)
@@ -263,7 +263,7 @@ def _root_source(table: str, sql: str, d: Dialect) -> str:
     return d.sql("root_source", table=table, keys=keys) if keys else table
 
 
-def compile_view(view: dict, dialect: str = "duckdb", schema: str = "main") -> str:
+def compile_view(view: dict, dialect: Dialect | str = "duckdb", schema: str = "main") -> str:
     """One SQL query evaluating a ViewDefinition over `<schema>.fhir_<resource>` tables.
 
     Raises ViewDefinitionError for an invalid view and NotCompilable for a valid view this dialect
