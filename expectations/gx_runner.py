@@ -34,6 +34,7 @@ __all__ = ["GxResult", "open_context", "ensure_site", "build_expectation", "run_
            "build_data_docs"]
 
 _DATASOURCE = "carebridge"
+_SPARK_DATASOURCE = "carebridge_spark"  # Spark DataFrames (GX's Spark execution engine)
 _BATCH_DEFINITION = "whole_table"
 _DEFAULT_SITE = "local_site"
 _GX_SEVERITY = {"error": "critical", "warning": "warning"}
@@ -126,9 +127,15 @@ def build_expectation(check: Check) -> Expectation:
 
 # --- running -------------------------------------------------------------------------------------
 
-def _batch_definition(context: Any, asset_name: str) -> Any:
+def _batch_definition(context: Any, asset_name: str, spark: bool = False) -> Any:
+    """The suite's whole-dataframe batch, on GX's pandas datasource or (a Spark DataFrame, which
+    GX's Spark execution engine validates on the cluster) its Spark datasource."""
     sources = context.data_sources
-    source = sources.get(_DATASOURCE) if _DATASOURCE in sources.all() else sources.add_pandas(_DATASOURCE)
+    name = _SPARK_DATASOURCE if spark else _DATASOURCE
+    if name in sources.all():
+        source = sources.get(name)
+    else:
+        source = sources.add_spark(name) if spark else sources.add_pandas(name)
     asset = (source.get_asset(asset_name) if asset_name in source.get_asset_names()
              else source.add_dataframe_asset(asset_name))
     existing = {bd.name: bd for bd in asset.batch_definitions}
@@ -141,7 +148,7 @@ def _result_format(examples: int) -> dict[str, Any]:
     return {"result_format": "SUMMARY", "partial_unexpected_count": examples}
 
 
-def run_checks(context: Any, suite_name: str, checks: Sequence[Check], frame: pd.DataFrame, *,
+def run_checks(context: Any, suite_name: str, checks: Sequence[Check], frame: pd.DataFrame | Any, *,
                examples: int, site_name: str | None = None) -> list[GxResult]:
     """Run `checks` on `frame` as the GX suite `suite_name` through a checkpoint of the same name.
 
@@ -150,7 +157,8 @@ def run_checks(context: Any, suite_name: str, checks: Sequence[Check], frame: pd
     suite = context.suites.add_or_update(
         gx.ExpectationSuite(name=suite_name, expectations=[build_expectation(c) for c in checks]))
     validation = context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=suite_name, data=_batch_definition(context, suite_name), suite=suite))
+        gx.ValidationDefinition(name=suite_name, data=_batch_definition(context, suite_name, not isinstance(frame, pd.DataFrame)),
+                                suite=suite))
     actions = [gx.checkpoint.UpdateDataDocsAction(name="update_data_docs", site_names=[site_name])] if site_name else []
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(name=suite_name, validation_definitions=[validation], actions=actions,

@@ -24,8 +24,8 @@ import pyarrow as pa
 
 from expectations import gx_runner, offline_docs
 from expectations.config import settings
-from expectations.plan import Check, build_plan
-from expectations.spec import ExpectationSpec, Severity, SuiteSpec, list_suites, load_suite
+from expectations.plan import EXTENSIONS, Check, build_plan
+from expectations.spec import ExpectationSpec, Severity, SuiteSpec, list_suites, load_suite, spec_columns
 
 __all__ = ["ExpectationOutcome", "TableValidation", "SuiteSpec", "load_suite", "list_suites",
            "validate_table", "build_data_docs"]
@@ -79,28 +79,54 @@ class TableValidation:
                 "failures": [r.to_dict() for r in self.results if not r.success]}
 
 
-def validate_table(layer: str, table: str, data: pa.Table | pd.DataFrame,
+def validate_table(layer: str, table: str, data: pa.Table | pd.DataFrame | Any,
                    related: Mapping[str, pa.Table] | None = None, *, context_root: Path | None = None,
                    site_dir: Path | None = None) -> TableValidation:
-    """Validate `data` against suite `layer`/`table`.
+    """Validate `data` (Arrow, pandas, or a Spark DataFrame) against suite `layer`/`table`.
 
     `related` holds the tables foreign keys point at, keyed `"<layer>.<table>"` or `"<table>"`.
     `context_root` is the GX file-mode context folder (results accumulate there for Data Docs);
     None runs in an ephemeral context that keeps nothing. With `site_dir`, each validation also
-    updates that Data Docs site as it runs.
+    updates that Data Docs site as it runs. A Spark DataFrame stays on the cluster: GX's Spark
+    datasource runs every check on the table's own columns there; only the columns carebridge's
+    extensions derive new columns from are collected, and their checks run on pandas.
     """
     suite, cfg = load_suite(layer, table), settings()
-    arrow = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+    spark = _is_spark(data)
+    if spark:
+        arrow = data.select(*_extension_columns(suite, data.columns)).toArrow()
+    else:
+        arrow = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
     plan = build_plan(suite, arrow, related, cfg.foreign_key_value_set_limit)
     runnable = [c for c in plan.checks if c.error is None]
     hidden = {c.key for c in runnable if _touches_identifiable(c, cfg.identifiable_columns)}
-    groups = {suite.name: ([c for c in runnable if c.key not in hidden], cfg.unexpected_examples),
-              f"{suite.name}.identifiable": ([c for c in runnable if c.key in hidden], 0)}
-    frame = _to_pandas(plan.data, {col for c in runnable for col in c.columns})
-    results = _run_groups(groups, frame, context_root, site_dir)
+    on_spark = {c.key for c in runnable if spark and set(c.columns) <= set(data.columns)}
+    frame = _to_pandas(plan.data, {col for c in runnable if c.key not in on_spark for col in c.columns})
+    groups = {}
+    for name, examples, keep in ((suite.name, cfg.unexpected_examples, lambda c: c.key not in hidden),
+                                 (f"{suite.name}.identifiable", 0, lambda c: c.key in hidden)):
+        checks = [c for c in runnable if keep(c)]
+        groups[name] = ([c for c in checks if c.key not in on_spark], examples, frame)
+        if spark:
+            used = sorted({col for c in checks if c.key in on_spark for col in c.columns})
+            groups[f"{name}.spark"] = ([c for c in checks if c.key in on_spark], examples, data.select(*used))
+    results = _run_groups(groups, context_root, site_dir)
     outcomes = [_outcome(c, results.get(c.key), frame, c.key in hidden, cfg.unexpected_examples)
                 for c in plan.checks]
-    return TableValidation(suite=suite.name, evaluated_rows=plan.data.num_rows, results=outcomes)
+    rows = data.count() if spark else plan.data.num_rows
+    return TableValidation(suite=suite.name, evaluated_rows=rows, results=outcomes)
+
+
+def _is_spark(data: Any) -> bool:
+    """A Spark DataFrame (classic or Connect), recognised without importing pyspark."""
+    return hasattr(data, "sparkSession") and hasattr(data, "toArrow")
+
+
+def _extension_columns(suite: SuiteSpec, present: Sequence[str]) -> list[str]:
+    """The columns carebridge's extensions (expectations.plan.EXTENSIONS) read: the only ones a
+    Spark table's validation collects to the driver."""
+    wanted = {c for spec in suite.expectations if spec.expectation in EXTENSIONS for c in spec_columns(spec)}
+    return [c for c in present if c in wanted]
 
 
 def build_data_docs(context_root: Path, site_dir: Path) -> Path:
@@ -114,15 +140,16 @@ def build_data_docs(context_root: Path, site_dir: Path) -> Path:
     return index
 
 
-def _run_groups(groups: Mapping[str, tuple[list[Check], int]], frame: pd.DataFrame,
-                context_root: Path | None, site_dir: Path | None) -> dict[str, gx_runner.GxResult]:
-    """Run each non-empty group of checks as its own GX suite (name -> (checks, examples shown))."""
+def _run_groups(groups: Mapping[str, tuple[list[Check], int, Any]], context_root: Path | None,
+                site_dir: Path | None) -> dict[str, gx_runner.GxResult]:
+    """Run each non-empty group of checks as its own GX suite (name -> (checks, examples shown,
+    the pandas or Spark DataFrame it validates))."""
     site_name = settings().data_docs_site_name if site_dir is not None else None
     results: dict[str, gx_runner.GxResult] = {}
     with gx_runner.open_context(context_root) as context:
         if site_name:
             gx_runner.ensure_site(context, site_name, Path(site_dir))
-        for name, (checks, examples) in groups.items():
+        for name, (checks, examples, frame) in groups.items():
             if checks:
                 for result in gx_runner.run_checks(context, name, checks, frame, examples=examples,
                                                    site_name=site_name):

@@ -35,7 +35,7 @@ from carebridge.core.layout import OutputLayout
 from fhir_mapping.context import PersonIndexLike, build_context, sql_name
 from fhir_mapping.delivery import delivery_parts, logical_resources, references_of
 from fhir_mapping.delivery_text import AnchorCache, delivery_parts_text
-from fhir_mapping.ndjson import dumps, manifest_files
+from fhir_mapping.ndjson import dumps, manifest_parts, type_lines
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import code_maps, inputs, terminology
 
@@ -336,12 +336,11 @@ class _BundleFile:
 
 
 def _lines(folder: Path, files: list[tuple[str, str]]) -> Iterator[tuple[str, str]]:
-    """(resource type, line without its newline) of every export line, in rid order."""
-    for rtype, url in files:
-        with open(folder / url, encoding="utf-8", newline="\n") as fh:
-            for line in fh:
-                if line.strip():
-                    yield rtype, line.rstrip("\n")
+    """(resource type, line without its newline) of every export line, in rid order (a type's
+    parts, if the export is partitioned, merged in id order)."""
+    for rtype in dict.fromkeys(rtype for rtype, _ in files):
+        for line in type_lines([folder / url for t, url in files if t == rtype]):
+            yield rtype, line
 
 
 def _entry_rows(con: duckdb.DuckDBPyConnection, first: int, last: int) -> Iterator[tuple[int, int, str, str]]:
@@ -412,7 +411,7 @@ def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir
     """
     ndjson_dir = Path(ndjson_dir)
     manifest = json.loads((ndjson_dir / "manifest.json").read_text(encoding="utf-8"))
-    files = sorted((rtype, path.name) for rtype, (path, _) in manifest_files(ndjson_dir).items())
+    files = [(rtype, path.name) for rtype, (paths, _) in sorted(manifest_parts(ndjson_dir).items()) for path in paths]
     folder = _bundles_folder(out_dir)
     work = OutputLayout(Path(out_dir)).fhir_work("bundles")
     con = _connect(work, memory_limit)

@@ -40,7 +40,10 @@ from fhir_mapping.referrals import build_referrals
 from fhir_mapping.shards import ShardInput, SplitInputs, shard_count, split_inputs
 from fhir_mapping.validation import ValidationReport, validate_chunk
 
-__all__ = ["FhirExport", "ShardOutput", "write_fhir_export", "map_shard", "without_cycle_collector"]
+__all__ = ["FhirExport", "ShardOutput", "write_fhir_export", "map_shard", "without_cycle_collector",
+           # the steps `write_fhir_export` is made of, also run by the Spark export (carebridge.spark.fhir)
+           "part_path", "check_and_write", "reference_resources", "merge_all", "remove_work", "total_of",
+           "export_result"]
 
 Services = dict[tuple[str, str], str | None]
 
@@ -77,16 +80,16 @@ class ShardOutput:
     services_used: Services
 
 
-def _part(work: Path, name: str, rtype: str) -> Path:
+def part_path(work: Path, name: str, rtype: str) -> Path:
     return work / name / f"{rtype}.part"
 
 
-def _check_and_write(resources: dict[str, list[dict[str, Any]]], work: Path, name: str,
+def check_and_write(resources: dict[str, list[dict[str, Any]]], work: Path, name: str,
                      strict: bool = False) -> Checked:
     """Validate and profile-check resources and write them as part files."""
     failures = validate_chunk([r for rtype in sorted(resources) for r in resources[rtype]], strict)
     profiles = check_shard(resources)
-    counts = {rtype: write_part(items, _part(work, name, rtype)) for rtype, items in resources.items() if items}
+    counts = {rtype: write_part(items, part_path(work, name, rtype)) for rtype, items in resources.items() if items}
     return Checked(counts=counts, checked=profiles.checked, failures=failures, profile_failures=profiles.failures,
                    elsewhere=profiles.elsewhere)
 
@@ -120,7 +123,7 @@ def _map_shard(task: ShardInput, work: Path, strict: bool) -> ShardOutput:
     ctx.con.close()
     home = set(task.home_persons.to_pylist())
     resources["Patient"] = [p for p in resources["Patient"] if p["id"] in home]
-    checked = _check_and_write(resources, work, f"{task.shard:05d}", strict)
+    checked = check_and_write(resources, work, f"{task.shard:05d}", strict)
     return ShardOutput(shard=task.shard, checked=checked, unmapped=sorted_unmapped(ctx.unmapped), warnings=ctx.warnings,
                        organisations_used=ctx.organisations_used, services_used=ctx.services_used)
 
@@ -160,7 +163,7 @@ def merged_services(over_all: Services, per_shard: list[Services]) -> Services:
     return merged
 
 
-def _reference_resources(split: SplitInputs, outputs: list[ShardOutput]) -> tuple[dict[str, list], list[str]]:
+def reference_resources(split: SplitInputs, outputs: list[ShardOutput]) -> tuple[dict[str, list], list[str]]:
     """Organizations and HealthcareServices of everything the shards referenced; (resources, warnings)."""
     ctx = MappingContext(con=duckdb.connect(), reference=split.reference)
     for key, rows in split.staged.items():
@@ -172,24 +175,24 @@ def _reference_resources(split: SplitInputs, outputs: list[ShardOutput]) -> tupl
     return resources, ctx.warnings
 
 
-def _merge_all(work: Path, folder: Path, names: list[str], counts: dict[str, int],
+def merge_all(work: Path, folder: Path, names: list[str], counts: dict[str, int],
                watch: set[str]) -> set[str]:
     """Merge every type's parts into its NDJSON file; returns which `Type/id` keys of `watch` were written."""
     found: set[str] = set()
     for rtype in sorted(counts):
-        parts = [p for p in (_part(work, name, rtype) for name in names) if p.exists()]
+        parts = [p for p in (part_path(work, name, rtype) for name in names) if p.exists()]
         ids = frozenset(key.split("/", 1)[1] for key in watch if key.startswith(f"{rtype}/"))
         found |= {f"{rtype}/{i}" for i in merge_parts(parts, folder / f"{rtype}.ndjson", ids)[1]}
     return found
 
 
-def _remove_work(work: Path) -> None:
+def remove_work(work: Path) -> None:
     shutil.rmtree(work, ignore_errors=True)
     if work.parent.exists() and not any(work.parent.iterdir()):
         work.parent.rmdir()
 
 
-def _total(batches: list[Checked]) -> Checked:
+def total_of(batches: list[Checked]) -> Checked:
     counts: dict[str, int] = {}
     for batch in batches:
         for rtype, n in batch.counts.items():
@@ -214,12 +217,12 @@ def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike
     runs = (_in_pool(split, work, min(workers, k), strict) if workers > 1 and k > 1
             else _in_process(split, work, strict))
     outputs = sorted(runs, key=lambda o: o.shard)
-    reference_resources, reference_warnings = _reference_resources(split, outputs)
-    total = _total([o.checked for o in outputs] + [_check_and_write(reference_resources, work, "reference", strict)])
+    references, reference_warnings = reference_resources(split, outputs)
+    total = total_of([o.checked for o in outputs] + [check_and_write(references, work, "reference", strict)])
     folder = ndjson_folder(out_dir)
-    found = _merge_all(work, folder, [f"{o.shard:05d}" for o in outputs] + ["reference"], total.counts,
+    found = merge_all(work, folder, [f"{o.shard:05d}" for o in outputs] + ["reference"], total.counts,
                        total.elsewhere)
-    _remove_work(work)
+    remove_work(work)
     manifest = write_manifest(folder, total.counts, transaction_time)
     return export_result(split, outputs, total, reference_warnings, found,
                          {rtype: [folder / f"{rtype}.ndjson"] for rtype in total.counts}, manifest, k)

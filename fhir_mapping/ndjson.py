@@ -4,7 +4,8 @@
 the configured base URL (`CAREBRIDGE_FHIR_BASE`): `request` is the system-level kick-off
 (`[base]/$export`, for a system client), each `output[].url` the absolute URL where the server
 hands out that file to such a client (`[base]/ndjson/<Type>.ndjson`, token required). Code that
-reads the files from disk takes the file name from the URL (`manifest_files`).
+reads the files from disk takes the file names from the URLs (`manifest_parts`): one
+`<Type>.ndjson`, or, from a partitioned (Spark) export, the parts `<Type>.<part>.ndjson`.
 
 Each type's file is in id order. `write_ndjson` writes resources held in memory; the batched
 export writes each shard's resources as a sorted *part* (`write_part`) and merges the parts of a
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import heapq
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from carebridge.core.layout import OutputLayout
 from fhir_mapping.terminology import terminology
 
 __all__ = ["write_ndjson", "read_ndjson", "dumps", "ndjson_folder", "write_part", "merge_parts", "write_manifest",
-           "manifest_files"]
+           "manifest_files", "manifest_parts", "write_parts_manifest", "type_lines"]
 
 
 def dumps(resource: dict[str, Any]) -> str:
@@ -54,17 +55,44 @@ def write_manifest(folder: Path, counts: dict[str, int], transaction_time: str) 
     return path
 
 
-def manifest_files(folder: Path) -> dict[str, tuple[Path, int]]:
-    """Type -> (its file beside the manifest, count): the last segment of each output URL."""
+def manifest_parts(folder: Path) -> dict[str, tuple[tuple[Path, ...], int]]:
+    """Type -> (its files beside the manifest, in manifest order, and their total count): one
+    `<Type>.ndjson`, or the parts `<Type>.<part>.ndjson` a partitioned (Spark) export writes. Every
+    reader of an export (views loader, bundle writer, `carebridge serve`) takes its files from here."""
     folder = Path(folder)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    files = {}
+    files: dict[str, tuple[tuple[Path, ...], int]] = {}
     for item in manifest["output"]:
-        name = str(item["url"]).rsplit("/", 1)[-1]
-        if name != f"{item['type']}.ndjson":
-            raise ValueError(f"{folder / 'manifest.json'}: unexpected file {item['url']!r} for {item['type']}")
-        files[item["type"]] = (folder / name, item["count"])
+        rtype, name = item["type"], str(item["url"]).rsplit("/", 1)[-1]
+        if name != f"{rtype}.ndjson" and not (name.startswith(f"{rtype}.") and name.endswith(".ndjson")
+                                               and "/" not in name and name.count(".") == 2):
+            raise ValueError(f"{folder / 'manifest.json'}: unexpected file {item['url']!r} for {rtype}")
+        paths, count = files.get(rtype, ((), 0))
+        files[rtype] = (paths + (folder / name,), count + int(item["count"]))
     return files
+
+
+def manifest_files(folder: Path) -> dict[str, tuple[Path, int]]:
+    """Type -> (its one file beside the manifest, count), for an export of one file per type
+    (a partitioned export is an error here: read it with `manifest_parts`)."""
+    files = {}
+    for rtype, (paths, count) in manifest_parts(folder).items():
+        if len(paths) != 1:
+            raise ValueError(f"{Path(folder) / 'manifest.json'}: {rtype} is in {len(paths)} parts (see manifest_parts)")
+        files[rtype] = (paths[0], count)
+    return files
+
+
+def write_parts_manifest(folder: Path, parts: list[tuple[str, str, int]], transaction_time: str) -> Path:
+    """The manifest of a partitioned export: every part as (type, file name, count), each listed
+    as `write_manifest` lists a type's one file."""
+    t = terminology()
+    output = [{"type": rtype, "url": f"{t['bulk_files']}/{name}", "count": n} for rtype, name, n in sorted(parts) if n]
+    manifest = {"transactionTime": transaction_time, "request": t["bulk_request"],
+                "requiresAccessToken": True, "output": output, "error": []}
+    path = Path(folder) / "manifest.json"
+    path.write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", encoding="utf-8")
+    return path
 
 
 def _write_type(path: Path, resources: list[dict[str, Any]]) -> None:
@@ -115,10 +143,22 @@ def merge_parts(parts: list[Path], path: Path, watch: frozenset[str] = frozenset
     return n, found
 
 
+def _line_id(line: str) -> str:
+    return json.loads(line)["id"]
+
+
+def type_lines(paths: Sequence[Path]) -> Iterator[str]:
+    """The non-blank lines (without newline) of one type's files in id order: its one file as it
+    is, or the parts of a partitioned export (each in id order) merged, one line of each at a time."""
+    with ExitStack() as stack:
+        streams = [(line.rstrip("\n") for line in stack.enter_context(open(p, encoding="utf-8", newline="\n"))
+                    if line.strip()) for p in paths]
+        yield from streams[0] if len(streams) == 1 else heapq.merge(*streams, key=_line_id)
+
+
 def read_ndjson(folder: Path) -> dict[str, list[dict[str, Any]]]:
     """Read back an export written by `write_ndjson` (the files its manifest lists)."""
     resources: dict[str, list[dict[str, Any]]] = {}
-    for rtype, (path, _) in manifest_files(folder).items():
-        with open(path, encoding="utf-8") as fh:
-            resources[rtype] = [json.loads(line) for line in fh if line.strip()]
+    for rtype, (paths, _) in manifest_parts(folder).items():
+        resources[rtype] = [json.loads(line) for line in type_lines(paths)]
     return resources

@@ -103,4 +103,4 @@ def _build(context: dg.AssetExecutionContext, carebridge: CarebridgeResource, se
         yield dg.MaterializeResult(asset_key=mart_key(name), metadata=_mart_metadata(engine, name, tables))
     checked = {k.name for k in context.selected_asset_check_keys}
     keys = {n: k for n, k in ANALYTICS_KEYS.items() if check_name(catalog.ANALYTICS, n) in checked}
-    yield from gx_check_results(carebridge.layout.gx, catalog.ANALYTICS, tables, related=tables, keys=keys)
+    yield from gx_check_results(carebridge.layout.gx, catalog.ANALYTICS, tables, related=tables, keys=keys, engine=engine)

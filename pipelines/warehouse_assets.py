@@ -32,7 +32,8 @@ def fhir_views(context: dg.AssetExecutionContext, carebridge: CarebridgeResource
     counts = materialise_views(carebridge.engine, carebridge.layout.fhir_ndjson)
     fhir_catalog.drop_raw_tables(carebridge.engine)  # the views were the only readers of the JSON tables
     apply_comments(carebridge.engine, "fhir")
-    checks = gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts))
+    checks = gx_check_results(carebridge.layout.gx, "fhir", fhir_catalog.read_views(carebridge.engine, counts),
+                              engine=carebridge.engine)
     return gate.record(context.run_id, [dg.MaterializeResult(metadata={"rows_by_view": counts_table(counts, "view"),
                                                                        **gate.metadata()}, check_results=checks)],
                        {"tables": [f"{fhir_catalog.SCHEMA}.{name}" for name in counts]})[0]
@@ -84,7 +85,7 @@ def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
     tables = catalog.read_tables(engine, catalog.PUBLISHED, counts)
     results = [*(dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=_table_metadata(name, tables[name]))
                  for name in tables),
-               *gx_check_results(carebridge.layout.gx, "published", tables, keys=PUBLISHED_KEYS)]
+               *gx_check_results(carebridge.layout.gx, "published", tables, keys=PUBLISHED_KEYS, engine=engine)]
     yield from gate.record(context.run_id, results, {"published": list(tables),
                                                      "tables": [f"{catalog.PUBLISHED}.{n}" for n in tables]})
 

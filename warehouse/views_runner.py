@@ -17,7 +17,7 @@ import pyarrow as pa
 from warehouse.catalog import fhir as fhir_catalog
 from warehouse.engines import Warehouse, backend
 from warehouse.viewdef import NotCompilable, evaluate
-from fhir_mapping.ndjson import manifest_files
+from fhir_mapping.ndjson import manifest_parts
 from fhir_mapping.terminology import default_base, terminology
 
 __all__ = ["VIEWS_DIR", "view_definitions", "materialise_views"]
@@ -38,15 +38,17 @@ def view_definitions() -> dict[str, dict]:
             for path in sorted(VIEWS_DIR.glob("v_*.json"))}
 
 
-def _ndjson_files(ndjson_dir: Path) -> dict[str, Path]:
-    return {rtype: path for rtype, (path, _) in manifest_files(ndjson_dir).items()}
+def _ndjson_files(ndjson_dir: Path) -> dict[str, tuple[Path, ...]]:
+    """Each type's files: one, or every part of a partitioned export (`manifest_parts`)."""
+    return {rtype: paths for rtype, (paths, _) in manifest_parts(ndjson_dir).items()}
 
 
-def _read_type(files: dict[str, Path], rtype: str) -> list[dict]:
-    if rtype not in files:
-        return []
-    with open(files[rtype], encoding="utf-8") as fh:
-        return [json.loads(line) for line in fh if line.strip()]
+def _read_type(files: dict[str, tuple[Path, ...]], rtype: str) -> list[dict]:
+    found = []
+    for path in files.get(rtype, ()):
+        with open(path, encoding="utf-8") as fh:
+            found += [json.loads(line) for line in fh if line.strip()]
+    return found
 
 
 def materialise_views(engine: Warehouse, ndjson_dir: Path) -> dict[str, int]:

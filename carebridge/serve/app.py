@@ -7,7 +7,8 @@ Endpoints (base = the public base URL, e.g. https://carebridge.example.nhs.uk/fh
     POST   [base]/token                             SMART Backend Services token request
     GET    [base]/Group/<ODS>/$export               kick-off: 202 + Content-Location (status URL)
     GET    [base]/$export                           system-level kick-off (a system client only)
-    GET    [base]/ndjson/<Type>.ndjson              a file of the pipeline's own manifest (a system client only)
+    GET    [base]/ndjson/<file>.ndjson              a file of the pipeline's own manifest (a system client only; a
+                                                     partitioned export lists its parts, <Type>.<part>.ndjson)
     GET    [base]/jobs/<id>                         status: 202 + X-Progress, then 200 + manifest
     DELETE [base]/jobs/<id>                         cancel / delete the job and its files: 202
     GET    [base]/jobs/<id>/<Type>.ndjson           a file of the manifest
@@ -195,7 +196,7 @@ def create_app(served: Served, clients: dict[str, Client], base_url: str, work_d
         if grant.ods != SYSTEM:
             return outcome(403, "forbidden", "the pipeline's own files are for a system client")
         name = request.path_params["name"]
-        if name not in {f"{rtype}.ndjson" for rtype in served.types}:
+        if name not in {file for names in served.files.values() for file in names}:
             return outcome(404, "not-found", f"no file {name} in the export")
         return FileResponse(served.ndjson / name, media_type=NDJSON)
 

@@ -12,8 +12,10 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from carebridge.serve.store import Served
 
@@ -50,6 +52,19 @@ def _keys_by_type(keys: Iterable[str]) -> dict[str, set[str]]:
     return by_type
 
 
+def _copy_lines(folder: Path, places: list[tuple[str, int]], target: Path) -> None:
+    """The lines at (file name, byte offset) in `folder`, in that order, into one NDJSON file (the
+    files of a partitioned export each opened once)."""
+    with ExitStack() as stack, open(target, "wb") as out:
+        sources: dict[str, BinaryIO] = {}
+        for name, position in places:
+            if name not in sources:
+                sources[name] = stack.enter_context(open(folder / name, "rb"))
+            sources[name].seek(position)
+            line = sources[name].readline()
+            out.write(line if line.endswith(b"\n") else line + b"\n")
+
+
 def write_export(served: Served, job: Job, file_url: str) -> None:
     """Write the job's files and fill `job.output` ({type, url, count}); stops early if cancelled."""
     wanted = _keys_by_type(served.members(job.ods, job.since_month))
@@ -57,15 +72,10 @@ def write_export(served: Served, job: Job, file_url: str) -> None:
     for rtype in job.types:
         if job.cancelled.is_set():
             return
-        positions = sorted(served.offsets[f"{rtype}/{rid}"][1] for rid in wanted.get(rtype, ()))
-        if positions:
-            with open(served.ndjson / f"{rtype}.ndjson", "rb") as source, open(job.folder / f"{rtype}.ndjson",
-                                                                               "wb") as out:
-                for position in positions:  # file order, which is id order
-                    source.seek(position)
-                    line = source.readline()
-                    out.write(line if line.endswith(b"\n") else line + b"\n")
-            job.output.append({"type": rtype, "url": f"{file_url}/{rtype}.ndjson", "count": len(positions)})
+        places = [served.offsets[f"{rtype}/{rid}"] for rid in sorted(wanted.get(rtype, ()))]  # id order
+        if places:
+            _copy_lines(served.ndjson, places, job.folder / f"{rtype}.ndjson")
+            job.output.append({"type": rtype, "url": f"{file_url}/{rtype}.ndjson", "count": len(places)})
         job.done_types += 1
 
 

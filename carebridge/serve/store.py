@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from carebridge.serve.clients import SYSTEM
-from fhir_mapping.ndjson import manifest_files
+from fhir_mapping.ndjson import manifest_parts
 
 __all__ = ["Served", "load_served", "bundle_keys", "load_definitions", "DEFINITION_TYPES"]
 
@@ -42,16 +42,17 @@ class Served:
     ndjson: Path                                     # <out>/fhir/ndjson
     transaction_time: str                            # the file manifest's transactionTime
     types: tuple[str, ...]                           # resource types in the export, by name
-    offsets: dict[str, tuple[str, int]]              # "Type/id" -> (type, byte offset of its line)
+    offsets: dict[str, tuple[str, int]]              # "Type/id" -> (file name, byte offset of its line)
     groups: dict[str, dict[str, str]] = field(default_factory=dict)  # ODS -> {"Type/id": first month sent}
     definitions: dict[str, dict[str, Any]] = field(default_factory=dict)  # "Type/id" -> definition resource
+    files: dict[str, tuple[str, ...]] = field(default_factory=dict)  # type -> its file names (parts if partitioned)
 
     def line(self, key: str) -> bytes | None:
         """The NDJSON line (without newline) of one resource, or None."""
         where = self.offsets.get(key)
         if where is None:
             return None
-        with open(self.ndjson / f"{where[0]}.ndjson", "rb") as fh:
+        with open(self.ndjson / where[0], "rb") as fh:
             fh.seek(where[1])
             return fh.readline().rstrip(b"\n")
 
@@ -113,16 +114,18 @@ def _groups(bundles: Path) -> dict[str, dict[str, str]]:
     return groups
 
 
-def _offsets(folder: Path, types: tuple[str, ...]) -> dict[str, tuple[str, int]]:
-    """`Type/id` -> (type, byte offset of its line) over every NDJSON file (each line parsed once)."""
+def _offsets(folder: Path, files: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, int]]:
+    """`Type/id` -> (file name, byte offset of its line) over every NDJSON file the manifest lists
+    (each line parsed once)."""
     offsets: dict[str, tuple[str, int]] = {}
-    for rtype in types:
-        with open(folder / f"{rtype}.ndjson", "rb") as fh:
-            position = 0
-            for line in fh:
-                if line.strip():
-                    offsets[f"{rtype}/{json.loads(line)['id']}"] = (rtype, position)
-                position += len(line)
+    for rtype, names in files.items():
+        for name in names:
+            with open(folder / name, "rb") as fh:
+                position = 0
+                for line in fh:
+                    if line.strip():
+                        offsets[f"{rtype}/{json.loads(line)['id']}"] = (name, position)
+                    position += len(line)
     return offsets
 
 
@@ -149,11 +152,12 @@ def load_served(out_dir: Path) -> Served:
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path} not found: run the pipeline into {out_dir} first")
     manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    types = tuple(sorted(manifest_files(folder)))
-    offsets = _offsets(folder, types)
+    files = {rtype: tuple(p.name for p in paths) for rtype, (paths, _) in sorted(manifest_parts(folder).items())}
+    types = tuple(files)
+    offsets = _offsets(folder, files)
     # Only what the NDJSON export holds: anything a bundle carries beyond it is transport (e.g. the
     # Provenance of a retraction), not an exported resource.
     groups = {ods: {key: month for key, month in sent.items() if key in offsets}
               for ods, sent in _groups(Path(out_dir) / "fhir" / "bundles").items()}
     return Served(ndjson=folder, transaction_time=manifest["transactionTime"], types=types, offsets=offsets,
-                  groups=groups, definitions=load_definitions(Path(out_dir) / "fhir" / "definitions"))
+                  groups=groups, definitions=load_definitions(Path(out_dir) / "fhir" / "definitions"), files=files)

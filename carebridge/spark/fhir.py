@@ -14,7 +14,6 @@ The validation and profile reports equal those of `write_fhir_export`.
 
 from __future__ import annotations
 
-import json
 import pickle
 import shutil
 from pathlib import Path
@@ -27,23 +26,22 @@ from fhir_mapping.context import PersonIndexLike, ReferenceLike
 from fhir_mapping.export import (
     FhirExport,
     ShardOutput,
-    _check_and_write,
-    _merge_all,
-    _part,
-    _reference_resources,
-    _remove_work,
-    _total,
+    check_and_write,
+    merge_all,
+    part_path,
+    reference_resources,
+    remove_work,
+    total_of,
     export_result,
     map_shard,
 )
-from fhir_mapping.ndjson import merge_parts, ndjson_folder, write_manifest
+from fhir_mapping.ndjson import manifest_parts, merge_parts, ndjson_folder, write_manifest, write_parts_manifest
 from fhir_mapping.shards import shard_count, split_inputs
-from fhir_mapping.terminology import terminology
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["write_fhir_export_spark", "partitioned_manifest", "manifest_parts"]
+__all__ = ["write_fhir_export_spark"]
 
 REFERENCE_PART = "reference"
 
@@ -65,7 +63,7 @@ def _publish_part(work: str, folder: str, name: str, types: list[str],
     """On an executor: a part's per-type files as final NDJSON; (type -> (url, count), watched keys found)."""
     written, found = {}, set()
     for rtype in types:
-        part = _part(Path(work), name, rtype)
+        part = part_path(Path(work), name, rtype)
         if not part.exists():
             continue
         url = f"{rtype}.{name}.ndjson"
@@ -74,26 +72,6 @@ def _publish_part(work: str, folder: str, name: str, types: list[str],
         written[rtype] = (url, n)
         found |= {f"{rtype}/{i}" for i in seen}
     return written, found
-
-
-def partitioned_manifest(folder: Path, parts: list[tuple[str, str, int]], transaction_time: str) -> Path:
-    """The Bulk Data manifest listing every part (type, url, count), as `ndjson.write_manifest` writes it."""
-    t = terminology()
-    output = [{"type": rtype, "url": f"{t['bulk_files']}/{name}", "count": n} for rtype, name, n in sorted(parts) if n]
-    manifest = {"transactionTime": transaction_time, "request": t["bulk_request"],
-                "requiresAccessToken": True, "output": output, "error": []}
-    path = Path(folder) / "manifest.json"
-    path.write_text(json.dumps(manifest, sort_keys=True, indent=2) + "\n", encoding="utf-8")
-    return path
-
-
-def manifest_parts(folder: Path) -> dict[str, list[Path]]:
-    """Resource type -> the NDJSON files the manifest in `folder` lists (one, or one per part)."""
-    manifest = json.loads((Path(folder) / "manifest.json").read_text(encoding="utf-8"))
-    files: dict[str, list[Path]] = {}
-    for item in manifest["output"]:
-        files.setdefault(item["type"], []).append(Path(folder) / str(item["url"]).rsplit("/", 1)[-1])
-    return files
 
 
 def _write_inputs(split: Any, work: Path) -> None:
@@ -118,9 +96,9 @@ def write_fhir_export_spark(spark: SparkSession, staged: dict[str, pa.Table], pe
     work_s = str(work)
     outputs = sorted(sc.parallelize(range(k), k).map(lambda i: _run_shard(work_s, i, strict)).collect(),
                      key=lambda o: o.shard)
-    reference_resources, reference_warnings = _reference_resources(split, outputs)
-    total = _total([o.checked for o in outputs]
-                   + [_check_and_write(reference_resources, work, REFERENCE_PART, strict)])
+    references, reference_warnings = reference_resources(split, outputs)
+    total = total_of([o.checked for o in outputs]
+                   + [check_and_write(references, work, REFERENCE_PART, strict)])
     folder = ndjson_folder(out_dir)
     names = [f"{o.shard:05d}" for o in outputs] + [REFERENCE_PART]
     if partitioned:
@@ -129,9 +107,10 @@ def write_fhir_export_spark(spark: SparkSession, staged: dict[str, pa.Table], pe
                      .map(lambda name: _publish_part(work_s, folder_s, name, types, watch)).collect())
         found = set().union(*(f for _, f in published))
         parts = [(rtype, url, n) for written, _ in published for rtype, (url, n) in written.items()]
-        manifest = partitioned_manifest(folder, parts, transaction_time)
+        manifest = write_parts_manifest(folder, parts, transaction_time)
     else:
-        found = _merge_all(work, folder, names, total.counts, total.elsewhere)
+        found = merge_all(work, folder, names, total.counts, total.elsewhere)
         manifest = write_manifest(folder, total.counts, transaction_time)
-    _remove_work(work)
-    return export_result(split, outputs, total, reference_warnings, found, manifest_parts(folder), manifest, k)
+    remove_work(work)
+    return export_result(split, outputs, total, reference_warnings, found,
+                         {rtype: list(paths) for rtype, (paths, _) in manifest_parts(folder).items()}, manifest, k)

@@ -154,7 +154,7 @@ def test_finished_jobs_expire_with_their_files(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "Patient.ndjson").write_text('{"id":"p1","resourceType":"Patient"}\n')
     served = Served(ndjson=folder, transaction_time="2026-04-06T15:45:00Z", types=("Patient",),
-                    offsets={"Patient/p1": ("Patient", 0)}, groups={"RZZ": {"Patient/p1": "2025-04"}})
+                    offsets={"Patient/p1": ("Patient.ndjson", 0)}, groups={"RZZ": {"Patient/p1": "2025-04"}})
     queue = JobQueue(served, tmp_path / "jobs", keep_seconds=0)
     start = dict(client_id="c", ods="RZZ", request="r", types=("Patient",), since_month=None,
                  file_url_of=lambda job_id: f"https://x/jobs/{job_id}")

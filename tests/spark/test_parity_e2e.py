@@ -40,11 +40,11 @@ def _contents(url: str, schema: str) -> dict[str, tuple[list[str], list[tuple]]]
 
 
 def _ndjson_lines(out: Path) -> dict[str, list[bytes]]:
-    from carebridge.spark.fhir import manifest_parts
+    from fhir_mapping.ndjson import manifest_parts
 
     folder = out / "fhir" / "ndjson"
     return {rtype: sorted(line for path in paths for line in path.read_bytes().splitlines())
-            for rtype, paths in manifest_parts(folder).items()}
+            for rtype, (paths, _) in manifest_parts(folder).items()}
 
 
 def _bundles(out: Path) -> dict[str, bytes]:

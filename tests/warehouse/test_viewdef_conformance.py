@@ -119,16 +119,8 @@ def test_run_suite_report_format_and_results():
 
 
 # Spark: the whole suite in one test (a JVM query costs ~100x a DuckDB one, so not one case per test).
-# The compiled Spark SQL must pass every applicable test but these; views using repeat, a forEachOrNull
-# with nested iterations or a union inside a union branch are NotCompilable on Spark and run in the
-# reference evaluator (docs/internals.md "Engines").
-SPARK_KNOWN_FAILURES = {
-    ("fn_boundary.json", "decimal lowBoundary"): "a VARIANT keeps a number's value, not its written digits",
-    ("fn_boundary.json", "decimal highBoundary"): "a VARIANT keeps a number's value, not its written digits",
-}
-SPARK_MIN_COMPILED = 119  # measured: compiled Spark SQL passes at least this many (the rest: reference evaluator)
-
-
+# Every applicable test runs as compiled Spark SQL (warehouse.viewdef.spark_rows), none in the
+# reference evaluator.
 @pytest.mark.spark
 @pytest.mark.on_spark
 def test_conformance_on_spark(helpers, record_property):
@@ -136,9 +128,8 @@ def test_conformance_on_spark(helpers, record_property):
     results = run_suite(SUITE, engine="spark")
     failed = {(name, t["name"]): t["result"].get("reason", "") for name, entry in results.items()
               for t in entry["tests"] if not t["result"]["passed"] and not t["result"].get("skipped")}
-    assert set(failed) == set(SPARK_KNOWN_FAILURES), {k: v[:300] for k, v in failed.items() if k not in SPARK_KNOWN_FAILURES}
-    flat = [t["result"] for entry in results.values() for t in entry["tests"]]
+    assert not failed, {k: v[:300] for k, v in failed.items()}
+    flat = [t["result"] for entry in results.values() for t in entry["tests"] if not t["result"].get("skipped")]
     compiled = sum(1 for r in flat if r["passed"] and r.get("engine") == "spark")
-    record_property("figure: SQL on FHIR suite on Spark (compiled / reference fallback / failed)",
-                    f"{compiled} / {sum(1 for r in flat if r['passed'] and r.get('engine') == 'reference')} / {len(failed)}")
-    assert compiled >= SPARK_MIN_COMPILED
+    record_property("figure: SQL on FHIR suite on Spark (compiled / applicable)", f"{compiled} / {len(flat)}")
+    assert compiled == len(flat)

@@ -289,6 +289,12 @@ class SparkEngine(Engine):
 
         return load_ndjson_spark(self, files, schema)
 
+    def compile_view(self, view: dict, schema: str) -> str:
+        """Spark SQL whose rows are array expressions (warehouse.viewdef.spark_rows)."""
+        from warehouse.viewdef.spark import compile_view_spark
+
+        return compile_view_spark(view, schema)
+
     def run_view(self, con: Any, view: dict, schema: str) -> pa.Table:
         from warehouse.viewdef.spark import run_compiled_spark
 

@@ -685,6 +685,16 @@ def _reference_key(node: Call, scope: SqlScope) -> Sql:
     return _keys(node, scope, key_of)
 
 
+def _written_decimal(source: Sql, text: str, d: Dialect) -> str:
+    """A decimal's text as written, for a dialect whose JSON keeps only the value (Spark's VARIANT
+    reads 1.0 as 1): a path from the resource through objects only is read from the stored text."""
+    path = source.path
+    if (not d.has("root_json_text") or source.shape is Shape.SCALAR or path is None or source.text
+            or path.base != ROOT or path.base_is_list or any(step.startswith("[") for step in path.steps)):
+        return text
+    return f"coalesce({d.sql('root_json_text', path=d.literal(path.text()))}, {text})"
+
+
 def _decimal_boundary(text: str, high: bool, d: Dialect) -> str:
     digits = d.sql("fraction_digits", text="_n")
     delta = f"0.5 * {d.sql('power10', exponent=f'-{digits}')}"
@@ -734,9 +744,10 @@ def _boundary(high: bool) -> Callable[[Call, SqlScope], Sql]:
         kind = semantics.boundary_kind(None, static) if static is not None else None
         if kind is None:
             raise NotCompilable("boundary of a value whose type is not known statically")
-        text = as_scalar(_compile(node.source, scope), "text", d, node.name)
+        source = _compile(node.source, scope)
+        text = as_scalar(source, "text", d, node.name)
         if kind == "decimal":
-            return Sql(Shape.SCALAR, _decimal_boundary(text, high, d), "decimal")
+            return Sql(Shape.SCALAR, _decimal_boundary(_written_decimal(source, text, d), high, d), "decimal")
         if kind == "time":
             body = _time_text(high, d)
             return Sql(Shape.SCALAR, _regex_let(text, semantics.TIME_RE, semantics.TIME_PARTS, body, d), "text")

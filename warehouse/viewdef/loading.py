@@ -9,14 +9,14 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, time
 from decimal import Decimal
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-__all__ = ["load_resources", "load_ndjson", "resource_batches", "valid_name"]
+__all__ = ["load_resources", "load_ndjson", "ndjson_paths", "resource_batches", "valid_name"]
 
 _BATCH_ROWS = 50_000
 
@@ -82,8 +82,17 @@ def _drop_type(con: duckdb.DuckDBPyConnection, schema: str, resource_type: str) 
     _drop_relation(con, schema, f"ndjson_{resource_type}")
 
 
-def load_ndjson(con: duckdb.DuckDBPyConnection, files: Mapping[str, Path | None], schema: str = "main") -> dict[str, int]:
-    """(Re)create `<schema>.fhir_<Type>(id, resource JSON)` from NDJSON files, one per type (None: empty).
+def ndjson_paths(files: Path | Sequence[Path] | None) -> list[str]:
+    """A type's NDJSON files as path strings: one file, the parts of a partitioned export, or none."""
+    if files is None:
+        return []
+    return [str(files)] if isinstance(files, (str, Path)) else [str(p) for p in files]
+
+
+def load_ndjson(con: duckdb.DuckDBPyConnection, files: Mapping[str, Path | Sequence[Path] | None],
+                schema: str = "main") -> dict[str, int]:
+    """(Re)create `<schema>.fhir_<Type>(id, resource JSON)` from NDJSON files per type: one file or
+    the parts of a partitioned export (None or no files: empty).
 
     DuckDB keeps JSON as text and parses it on every access. Reading the file parses each line
     once (malformed JSON fails the load); taking `id` out of it while loading would parse it a
@@ -96,11 +105,12 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, files: Mapping[str, Path | None]
     for resource_type, path in files.items():
         stored = f"{schema}.ndjson_{valid_name(resource_type)}"
         _drop_type(con, schema, resource_type)
-        if path is None:
+        paths = ndjson_paths(path)
+        if not paths:
             con.execute(f"CREATE TABLE {stored} (resource JSON)")
         else:
             con.execute(f"""CREATE TABLE {stored} AS SELECT json AS resource
-                            FROM read_json_objects(?, format = 'newline_delimited')""", [str(path)])
+                            FROM read_json_objects(?, format = 'newline_delimited')""", [paths])
         con.execute(f"CREATE VIEW {schema}.fhir_{valid_name(resource_type)} AS "
                     f"SELECT resource ->> 'id' AS id, resource FROM {stored}")
         counts[resource_type] = con.execute(f"SELECT count(*) FROM {stored}").fetchall()[0][0]

@@ -8,14 +8,14 @@ connection first (idempotent, a few milliseconds) and they vanish with the sessi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
 from warehouse.viewdef.errors import SQL_ERROR_PREFIX, ViewDefinitionError
-from warehouse.viewdef.loading import resource_batches, valid_name
+from warehouse.viewdef.loading import ndjson_paths, resource_batches, valid_name
 from warehouse.viewdef.model import output_schema, parse_view
 from warehouse.viewdef.sql_view import compile_parsed
 from warehouse.engines.postgresql_dialect import POSTGRESQL
@@ -64,18 +64,19 @@ def load_resources_pg(con: psycopg.Connection, resources: Mapping[str, Iterable[
     return counts
 
 
-def load_ndjson_pg(con: psycopg.Connection, files: Mapping[str, Path | None], schema: str = "public") -> dict[str, int]:
+def load_ndjson_pg(con: psycopg.Connection, files: Mapping[str, Path | Sequence[Path] | None],
+                   schema: str = "public") -> dict[str, int]:
     """(Re)create `fhir_<Type>` tables from NDJSON files, each line COPYed as it is (no parsing in
-    Python); `id` is a column PostgreSQL generates from the resource. A type whose file is None gets
-    an empty table."""
+    Python); `id` is a column PostgreSQL generates from the resource. A type's files: one, or the
+    parts of a partitioned export; None gets an empty table."""
     counts: dict[str, int] = {}
     with con.transaction(), con.cursor() as cur:
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {valid_name(schema)}")
         for resource_type, path in files.items():
             table = _new_table(cur, schema, resource_type,
                                "id text GENERATED ALWAYS AS (resource ->> 'id') STORED, resource jsonb")
-            if path is not None:
-                with cur.copy(f"COPY {table} (resource) FROM STDIN") as copy, open(path, encoding="utf-8") as fh:
+            for part in ndjson_paths(path):
+                with cur.copy(f"COPY {table} (resource) FROM STDIN") as copy, open(part, encoding="utf-8") as fh:
                     for line in fh:
                         if line.strip():
                             copy.write_row((line.rstrip("\n"),))

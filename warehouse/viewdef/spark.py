@@ -4,30 +4,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from warehouse.viewdef.errors import SQL_ERROR_PREFIX, NotCompilable, ViewDefinitionError
-from warehouse.viewdef.loading import valid_name
-from warehouse.viewdef.model import output_schema, parse_view
+from warehouse.viewdef.loading import ndjson_paths, valid_name
+from warehouse.viewdef.model import View, output_schema, parse_view
 
-__all__ = ["load_ndjson_spark", "load_resources_spark", "run_compiled_spark"]
+__all__ = ["compile_view_spark", "register_functions", "written_number", "load_ndjson_spark", "load_resources_spark", "run_compiled_spark"]
 
 
-def load_ndjson_spark(engine: Any, files: Mapping[str, Path | None], schema: str) -> dict[str, int]:
-    """(Re)create `<schema>.fhir_<Type>(id, resource)` from NDJSON files (None: an empty table).
-    Each line is checked to be JSON while loading (a malformed line fails the load)."""
+def load_ndjson_spark(engine: Any, files: Mapping[str, Path | Sequence[Path] | None], schema: str) -> dict[str, int]:
+    """(Re)create `<schema>.fhir_<Type>(id, resource)` from NDJSON files per type: one file or the
+    parts of a partitioned export (None or no files: an empty table). Each line is checked to be
+    JSON while loading (a malformed line fails the load)."""
     session = engine.session
     counts: dict[str, int] = {}
     for resource_type, path in files.items():
         name = f"fhir_{valid_name(resource_type)}"
-        if path is None:
+        paths = ndjson_paths(path)
+        if not paths:
             frame = session.createDataFrame([], "id string, resource string")
         else:
-            lines = session.read.text(str(path)).where("trim(value) <> ''")
+            lines = session.read.text(paths).where("trim(value) <> ''")
             frame = lines.selectExpr("variant_get(parse_json(value), '$.id', 'string') AS id", "value AS resource")
         engine.drop(schema, f"ndjson_{resource_type}")
         engine._save(frame, schema, name)
@@ -49,23 +54,83 @@ def load_resources_spark(engine: Any, resources: Mapping[str, list[dict]], schem
     return counts
 
 
-def run_compiled_spark(session: Any, view: dict, schema: str) -> pa.Table:
-    """Compile a view to Spark SQL and run it; a missing resource table means no rows."""
-    from warehouse.viewdef.sql_view import compile_parsed
+_MAX_REPEAT_DEPTH = 512  # unrolling levels tried before a repeat is reported as too deep
 
+
+def compile_view_spark(view: dict | View, schema: str, depth: int = 8) -> str:
+    """A view's Spark SQL (rows as array expressions: warehouse.viewdef.spark_rows)."""
+    from warehouse.viewdef.spark_rows import compile_rows
+
+    parsed = view if isinstance(view, View) else parse_view(view)
+    return compile_rows(parsed, schema, depth)
+
+
+def run_compiled_spark(session: Any, view: dict, schema: str) -> pa.Table:
+    """Compile a view to Spark SQL and run it; a missing resource table means no rows. A repeat
+    deeper than the unrolled levels is compiled again four times deeper."""
     parsed = parse_view(view)
     target = output_schema(parsed)
-    sql = compile_parsed(parsed, "spark", schema)
     if not session.catalog.tableExists(f"{schema}.fhir_{parsed.resource}"):
         return target.empty_table()
+    register_functions(session)
+    depth = 8
+    while True:
+        try:
+            with _analyzer_iterations(session, 100 + 12 * depth):
+                return session.sql(compile_view_spark(parsed, schema, depth)).toArrow().cast(target)
+        except Exception as error:  # noqa: BLE001 - a view error raised inside the query is a ViewDefinitionError
+            from warehouse.viewdef.spark_rows import REPEAT_TOO_DEEP
+
+            if REPEAT_TOO_DEEP in str(error) and depth < _MAX_REPEAT_DEPTH:
+                depth *= 4
+                continue
+            converted = _view_error(error)
+            if converted is error:
+                raise
+            raise converted from error
+
+
+def written_number(text: str | None, path: str) -> str | None:
+    """The number at an object-only JSON path ('$.a.b') as written in `text` (None if absent or not
+    a number): the digits a VARIANT drops, which a decimal's boundaries depend on."""
+    if text is None:
+        return None
+    value: Any = json.loads(text, parse_float=str, parse_int=str)
+    for key in path.split(".")[1:]:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value if isinstance(value, str) and value[:1] in "-0123456789" and value else None
+
+
+def register_functions(session: Any) -> None:
+    """The Python functions compiled views may call (one Arrow-batched UDF; idempotent)."""
+    from pyspark.sql.functions import udf
+
+    session.udf.register("cb_written_number", udf(written_number, "string", useArrow=True))
+
+
+@contextmanager
+def _analyzer_iterations(session: Any, wanted: int) -> Iterator[None]:
+    """At least `wanted` analyzer iterations for one query: each unrolled repeat level nests a few
+    lambdas, and Spark resolves one nesting per iteration (default 100)."""
+    key = "spark.sql.analyzer.maxIterations"
+    before = session.conf.get(key, "100")
+    if wanted <= int(before):
+        yield
+        return
+    session.conf.set(key, str(wanted))
     try:
-        result = session.sql(sql).toArrow()
-    except Exception as error:  # noqa: BLE001 - a view error raised inside the query is a ViewDefinitionError
-        if SQL_ERROR_PREFIX not in str(error) or "USER_RAISED_EXCEPTION" not in str(error):
-            raise
-        message = str(error).split(SQL_ERROR_PREFIX, 1)[1].split("\n")[0]
-        raise ViewDefinitionError(_re.sub(r"\s*SQLSTATE: \w+\s*$", "", message)) from error
-    return result.cast(target)
+        yield
+    finally:
+        session.conf.set(key, before)
+
+
+def _view_error(error: Exception) -> Exception:
+    """A view error raised inside the query as a ViewDefinitionError; anything else as it is."""
+    text = str(error)
+    if SQL_ERROR_PREFIX not in text or "USER_RAISED_EXCEPTION" not in text:
+        return error
+    message = text.split(SQL_ERROR_PREFIX, 1)[1].split("\n")[0]
+    return ViewDefinitionError(_re.sub(r"\s*SQLSTATE: \w+\s*$", "", message))
 
 
 # --- the spark dialect --------------------------------------------------------------------------
@@ -259,21 +324,11 @@ _SPARK_TEMPLATES = {
     "index_of": "(instr({text}, {part}) - 1)",
     "replace": "replace({text}, {old}, {new})",
     "fold_space": "lower(regexp_replace(trim({text}), '\\\\s+', ' '))",
-    # Relations.
-    "table": "(SELECT id, parse_json(resource) AS resource FROM {schema}.fhir_{resource})",
-    "unnest_indexed": "(SELECT _x.focus AS focus, _x.idx AS idx FROM (SELECT posexplode({list}) AS (idx, focus)) AS _x)",
-    "unnest_indexed_outer": ("(SELECT _x.focus AS focus, _x.idx AS idx "
-                             "FROM (SELECT posexplode_outer({list}) AS (idx, focus)) AS _x)"),
-    "unnest_keyed": "(SELECT _x.focus AS focus, _x.idx + 1 AS pos FROM (SELECT posexplode({list}) AS (idx, focus)) AS _x)",
-    "key_of": "array(CAST({item} AS BIGINT))",
-    "key_append": "concat({list}, array(CAST({item} AS BIGINT)))",
-    "lateral": "LATERAL ({query}) AS {alias}",
-    # unionAll by a selector (sql_view._union_by_selector): a branch's unnest, gated by its selector.
-    "unnest_gate_start": "posexplode(",
-    "unnest_gate_end": ") AS (idx, focus))",
-    "unnest_gated_start": "posexplode_outer(CASE WHEN {test} THEN ",
-    "unnest_gated_end": " END) AS (idx, focus))",
-    "union_selector": "(SELECT explode(sequence(0, {count} - 1)) AS _b, 1 AS _p) AS {alias}",
+    # The view's table (rows are array expressions: warehouse.viewdef.spark_rows).
+    "table": "(SELECT id, parse_json(resource) AS resource, resource AS resource_text FROM {schema}.fhir_{resource})",
+    # A decimal's written text (a VARIANT keeps 1.0 as 1, Spark's JSON functions read numbers as
+    # doubles): object-only paths from the stored line, by a Python function (`register_functions`).
+    "root_json_text": "cb_written_number(r.resource_text, {path})",
 }
 
 
@@ -290,10 +345,8 @@ SPARK = SparkDialect(
     name="spark",
     templates=MappingProxyType(_SPARK_TEMPLATES),
     sql_types=MappingProxyType({"bool": "BOOLEAN", "integer": "BIGINT", "decimal": "DOUBLE", "text": "STRING"}),
-    # Spark cannot plan a correlated UNION ALL or a recursive CTE over an outer column inside a lateral
-    # join: unionAll picks branches by a selector row instead (sql_view._union_by_selector), forEachOrNull
-    # unnests "outer" (without nested iterations), repeat is NotCompilable.
-    unsupported=frozenset({"repeat"}),
+    # No relation templates: Spark cannot plan a correlated UNION ALL or a recursive CTE inside a
+    # lateral join, so views compile through warehouse.viewdef.spark_rows (rows as array expressions).
     json_types=MappingProxyType({
         "bool": ("BOOLEAN",), "integer": ("BIGINT",), "decimal": ("BIGINT", "DOUBLE"),
         "text": ("VARCHAR",), "date": ("VARCHAR",), "dateTime": ("VARCHAR",), "time": ("VARCHAR",),
