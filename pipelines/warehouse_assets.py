@@ -25,8 +25,10 @@ WAREHOUSE = "warehouse"
           check_specs=gx_check_specs("fhir_views", "fhir"))
 def fhir_views(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
-    `fhir.v_*`, so what analysts count is what trusts receive. Unchanged NDJSON: nothing to do."""
-    gate = open_gate(carebridge.engine, "fhir_views", files_digest([carebridge.layout.fhir_ndjson]))
+    `fhir.v_*`, so what analysts count is what trusts receive. Unchanged FHIR export (the fingerprint
+    fhir_resources recorded; hashing the NDJSON would cost a re-read of it): nothing to do."""
+    engine = carebridge.engine
+    gate = open_gate(engine, "fhir_views", recorded_fingerprints(engine, "fhir_resources"))
     if gate.unchanged:
         return gate.replayed()
     counts = materialise_views(carebridge.engine, carebridge.layout.fhir_ndjson)
