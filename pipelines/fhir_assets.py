@@ -88,7 +88,7 @@ def fhir_resources(context: dg.AssetExecutionContext, carebridge: CarebridgeReso
     whose people's records changed are mapped again; saves the care relationships for the bundles."""
     gate = _resources_gate(carebridge)
     if gate.unchanged:
-        return gate.replayed()
+        return gate.replayed({"shards": gate.recorded["outcome"].get("shards", 0), "shards_mapped": 0})
     staged_tables, index = _inputs(carebridge)
     mapping = spark.fhir_export(carebridge)(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
                                 _transaction_time(carebridge), strict=carebridge.strict_validation,
@@ -99,7 +99,7 @@ def fhir_resources(context: dg.AssetExecutionContext, carebridge: CarebridgeReso
     return gate.record(context.run_id, [dg.MaterializeResult(
         metadata={**result.metadata, **gate.metadata(), "shards_mapped": mapping.shards - mapping.shards_reused
                   if mapping.shard_digests else mapping.shards},
-        check_results=result.check_results)], {"tables": _RESOURCE_TABLES})[0]
+        check_results=result.check_results)], {"tables": _RESOURCE_TABLES, "shards": mapping.shards})[0]
 
 
 def _resources_result(carebridge: CarebridgeResource, mapping) -> dg.MaterializeResult:
@@ -152,9 +152,11 @@ def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     engine = carebridge.engine
     timestamp = _transaction_time(carebridge)
     gate = open_gate(engine, "fhir_bundles", recorded_fingerprints(engine, "fhir_resources"), timestamp)
-    gate.outputs_present = gate.outputs_present and carebridge.layout.fhir_bundles.is_dir()
+    if gate.recorded and gate.recorded["outcome"].get("organisation_months"):
+        gate.outputs_present = gate.outputs_present and carebridge.layout.fhir_bundles.is_dir()
     if gate.unchanged:
-        return gate.replayed()
+        return gate.replayed({"organisation_months": gate.recorded["outcome"].get("organisation_months", 0),
+                              "organisation_months_written": 0})
     relationships = catalog.load_care_relationships(engine)
     if relationships is None:       # resources written outside Dagster: rebuild them from staging
         relationships = care_relationships(*_inputs(carebridge))
@@ -179,5 +181,5 @@ def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
                   "bundles_dir": dg.MetadataValue.path(str(carebridge.layout.fhir_bundles)), **gate.metadata()},
         check_results=[dg.AssetCheckResult(check_name="care_relationship_only", passed=outside == 0,
                                            metadata={"patients_outside_relationships": outside})])],
-        {"tables": _BUNDLE_TABLES})[0]
+        {"tables": _BUNDLE_TABLES, "organisation_months": len(bundles.digests)})[0]
 

@@ -51,15 +51,28 @@ def _timed_run(landing: Path, out: Path, url: str, key: Path, sampler: MemorySam
             "stages": _stage_table(events, start, sampler)}
 
 
-def run_incremental_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0.02,
-                              engine: str = "duckdb") -> int:
+def _landing(out: Path, persons: int, seed: int, fault_rate: float, reuse: bool) -> tuple[Path, Path]:
+    """The generated landing area with the 13th month held back; with `reuse`, the one a previous
+    benchmark generated in `out` with the same arguments (generating 100,000 people takes minutes)."""
     from carebridge.synthetic import generate
 
-    if out.exists():
-        shutil.rmtree(out)
-    landing, late, result_dir = out / "landing", out / "late", out / "pipeline"
-    generate(persons, landing, out / "truth", seed=seed, fault_rate=fault_rate, months=MONTHS)
+    landing, late, marker = out / "landing", out / "late", out / "generated.json"
+    wanted = {"persons": persons, "seed": seed, "fault_rate": fault_rate, "months": list(MONTHS)}
+    if reuse and marker.is_file() and json.loads(marker.read_text()) == wanted:
+        _hold_back(late, MONTHS[1], landing)
+        shutil.rmtree(out / "pipeline", ignore_errors=True)
+    else:
+        shutil.rmtree(out, ignore_errors=True)
+        generate(persons, landing, out / "truth", seed=seed, fault_rate=fault_rate, months=MONTHS)
+        marker.write_text(json.dumps(wanted))
     _hold_back(landing, MONTHS[1], late)
+    return landing, late
+
+
+def run_incremental_benchmark(persons: int, out: Path, seed: int = 42, fault_rate: float = 0.02,
+                              engine: str = "duckdb", reuse_landing: bool = False) -> int:
+    landing, late = _landing(out, persons, seed, fault_rate, reuse_landing)
+    result_dir = out / "pipeline"
     url = default_warehouse_url(result_dir, engine)
     key_dir = Path(tempfile.mkdtemp(prefix="carebridge-bench-"))
     runs = []
