@@ -26,18 +26,26 @@ pytestmark = pytest.mark.e2e
 MONTHS = ("2025-04", "2025-07")
 
 
-def _resubmit_without_a_record(landing: Path, month: str) -> str:
-    """A later submission of one GP practice's month, the same files but one coded event withdrawn
-    (a deletion); its id stays below the next month's, so the export's transaction time is kept."""
-    first = sorted(landing.glob(f"gp/*/{month}/*"))[0]
+def _resubmit_without_a_record(landing: Path, month: str) -> None:
+    """A later submission of the smallest delivery of `month` (a provider caring for few people), the
+    same files but the last row of its largest file withdrawn (a deletion). Its id stays below the
+    next month's deliveries', so the export's transaction time is kept."""
+    deliveries = [d for d in landing.glob(f"*/*/{month}/*") if len(_rows(_largest(d))) > 2]
+    first = min(deliveries, key=lambda d: (sum(f.stat().st_size for f in d.iterdir()), str(d)))
     later = first.parent / (datetime.strptime(first.name, "%Y%m%dT%H%M") + timedelta(days=1)).strftime("%Y%m%dT%H%M")
     shutil.copytree(first, later)
-    events = later / "coded_event.csv"
-    with events.open(newline="", encoding="utf-8") as fh:
-        rows = list(csv.reader(fh))
-    with events.open("w", newline="", encoding="utf-8") as fh:
+    rows = _rows(_largest(later))
+    with _largest(later).open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(rows[:-1])
-    return rows[-1][0]
+
+
+def _largest(delivery: Path) -> Path:
+    return max(delivery.glob("*.csv"), key=lambda f: (f.stat().st_size, f.name))
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        return list(csv.reader(fh))
 
 
 def _bundles(out: Path) -> dict[str, bytes]:
@@ -56,7 +64,7 @@ def test_fhir_rewrites_only_changed_shards_and_bundles_and_equals_a_full_build(t
     landing, aside, key = tmp_path / "landing", tmp_path / "late", tmp_path / "key" / "k.key"
     generate(150, landing, tmp_path / "truth", seed=11, months=MONTHS, fault_rate=0.05)
     _hold_back(landing, MONTHS[-1], aside)
-    monkeypatch.setitem(sharding_rules(), "persons_per_shard", 20)      # several shards at 150 people
+    monkeypatch.setitem(sharding_rules(), "persons_per_shard", 10)      # 15 shards at 150 people
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(INSTANCE_CONFIG, home / "dagster.yaml")
@@ -70,7 +78,9 @@ def test_fhir_rewrites_only_changed_shards_and_bundles_and_equals_a_full_build(t
         shards = _value(instance, "fhir_resources", "shards")
         assert shards > 2 and _value(instance, "fhir_bundles", "organisation_months") > 0
 
-    _resubmit_without_a_record(landing, "2025-04")                      # a record withdrawn
+    # A resubmission changes the lineage (submission, file, line) of every row it carries, so the
+    # shards of everyone the provider delivered about change; the others are kept.
+    _resubmit_without_a_record(landing, "2025-04")
     _run(landing, incremental, key)
     with dg.DagsterInstance.get() as instance:
         assert not _unchanged(instance, dg.AssetKey("fhir_resources"))
