@@ -7,6 +7,7 @@ content changed (`fhir.bundle_digest`)."""
 
 
 import json
+import shutil
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -147,16 +148,15 @@ def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     of what it received earlier and must no longer hold (`fhir/bundles/<ODS>/retractions/`). Who
     received (or lost) whose records is appended to `audit.disclosure_log` under this run's
     id; `audit.disclosure_ledger` keeps what each recipient now holds, for the next run. Only the
-    organisation-months whose content changed are rewritten; nothing at all when the resources are
-    unchanged (nothing is sent again, so nothing is logged)."""
+    organisation-months whose content changed are rewritten; nothing at all when the resources and
+    the ledger are unchanged (the run then logs the same bundles as sent again)."""
     engine = carebridge.engine
     timestamp = _transaction_time(carebridge)
-    gate = open_gate(engine, "fhir_bundles", recorded_fingerprints(engine, "fhir_resources"), timestamp)
+    gate = open_gate(engine, "fhir_bundles", *_bundles_inputs(carebridge, timestamp))
     if gate.recorded and gate.recorded["outcome"].get("organisation_months"):
         gate.outputs_present = gate.outputs_present and carebridge.layout.fhir_bundles.is_dir()
     if gate.unchanged:
-        return gate.replayed({"organisation_months": gate.recorded["outcome"].get("organisation_months", 0),
-                              "organisation_months_written": 0})
+        return _bundles_unchanged(context, carebridge, gate)
     relationships = catalog.load_care_relationships(engine)
     if relationships is None:       # resources written outside Dagster: rebuild them from staging
         relationships = care_relationships(*_inputs(carebridge))
@@ -167,12 +167,13 @@ def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     gone = retracted(audit.load_disclosure_ledger(engine), bundles.ledger)
     paths += write_retractions(carebridge.out, gone, timestamp)
     catalog.save_bundle_digests(engine, bundles.digests)
+    audit.save_disclosure_ledger(engine, bundles.ledger)
+    gate.fingerprint = digest(code_version(), *_bundles_inputs(carebridge, timestamp))  # with the ledger just written
     # From the bundle index: the same rows as disclosure_log over the bundles, without re-reading them.
     now = datetime.now(timezone.utc)
     log = pa.concat_tables([bundles.disclosure_log(context.run_id, now),
                             retraction_log(gone, context.run_id, now, timestamp[:7])])
     audit.append_disclosure_log(carebridge.engine, log)
-    audit.save_disclosure_ledger(carebridge.engine, bundles.ledger)
     outside = bundles.patients_outside
     return gate.record(context.run_id, [dg.MaterializeResult(
         metadata={"bundle_parts": len(paths), "organisations": len({p.parent.parent.name for p in paths}),
@@ -183,3 +184,21 @@ def fhir_bundles(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
                                            metadata={"patients_outside_relationships": outside})])],
         {"tables": _BUNDLE_TABLES, "organisation_months": len(bundles.digests)})[0]
 
+
+def _bundles_inputs(carebridge: CarebridgeResource, timestamp: str) -> list:
+    """What the bundles are made from: the export (fhir_resources' fingerprint), the timestamp, and
+    the ledger of what recipients hold (its rows: the stage replaces it whole, so an edit shows)."""
+    engine = carebridge.engine
+    return [recorded_fingerprints(engine, "fhir_resources"), timestamp, audit.ledger_rows(engine)]
+
+
+def _bundles_unchanged(context: dg.AssetExecutionContext, carebridge: CarebridgeResource,
+                       gate: Gate) -> dg.MaterializeResult:
+    """The same bundles as the run that wrote them: logged as sent again under this run (every run
+    appends its block), no retraction (the last run's are removed: the ledger is this run's)."""
+    for folder in carebridge.layout.fhir_bundles.glob("*/retractions"):
+        shutil.rmtree(folder)
+    audit.log_sent_again(carebridge.engine, gate.recorded["run_id"], context.run_id,
+                         datetime.now(timezone.utc).isoformat())
+    return gate.replayed({"organisation_months": gate.recorded["outcome"].get("organisation_months", 0),
+                          "organisation_months_written": 0})
