@@ -6,7 +6,6 @@ equal a full build from scratch over the same landing area."""
 
 from __future__ import annotations
 
-import csv
 import shutil
 import sys
 from datetime import datetime, timedelta
@@ -34,18 +33,16 @@ def _resubmit_without_a_record(landing: Path, month: str) -> None:
     first = min(deliveries, key=lambda d: (sum(f.stat().st_size for f in d.iterdir()), str(d)))
     later = first.parent / (datetime.strptime(first.name, "%Y%m%dT%H%M") + timedelta(days=1)).strftime("%Y%m%dT%H%M")
     shutil.copytree(first, later)
-    rows = _rows(_largest(later))
-    with _largest(later).open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows(rows[:-1])
+    path = _largest(later)          # bytes, not text: a delivery may be in any encoding
+    path.write_bytes(b"\n".join(_rows(path)[:-1]) + b"\n")
 
 
 def _largest(delivery: Path) -> Path:
     return max(delivery.glob("*.csv"), key=lambda f: (f.stat().st_size, f.name))
 
 
-def _rows(path: Path) -> list[list[str]]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
+def _rows(path: Path) -> list[bytes]:
+    return path.read_bytes().rstrip(b"\r\n").split(b"\n")
 
 
 def _bundles(out: Path) -> dict[str, bytes]:
