@@ -19,10 +19,11 @@ canonical JSON, so its memory does not grow with the population.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -222,11 +223,11 @@ def _index_sql(rtype: str, path: Path) -> str:
     INSERT INTO resources
     WITH raw AS (SELECT json::VARCHAR AS json FROM read_ndjson_objects('{source}')),
     parts AS (SELECT json_extract_string(json, {paths!r}) AS v,
-                     regexp_extract_all(json, '{_REFERENCE_PATTERN}', 1) AS refs FROM raw)
+                     regexp_extract_all(json, '{_REFERENCE_PATTERN}', 1) AS refs, md5(json) AS h FROM raw)
     SELECT '{rtype}/' || v[1], '{rtype}', v[1],
            nullif(regexp_extract(CASE WHEN v[2] IS NOT NULL THEN v[3] ELSE v[4] END, '^Patient/(.*)$', 1), ''),
            CASE WHEN strpos(v[5], '|') > 0 THEN substr(v[5], strpos(v[5], '|') + 1) ELSE v[5] END,
-           {"v[8]" if date else "NULL"}, {"true" if date else "false"}, v[6], v[7], refs
+           {"v[8]" if date else "NULL"}, {"true" if date else "false"}, v[6], v[7], refs, h
     FROM parts
     """
 
@@ -234,7 +235,7 @@ def _index_sql(rtype: str, path: Path) -> str:
 _SETUP_SQL = """
 CREATE TABLE resources (key VARCHAR, rtype VARCHAR, id VARCHAR, person_id VARCHAR, holder_ods VARCHAR,
                         record_date VARCHAR, is_record BOOLEAN, identifier_system VARCHAR,
-                        identifier_value VARCHAR, refs VARCHAR[])
+                        identifier_value VARCHAR, refs VARCHAR[], h VARCHAR)
 """
 
 _GRAPH_SQL = f"""
@@ -282,6 +283,13 @@ WHERE n.person_id IS NOT NULL AND n.is_record
 ORDER BY ALL
 """
 
+# Each organisation-month's content: the hashes of its entries' lines in entry order (what its parts are cut from).
+_GROUP_DIGESTS_SQL = """
+SELECT g.grp, g.ods, g.month, md5(string_agg(n.h, ',' ORDER BY e.rid)) AS digest
+FROM entries e JOIN groups g USING (grp) JOIN nodes n USING (rid)
+GROUP BY ALL ORDER BY g.grp
+"""
+
 _OUTSIDE_SQL = """
 SELECT count(*) FROM entries e JOIN groups g USING (grp) JOIN nodes n USING (rid)
 WHERE n.rtype = 'Patient'
@@ -295,6 +303,8 @@ class BundleExport:
     disclosures: pa.Table        # (recipient_ods, month, person_id, holder_ods, records) as sent
     patients_outside: int        # Patient entries without a care relationship (0 unless something is wrong)
     ledger: pa.Table             # what each recipient now holds (fhir_mapping.retraction.LEDGER_SCHEMA)
+    digests: dict[tuple[str, str], str] = field(default_factory=dict)  # (ODS, month) -> content digest
+    written: int = -1            # organisation-months written this time (-1: all of them)
 
     def disclosure_log(self, run_id: str, recorded_at: datetime) -> pa.Table:
         """`disclosure.disclosure_log` of these bundles, from the index instead of re-reading them."""
@@ -356,6 +366,8 @@ def _write_pass(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tu
     lines = enumerate(_lines(ndjson_dir, files), start=1)
     rid, rtype, line = 0, "", ""
     for want, grp, resource_id, person in _entry_rows(con, min(bundles), max(bundles)):
+        if grp not in bundles:      # an organisation-month that is not rewritten (incremental)
+            continue
         while rid < want:
             rid, (rtype, line) = next(lines, (want, ("", "")))
         if f'"id":{_string(resource_id)}' not in line:
@@ -364,8 +376,12 @@ def _write_pass(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tu
 
 
 def _write_all(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[tuple[str, str]],
-               folder: Path, work: Path, timestamp: str) -> list[Path]:
-    groups = con.sql("SELECT grp, ods, month FROM groups ORDER BY grp").fetchall()
+               folder: Path, work: Path, timestamp: str, only: set[int] | None = None) -> list[Path]:
+    """Write every group's parts (or only the groups in `only`, each folder replaced)."""
+    groups = [g for g in con.sql("SELECT grp, ods, month FROM groups ORDER BY grp").fetchall()
+              if only is None or g[0] in only]
+    for _, ods, month in groups:
+        shutil.rmtree(folder / ods / month, ignore_errors=True)
     paths: list[Path] = []
     cache = AnchorCache()
     for start in range(0, len(groups), _OPEN_BUNDLES):
@@ -401,23 +417,30 @@ def _build_index(con: duckdb.DuckDBPyConnection, ndjson_dir: Path, files: list[t
 
 
 def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir: Path,
-                              memory_limit: str = "2GB", timestamp: str | None = None) -> BundleExport:
+                              memory_limit: str = "2GB", timestamp: str | None = None,
+                              previous: dict[tuple[str, str], str] | None = None, salt: str = "") -> BundleExport:
     """`write_bundles` over the NDJSON export in `ndjson_dir` (its manifest's files, each in id
     order as `write_ndjson` and `write_fhir_export` write them), streaming: the same bytes.
     `timestamp` defaults to the manifest's transactionTime.
 
-    The index lives in `<out>/fhir/.work/bundles/` while it runs (DuckDB spills there beyond
-    `memory_limit`) and is removed at the end.
+    Incremental with `previous` (the `digests` of the last export, `salt` standing for the code):
+    only the organisation-months whose content digest changed are rewritten, those no longer
+    delivered are removed, the others' files are kept; the folder then holds the same bytes as
+    a full write. The index lives in `<out>/fhir/.work/bundles/` while it runs (DuckDB spills
+    there beyond `memory_limit`) and is removed at the end.
     """
     ndjson_dir = Path(ndjson_dir)
     manifest = json.loads((ndjson_dir / "manifest.json").read_text(encoding="utf-8"))
     files = [(rtype, path.name) for rtype, (paths, _) in sorted(manifest_parts(ndjson_dir).items()) for path in paths]
-    folder = _bundles_folder(out_dir)
+    timestamp = timestamp or manifest["transactionTime"]
+    folder = _bundles_folder(out_dir) if previous is None else _kept_bundles_folder(out_dir)
     work = OutputLayout(Path(out_dir)).fhir_work("bundles")
     con = _connect(work, memory_limit)
     try:
         _build_index(con, ndjson_dir, files, relationships)
-        paths = _write_all(con, ndjson_dir, files, folder, work, timestamp or manifest["transactionTime"])
+        groups = _group_digests(con, f"{salt}|{timestamp}")
+        changed = None if previous is None else _changed(folder, groups, previous)
+        written = _write_all(con, ndjson_dir, files, folder, work, timestamp, changed)
         disclosures = con.sql(_DISCLOSURES_SQL).to_arrow_table()
         outside = con.sql(_OUTSIDE_SQL).fetchall()[0][0]
         ledger = con.sql(_LEDGER_SQL).to_arrow_table()
@@ -428,8 +451,44 @@ def write_bundles_from_ndjson(ndjson_dir: Path, relationships: pa.Table, out_dir
             work.parent.rmdir()
     from fhir_mapping.retraction import LEDGER_SCHEMA
 
+    paths = written if changed is None else _group_paths(folder, groups)
     return BundleExport(paths=paths, disclosures=disclosures, patients_outside=int(outside),
-                        ledger=ledger.cast(LEDGER_SCHEMA))
+                        ledger=ledger.cast(LEDGER_SCHEMA), digests={k: d for k, (_, d) in groups.items()},
+                        written=-1 if changed is None else len(changed))
+
+
+def _group_digests(con: duckdb.DuckDBPyConnection, salt: str) -> dict[tuple[str, str], tuple[int, str]]:
+    """(ODS, month) -> (group number, digest of its content, the timestamp and `salt`)."""
+    return {(ods, month): (grp, hashlib.sha256(f"{salt}|{digest}".encode("utf-8")).hexdigest())
+            for grp, ods, month, digest in con.sql(_GROUP_DIGESTS_SQL).fetchall()}
+
+
+def _kept_bundles_folder(out_dir: Path) -> Path:
+    """`<out>/fhir/bundles` with its organisation-months kept and its retractions removed (each run
+    writes its own)."""
+    folder = OutputLayout(Path(out_dir)).fhir_bundles
+    for retractions in folder.glob("*/retractions"):
+        shutil.rmtree(retractions)
+    return folder
+
+
+def _changed(folder: Path, groups: dict[tuple[str, str], tuple[int, str]],
+             previous: dict[tuple[str, str], str]) -> set[int]:
+    """The groups to rewrite (new or changed digest, or files missing); removes the folders of
+    organisation-months no longer delivered."""
+    for month_folder in folder.glob("*/*"):
+        if (month_folder.parent.name, month_folder.name) not in groups:
+            shutil.rmtree(month_folder)
+    for ods_folder in folder.glob("*"):
+        if ods_folder.is_dir() and not any(ods_folder.iterdir()):
+            ods_folder.rmdir()
+    return {grp for key, (grp, digest) in groups.items()
+            if previous.get(key) != digest or not (folder / key[0] / key[1] / "0001.json").is_file()}
+
+
+def _group_paths(folder: Path, groups: dict[tuple[str, str], tuple[int, str]]) -> list[Path]:
+    return [p for _, (ods, month) in sorted((grp, key) for key, (grp, _) in groups.items())
+            for p in sorted((folder / ods / month).glob("*.json"))]
 
 
 def read_delivered(out_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:

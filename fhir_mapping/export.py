@@ -12,17 +12,24 @@ whatever the number of shards), with memory bounded by the shard size instead of
 4. each type's parts are merged into `<Type>.ndjson` in id order, and the manifest written.
 Part files live in `<out>/fhir/.work/export/` and are removed at the end. The validation and
 profile reports equal `validate_resources` and `check_profiles` over the whole output.
+
+Incremental (a `ShardStore`): each shard's parts and report are kept in the store's folder with the
+digest of the shard's inputs (`shards.shard_digest`); a shard whose digest equals the one recorded
+for it is not mapped again, its kept parts are merged as they are. The merge is the same either
+way, so the NDJSON is byte-identical to an export that maps every shard.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import multiprocessing
+import pickle
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +44,13 @@ from fhir_mapping.organization import map_healthcare_services, map_organizations
 from fhir_mapping.profile_batches import check_shard, profile_report, recheck_references, unresolved
 from fhir_mapping.profiles import ProfileReport
 from fhir_mapping.referrals import build_referrals
-from fhir_mapping.shards import ShardInput, SplitInputs, shard_count, split_inputs
+from fhir_mapping.shards import ShardInput, SplitInputs, shard_count, shard_digest, split_inputs
 from fhir_mapping.validation import ValidationReport, validate_chunk
 
 __all__ = ["FhirExport", "ShardOutput", "write_fhir_export", "map_shard", "without_cycle_collector",
            # the steps `write_fhir_export` is made of, also run by the Spark export (carebridge.spark.fhir)
            "part_path", "check_and_write", "reference_resources", "merge_all", "remove_work", "total_of",
-           "export_result"]
+           "export_result", "ShardStore"]
 
 Services = dict[tuple[str, str], str | None]
 
@@ -58,6 +65,18 @@ class FhirExport:
     referral_matches: pa.Table      # MATCH_SCHEMA
     manifest: Path
     shards: int
+    shard_digests: dict[int, str] = field(default_factory=dict)   # with a ShardStore: what each shard was mapped from
+    shards_reused: int = 0                                          # ... and how many were not mapped again
+
+
+@dataclass(frozen=True)
+class ShardStore:
+    """Where an incremental export keeps each shard's parts and report between runs (`folder`),
+    the digests they were mapped from (`previous`, as recorded by the caller), and what else the
+    mapping depends on (`salt`: reference data, code version)."""
+    folder: Path
+    previous: dict[int, str]
+    salt: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,18 +147,18 @@ def _map_shard(task: ShardInput, work: Path, strict: bool) -> ShardOutput:
                        organisations_used=ctx.organisations_used, services_used=ctx.services_used)
 
 
-def _in_process(split: SplitInputs, work: Path, strict: bool) -> Iterator[ShardOutput]:
-    for task in split:
+def _in_process(tasks: Iterable[ShardInput], work: Path, strict: bool) -> Iterator[ShardOutput]:
+    for task in tasks:
         yield map_shard(task, work, strict)
 
 
-def _in_pool(split: SplitInputs, work: Path, workers: int, strict: bool) -> Iterator[ShardOutput]:
+def _in_pool(tasks: Iterable[ShardInput], work: Path, workers: int, strict: bool) -> Iterator[ShardOutput]:
     """Shards in `workers` processes, at most one shard per worker in flight (bounded memory)."""
     # spawn, not fork: the caller may hold DuckDB or Dagster threads that a fork would copy mid-flight.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: set[Future[ShardOutput]] = set()
-        for task in split:
+        for task in tasks:
             if len(pending) >= workers:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 yield from (f.result() for f in done)
@@ -177,10 +196,16 @@ def reference_resources(split: SplitInputs, outputs: list[ShardOutput]) -> tuple
 
 def merge_all(work: Path, folder: Path, names: list[str], counts: dict[str, int],
                watch: set[str]) -> set[str]:
-    """Merge every type's parts into its NDJSON file; returns which `Type/id` keys of `watch` were written."""
+    """Merge every type's parts of the batches `names` under `work` (the Spark export's form)."""
+    return _merge_batches([work / name for name in names], folder, counts, watch)
+
+
+def _merge_batches(batches: list[Path], folder: Path, counts: dict[str, int], watch: set[str]) -> set[str]:
+    """Merge every type's parts (one folder per batch) into its NDJSON file; returns which `Type/id`
+    keys of `watch` were written."""
     found: set[str] = set()
     for rtype in sorted(counts):
-        parts = [p for p in (part_path(work, name, rtype) for name in names) if p.exists()]
+        parts = [p for p in (part_path(batch.parent, batch.name, rtype) for batch in batches) if p.exists()]
         ids = frozenset(key.split("/", 1)[1] for key in watch if key.startswith(f"{rtype}/"))
         found |= {f"{rtype}/{i}" for i in merge_parts(parts, folder / f"{rtype}.ndjson", ids)[1]}
     return found
@@ -205,27 +230,73 @@ def total_of(batches: list[Checked]) -> Checked:
 
 def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike, reference: ReferenceLike,
                       out_dir: Path, transaction_time: str, *, shards: int | None = None,
-                      workers: int = 2, strict: bool = False) -> FhirExport:
+                      workers: int = 2, strict: bool = False, store: ShardStore | None = None) -> FhirExport:
     """Map every staged row to FHIR, validate, check and write `fhir/ndjson/` in shards of people.
 
     `strict` validates every resource with the fhir.resources R4B models instead of the compiled
-    validator (slower; the same report shape)."""
+    validator (slower; the same report shape). With a `store`, shards whose inputs are unchanged
+    since the store's digests are not mapped again (module docstring)."""
     k = shards or shard_count(person_index.persons.num_rows, workers)
     work = OutputLayout(Path(out_dir)).fhir_work("export")
     shutil.rmtree(work, ignore_errors=True)
     split = split_inputs(staged, person_index, reference, k, work / "inputs")
-    runs = (_in_pool(split, work, min(workers, k), strict) if workers > 1 and k > 1
-            else _in_process(split, work, strict))
-    outputs = sorted(runs, key=lambda o: o.shard)
+    kept = _Kept(store, k, strict) if store is not None else None
+    tasks = kept.fresh(split) if kept is not None else iter(split)
+    parts = kept.store.folder if kept is not None else work
+    runs = (_in_pool(tasks, parts, min(workers, k), strict) if workers > 1 and k > 1
+            else _in_process(tasks, parts, strict))
+    mapped = [kept.keep(o) for o in runs] if kept is not None else list(runs)
+    outputs = sorted(mapped + (kept.reused if kept is not None else []), key=lambda o: o.shard)
     references, reference_warnings = reference_resources(split, outputs)
     total = total_of([o.checked for o in outputs] + [check_and_write(references, work, "reference", strict)])
     folder = ndjson_folder(out_dir)
-    found = merge_all(work, folder, [f"{o.shard:05d}" for o in outputs] + ["reference"], total.counts,
+    found = _merge_batches([parts / f"{o.shard:05d}" for o in outputs] + [work / "reference"], folder, total.counts,
                        total.elsewhere)
     remove_work(work)
     manifest = write_manifest(folder, total.counts, transaction_time)
-    return export_result(split, outputs, total, reference_warnings, found,
-                         {rtype: [folder / f"{rtype}.ndjson"] for rtype in total.counts}, manifest, k)
+    result = export_result(split, outputs, total, reference_warnings, found,
+                           {rtype: [folder / f"{rtype}.ndjson"] for rtype in total.counts}, manifest, k)
+    if kept is None:
+        return result
+    return dataclasses.replace(result, shard_digests=dict(sorted(kept.digests.items())), shards_reused=len(kept.reused))
+
+
+_KEPT_REPORT = "shard.pickle"     # a kept shard's ShardOutput and the digest it was mapped from
+
+
+class _Kept:
+    """The shard store of one export: which shards to map, which to reuse, and keeping what is mapped."""
+
+    def __init__(self, store: ShardStore, shards: int, strict: bool) -> None:
+        self.store, self.salt = store, f"{store.salt}|shards={shards}|strict={strict}"
+        self.digests: dict[int, str] = {}
+        self.reused: list[ShardOutput] = []
+        store.folder.mkdir(parents=True, exist_ok=True)
+        for stale in store.folder.iterdir():      # shards beyond the count (the count changed)
+            if not (stale.name.isdigit() and int(stale.name) < shards):
+                shutil.rmtree(stale, ignore_errors=True)
+
+    def fresh(self, split: SplitInputs) -> Iterator[ShardInput]:
+        """The shards to map; the others' kept reports go to `reused`."""
+        for task in split:
+            digest = self.digests[task.shard] = shard_digest(task, self.salt)
+            report = self.store.folder / f"{task.shard:05d}" / _KEPT_REPORT
+            if self.store.previous.get(task.shard) == digest and report.is_file():
+                with report.open("rb") as fh:
+                    recorded, output = pickle.load(fh)
+                if recorded == digest:
+                    self.reused.append(output)
+                    continue
+            shutil.rmtree(report.parent, ignore_errors=True)
+            yield task
+
+    def keep(self, output: ShardOutput) -> ShardOutput:
+        """Record a mapped shard's report beside its parts (written last: a shard cut short has none)."""
+        report = self.store.folder / f"{output.shard:05d}" / _KEPT_REPORT
+        report.parent.mkdir(parents=True, exist_ok=True)
+        with report.open("wb") as fh:
+            pickle.dump((self.digests[output.shard], output), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return output
 
 
 def export_result(split: SplitInputs, outputs: list[ShardOutput], total: Checked, reference_warnings: list[str],

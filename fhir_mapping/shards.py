@@ -15,6 +15,8 @@ records whatever people they were linked to).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import tempfile
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import yaml
@@ -32,7 +35,8 @@ from fhir_mapping.referral_matching import match_referrals
 from fhir_mapping.referrals import build_referrals
 from fhir_mapping.terminology import inputs
 
-__all__ = ["ByShard", "ShardIndex", "ShardInput", "SplitInputs", "sharding_rules", "shard_count", "split_inputs"]
+__all__ = ["ByShard", "ShardIndex", "ShardInput", "SplitInputs", "sharding_rules", "shard_count", "split_inputs",
+           "shard_digest"]
 
 _SHARD = "_shard"
 _PERSON = "_person"
@@ -243,3 +247,35 @@ def split_inputs(staged: dict[str, pa.Table], person_index: PersonIndexLike, ref
         services_used=dict(ctx.services_used), reference=reference, scratch=scratch)
     ctx.con.close()
     return split
+
+
+# An order-independent content hash of a table: its row count and the sums of each row's MD5
+# (both 64-bit halves): the split's rows come in no fixed order within a shard.
+_TABLE_HASH_SQL = """
+SELECT count(*), coalesce(sum(md5_number_lower(t::VARCHAR)), 0)::VARCHAR,
+       coalesce(sum(md5_number_upper(t::VARCHAR)), 0)::VARCHAR FROM cut t
+"""
+
+
+def _table_hash(con: duckdb.DuckDBPyConnection, table: pa.Table) -> list[str]:
+    con.register("cut", table)
+    try:
+        row = con.sql(_TABLE_HASH_SQL).fetchall()[0]
+        return [str(table.schema), *map(str, row)]
+    finally:
+        con.unregister("cut")
+
+
+def shard_digest(task: ShardInput, salt: str = "") -> str:
+    """A content digest of everything one shard's mapping reads except the reference data (the
+    caller's `salt` stands for it, the shard count and the code): equal digests, equal resources.
+    The FHIR export reuses a shard's written parts while its digest is unchanged."""
+    tables = {f"staged {key}": task.staged[key] for key in sorted(task.staged)}
+    tables |= {"links": task.index.links, "persons": task.index.persons, "matches": task.matches,
+               "home": pa.table({"person_id": task.home_persons})}
+    con = duckdb.connect()
+    try:
+        parts = [salt, task.shard, *((name, _table_hash(con, t)) for name, t in tables.items())]
+    finally:
+        con.close()
+    return hashlib.sha256(json.dumps(parts).encode("utf-8")).hexdigest()

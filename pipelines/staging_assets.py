@@ -11,7 +11,7 @@ from pipelines.quality import gx_check_results, gx_check_specs
 from pipelines.spark_resource import SparkResource
 from pipelines.resources import WAREHOUSE_POOL, CarebridgeResource
 from carebridge.staging import consolidate, load_month, reconcile, save_month, stage_landing, staged_table_keys
-from carebridge.staging.landing import discover
+from carebridge.staging.landing import Scan, restrict, scan
 from pipelines.incremental import code_version, digest, file_gate, files_digest, open_gate
 from warehouse.catalog.staging import save_staged
 
@@ -34,27 +34,29 @@ def staged_month(context: dg.AssetExecutionContext, carebridge: CarebridgeResour
     month replaces it. A backfill of N months is one run; its metadata accounts for each month.
     Does not open the warehouse, so staging runs go side by side."""
     per_month, rows_by_table = {}, Counter()
+    found = scan(carebridge.landing)    # one walk of the landing area for every month's fingerprint
     for month in context.partition_keys:
-        per_month[month] = _stage_month(carebridge, spark, month, rows_by_table, context.run_id)
+        per_month[month] = _stage_month(carebridge, spark, month, rows_by_table, context.run_id, found)
         if not per_month[month]["files"]:
             context.log.warning(f"{month}: no delivery files under {carebridge.landing}; the month is staged empty")
     return dg.MaterializeResult(metadata=_months_metadata(per_month, rows_by_table))
 
 
-def _month_fingerprint(landing, month: str) -> str:
-    """What staging one month reads: its delivery files (content), what the landing scan refuses or
-    ignores for it, the deployment's reference data, and the code."""
-    files, ignored = discover(landing, [month])
+def _month_fingerprint(landing, month: str, found: Scan) -> str:
+    """What staging one month reads: its delivery files (content), what the landing scan (`found`)
+    refuses or ignores for it, the deployment's reference data, and the code."""
+    files, ignored = restrict(found, [month])
     refused = sorted((i.source_file, i.status, i.reason, i.detail) for i in ignored)
     return digest(code_version(), files_digest([f.path for f in files], landing), refused,
                   files_digest([landing / "reference"], landing))
 
 
-def _stage_month(carebridge: CarebridgeResource, spark: SparkResource, month: str, rows_by_table: Counter, run_id: str) -> dict[str, int]:
+def _stage_month(carebridge: CarebridgeResource, spark: SparkResource, month: str, rows_by_table: Counter, run_id: str,
+                 found: Scan) -> dict[str, int]:
     """Stage one month into its folder (unless its deliveries are unchanged since it was staged); its
     accounting (rows by table are added to `rows_by_table`)."""
     folder = carebridge.layout.staging_month(month)
-    gate = file_gate(folder, f"staged_month {month}", _month_fingerprint(carebridge.landing, month))
+    gate = file_gate(folder, f"staged_month {month}", _month_fingerprint(carebridge.landing, month, found))
     if gate.unchanged:
         rows_by_table.update(gate.recorded["outcome"]["rows_by_table"])
         return {**gate.recorded["outcome"]["counts"], "unchanged": 1}

@@ -25,8 +25,10 @@ WAREHOUSE = "warehouse"
           check_specs=gx_check_specs("fhir_views", "fhir"))
 def fhir_views(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """Evaluates the SQL on FHIR ViewDefinitions of `warehouse/views/` over the FHIR resources into
-    `fhir.v_*`, so what analysts count is what trusts receive. Unchanged NDJSON: nothing to do."""
-    gate = open_gate(carebridge.engine, "fhir_views", files_digest([carebridge.layout.fhir_ndjson]))
+    `fhir.v_*`, so what analysts count is what trusts receive. Unchanged FHIR export (the fingerprint
+    fhir_resources recorded; hashing the NDJSON would cost a re-read of it): nothing to do."""
+    engine = carebridge.engine
+    gate = open_gate(engine, "fhir_views", recorded_fingerprints(engine, "fhir_resources"))
     if gate.unchanged:
         return gate.replayed()
     counts = materialise_views(carebridge.engine, carebridge.layout.fhir_ndjson)
@@ -43,10 +45,16 @@ def _published_key(name: str) -> dg.AssetKey:
     return dg.AssetKey([catalog.PUBLISHED, name])
 
 
-def _table_metadata(name: str, table) -> dict:
+def _table_metadata(name: str, table, charts: dict[str, str] | None = None) -> dict:
+    """Rows, preview, column schema and chart; `charts` (name -> chart markdown, recorded when the
+    tables were built) spares rendering the PNG again for unchanged tables."""
+    metadata = {"rows": table.num_rows, "preview": preview(table), **column_schemas("published", {name: table})}
+    if charts is not None:
+        if charts.get(name):
+            metadata["chart"] = dg.MetadataValue.md(charts[name])
+        return metadata
     from carebridge.report.previews import preview_png  # altair loads when a table is shown, not with the definitions
 
-    metadata = {"rows": table.num_rows, "preview": preview(table), **column_schemas("published", {name: table})}
     png = preview_png(name, table)
     if png is not None:
         metadata["chart"] = png_chart(png, name)
@@ -74,10 +82,13 @@ def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
     rule = codes()["disclosure"]
     engine = carebridge.engine
     gate = open_gate(engine, "published", recorded_fingerprints(engine, "analytics"), rule)
-    if gate.unchanged:  # the same tables: shown again (small aggregates), checks as recorded
+    if gate.unchanged:  # the same tables: shown again (small aggregates) with the charts recorded
+        # when they were built (rendering them again was most of an unchanged run's time), checks as recorded
         shown = catalog.read_tables(engine, catalog.PUBLISHED, gate.recorded["outcome"]["published"])
+        charts = gate.recorded["outcome"].get("charts", {})
         for name, table in shown.items():
-            yield dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=gate.since(_table_metadata(name, table)))
+            yield dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name],
+                                       metadata=gate.since(_table_metadata(name, table, charts)))
         yield from gate.replay_checks()
         return
     counts = build_published(engine, threshold=rule["suppress_below"], rounding=rule["round_to"])
@@ -86,7 +97,9 @@ def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
     results = [*(dg.MaterializeResult(asset_key=PUBLISHED_KEYS[name], metadata=_table_metadata(name, tables[name]))
                  for name in tables),
                *gx_check_results(carebridge.layout.gx, "published", tables, keys=PUBLISHED_KEYS, engine=engine)]
-    yield from gate.record(context.run_id, results, {"published": list(tables),
+    charts = {r.asset_key.path[-1]: r.metadata["chart"].value for r in results
+              if isinstance(r, dg.MaterializeResult) and "chart" in (r.metadata or {})}
+    yield from gate.record(context.run_id, results, {"published": list(tables), "charts": charts,
                                                      "tables": [f"{catalog.PUBLISHED}.{n}" for n in tables]})
 
 
@@ -94,8 +107,6 @@ def published(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
 def data_docs(context: dg.AssetExecutionContext, carebridge: CarebridgeResource) -> dg.MaterializeResult:
     """The Great Expectations Data Docs site for every validation of the run (not rebuilt when no
     validation was added since it was: unchanged stages replay their checks without validating)."""
-    from expectations.runner import build_data_docs
-
     layout = carebridge.layout
 
     def validations() -> str:
@@ -104,6 +115,8 @@ def data_docs(context: dg.AssetExecutionContext, carebridge: CarebridgeResource)
     gate = file_gate(layout.data_docs, "data_docs", validations())
     if gate.unchanged and layout.data_docs_index.exists():
         return gate.replayed({"index": dg.MetadataValue.path(str(layout.data_docs_index))})
+    from expectations.runner import build_data_docs  # Great Expectations loads only to build the site
+
     index = build_data_docs(layout.gx, layout.data_docs)
     gate.fingerprint = validations()  # building the site writes its own files under gx/ too
     gate.record(context.run_id)

@@ -15,6 +15,11 @@ _PG_ENV = "CAREBRIDGE_PG_URL"
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    if args.incremental:
+        from carebridge.benchmarks.incremental import run_incremental_benchmark
+
+        return run_incremental_benchmark(args.persons, args.out, seed=args.seed, fault_rate=args.fault_rate,
+                                         engine=args.engine, reuse_landing=args.reuse)
     from carebridge.benchmarks.pipeline import run_benchmark
 
     return run_benchmark(args.persons, args.out, seed=args.seed, fault_rate=args.fault_rate, engine=args.engine)
@@ -38,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.add_argument("--engine", choices=ENGINES, default="duckdb",
                        help="the warehouse engine: duckdb (a file in --out) or spark (Spark local, master from "
                             "CAREBRIDGE_SPARK_MASTER, default local[2]; the Python stages on its executors)")
+    bench.add_argument("--incremental", action="store_true",
+                       help="build 12 months, re-run with nothing new, add a 13th month: each run's time per "
+                            "stage and its share of the full build")
+    bench.add_argument("--reuse", action="store_true",
+                       help="with --incremental: reuse the landing area a previous run generated in --out")
     bench.set_defaults(func=_cmd_bench)
 
     views = subcommands(subparsers, "views").add_parser(

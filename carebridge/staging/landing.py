@@ -27,7 +27,7 @@ from pathlib import Path
 from carebridge.staging.tables import SOURCES, TableSpec, defaults, source_tables
 
 __all__ = ["LandedFile", "Ignored", "Scan", "scan", "discover", "latest_submissions", "delivery_folders",
-           "delivery_months", "month_problem", "open_landed", "read_landed"]
+           "delivery_months", "month_problem", "open_landed", "read_landed", "restrict"]
 
 _FORMATS = {".csv": "csv", ".parquet": "parquet"}
 _FORMAT_PREFERENCE = ("csv", "parquet")  # a table delivered in both formats: the CSV is staged
@@ -248,6 +248,11 @@ def discover(landing: Path, months: list[str] | None = None) -> tuple[list[Lande
     found = scan(landing)
     if months is None:
         return found.files, found.ignored
+    return restrict(found, months)
+
+
+def restrict(found: Scan, months: list[str]) -> tuple[list[LandedFile], list[Ignored]]:
+    """`discover(landing, months)` from a scan already made (several months, one walk)."""
     staged_months = set(found.months)
     first = found.months[0] if found.months else None
     files = [f for f in found.files if f.reporting_month in months]

@@ -7,9 +7,10 @@ import json
 import pyarrow as pa
 
 from warehouse.engines import Warehouse
-from warehouse.db import append_table, query, read_table, read_table_if_exists, write_table
+from warehouse.db import append_table, execute, query, read_table, read_table_if_exists, table_exists, write_table
 
-__all__ = ["SCHEMA", "save_staging_audit", "load_audit", "save_fhir_unmapped", "append_disclosure_log", "load_disclosure_ledger", "save_disclosure_ledger",
+__all__ = ["SCHEMA", "save_staging_audit", "load_audit", "save_fhir_unmapped", "append_disclosure_log", "log_sent_again", "load_disclosure_ledger", "save_disclosure_ledger",
+           "ledger_rows",
            "rows_quarantined", "files_rejected", "load_fingerprint", "save_fingerprint"]
 
 SCHEMA = "audit"
@@ -32,6 +33,29 @@ def save_fhir_unmapped(engine: Warehouse, unmapped: pa.Table) -> None:
 def append_disclosure_log(engine: Warehouse, log: pa.Table) -> None:
     """Who received whose records, kept across runs."""
     append_table(engine, SCHEMA, "disclosure_log", log)
+
+
+_SENT_AGAIN_SQL = """
+INSERT INTO audit.disclosure_log (run_id, recorded_at, recipient_ods, month, person_id, holder_ods, records, action)
+SELECT '{run_id}', CAST('{recorded_at}' AS TIMESTAMPTZ), recipient_ods, month, person_id, holder_ods, records, action
+FROM audit.disclosure_log WHERE run_id = '{since_run}' AND action = 'sent'
+"""
+
+
+def log_sent_again(engine: Warehouse, since_run: str, run_id: str, recorded_at: str) -> None:
+    """Log under `run_id` what run `since_run` logged as sent (its bundles are unchanged and delivered
+    again), in the warehouse: one block per run without reading the log back."""
+    for value in (since_run, run_id, recorded_at):
+        if "'" in value:
+            raise ValueError(f"not a run id or timestamp: {value!r}")
+    execute(engine, _SENT_AGAIN_SQL.format(run_id=run_id, recorded_at=recorded_at, since_run=since_run))
+
+
+def ledger_rows(engine: Warehouse) -> int | None:
+    """Rows of the ledger (None before the first run): the stage replaces it whole, so an edit shows here."""
+    if not table_exists(engine, SCHEMA, "disclosure_ledger"):
+        return None
+    return int(query(engine, f"SELECT count(*) AS n FROM {SCHEMA}.disclosure_ledger").column("n")[0].as_py())
 
 
 def load_disclosure_ledger(engine: Warehouse) -> pa.Table | None:
