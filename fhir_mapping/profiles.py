@@ -24,6 +24,7 @@ import yaml
 
 from carebridge.core import nhs_number
 from carebridge.core.reference import codes
+from fhir_mapping.elements import is_shared, shared_memo
 from fhir_mapping.terminology import extension, system, terminology
 from carebridge.core.snomed import is_sctid
 
@@ -80,11 +81,16 @@ def _objects(resource: Resource) -> list[tuple[str, dict[str, Any]]]:
     """Every JSON object inside a resource that a walking rule looks at (one with a `reference` or a
     `system`: references, Codings, identifiers, Quantities), with its dotted element path (list
     positions left out), found once per resource and shared by the checks. The rest are walked
-    through but not listed: most of a resource's objects are neither, and the rules ran over each."""
+    through but not listed: most of a resource's objects are neither, and the rules ran over each.
+    An element the mappers share between resources (`elements.shared`) is listed as itself, standing
+    for the objects inside it (`_inside`): it is walked, and its static checks run, once."""
     found: list[tuple[str, dict[str, Any]]] = []
     stack: list[tuple[str, dict[str, Any]]] = [("", resource)]
     while stack:
         path, obj = stack.pop()
+        if is_shared(obj):
+            found.append((path, obj))
+            continue
         if "reference" in obj or "system" in obj:
             found.append((path, obj))
         for key, item in obj.items():
@@ -94,6 +100,44 @@ def _objects(resource: Resource) -> list[tuple[str, dict[str, Any]]]:
                 inner = f"{path}.{key}" if path else key
                 stack.extend((inner, element) for element in item if type(element) is dict)
     return found
+
+
+def _inside(path: str, obj: dict[str, Any]) -> Objects:
+    """The objects an entry of `_objects` stands for: itself, or those inside a shared element."""
+    if not is_shared(obj):
+        return [(path, obj)]
+    return [(path + rel, inner) for rel, inner in shared_memo(obj, _within, lambda: _within(obj))]
+
+
+def _per_object(check: Callable[[str, dict[str, Any], "_Context"], list[Problem]], objects: Objects,
+                ctx: "_Context", static: Any) -> list[Problem]:
+    """`check` over every object; its problems with a shared element are found once per path there
+    (`static`: what of the context the check reads, the rest of the memo key)."""
+    problems: list[Problem] = []
+    for path, obj in objects:
+        if is_shared(obj):
+            problems += shared_memo(obj, (check, path, static),
+                                    lambda: [p for at, inner in _inside(path, obj) for p in check(at, inner, ctx)])
+        else:
+            problems += check(path, obj, ctx)
+    return problems
+
+
+def _within(obj: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """`_objects` of an element, with paths relative to it (`.key.key`; "" for the element itself),
+    in the order the walk of a resource finds them (a subtree is walked before what was stacked)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    stack: list[tuple[str, dict[str, Any]]] = [("", obj)]
+    while stack:
+        path, item = stack.pop()
+        if "reference" in item or "system" in item:
+            found.append((path, item))
+        for key, value in item.items():
+            if type(value) is dict:
+                stack.append((f"{path}.{key}", value))
+            elif type(value) is list:
+                stack.extend((f"{path}.{key}", element) for element in value if type(element) is dict)
+    return tuple(found)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -159,10 +203,13 @@ def _ods(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
     if resource.get("resourceType") == "Organization":
         ods = [i for i in resource.get("identifier", []) if i.get("system") in ctx.ods_systems]
         problems += _ods_identifier(ods[0] if ods else None, ctx, "Organization.identifier")
-    for path, obj in objects:
-        if "identifier" in obj and str(obj.get("reference", "")).startswith("Organization/"):
-            problems += _ods_identifier(obj["identifier"], ctx, path)
-    return problems
+    return problems + _per_object(_ods_reference, objects, ctx, ctx.ods_systems)
+
+
+def _ods_reference(path: str, obj: dict[str, Any], ctx: _Context) -> list[Problem]:
+    if "identifier" in obj and str(obj.get("reference", "")).startswith("Organization/"):
+        return _ods_identifier(obj["identifier"], ctx, path)
+    return []
 
 
 def _ethnic_category(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
@@ -197,19 +244,21 @@ def _code_patterns() -> tuple[dict[str, re.Pattern[str]], str]:
 
 def _code_systems(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
     """Every coded value (Coding, meta.tag, Quantity units: an object with `system` and `code`)."""
+    return _per_object(_coded_value, objects, ctx, ctx.known_systems)
+
+
+def _coded_value(path: str, obj: dict[str, Any], ctx: _Context) -> list[Problem]:
     patterns, snomed = _code_patterns()
-    problems: list[Problem] = []
-    for path, obj in objects:
-        sys_url, code = obj.get("system"), obj.get("code")
-        if not isinstance(sys_url, str) or not isinstance(code, str):
-            continue
-        if sys_url not in ctx.known_systems:
-            problems.append(("code_system", f"{path}: system {sys_url} is not a declared code system"))
-        elif sys_url in patterns and not patterns[sys_url].match(code):
-            problems.append(("code_system", f"{path}: a code is not a valid code of {sys_url}"))
-        elif sys_url == snomed and not is_sctid(code):
-            problems.append(("code_system", f"{path}: a SNOMED CT code fails the check digit"))
-    return problems
+    sys_url, code = obj.get("system"), obj.get("code")
+    if not isinstance(sys_url, str) or not isinstance(code, str):
+        return []
+    if sys_url not in ctx.known_systems:
+        return [("code_system", f"{path}: system {sys_url} is not a declared code system")]
+    if sys_url in patterns and not patterns[sys_url].match(code):
+        return [("code_system", f"{path}: a code is not a valid code of {sys_url}")]
+    if sys_url == snomed and not is_sctid(code):
+        return [("code_system", f"{path}: a SNOMED CT code fails the check digit")]
+    return []
 
 
 def _bindings(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
@@ -239,13 +288,29 @@ def _references(resource: Resource, objects: Objects, ctx: _Context) -> list[Pro
             target = _reference_type(ref)
             if target not in rule["types"]:
                 problems.append(("reference_type", f"{rtype}.{element} points at {target}, not {rule['types']}"))
-    for path, obj in objects:
-        reference = obj.get("reference")
-        if isinstance(reference, str) and reference not in ctx.keys:
+    for path, reference in _literal_references(objects):
+        if reference not in ctx.keys:
             target = reference.split("/", 1)[0]
             if target in ctx.written_types:
                 problems.append(("reference_resolves", f"{path} points at a {target} that was not written"))
     return problems
+
+
+def _literal_references(objects: Objects) -> list[tuple[str, str]]:
+    """(path, reference) of every object with a string `reference` (listed once per shared element)."""
+    found: list[tuple[str, str]] = []
+    for path, obj in objects:
+        if is_shared(obj):
+            found += shared_memo(obj, (_literal_references, path),
+                                 lambda: [r for at, inner in _inside(path, obj) for r in _reference_of(at, inner)])
+        else:
+            found += _reference_of(path, obj)
+    return found
+
+
+def _reference_of(path: str, obj: dict[str, Any]) -> list[tuple[str, str]]:
+    reference = obj.get("reference")
+    return [(path, reference)] if isinstance(reference, str) else []
 
 
 RULES: tuple[Callable[[Resource, Objects, _Context], list[Problem]], ...] = (

@@ -130,7 +130,7 @@ BREAKS = [_break_profile, _break_nhs_check_digit, _break_verification_code, _dro
 
 @pytest.mark.parametrize("breaks", BREAKS, ids=[b.__name__.lstrip("_") for b in BREAKS])
 def test_each_rule_catches_what_it_is_about(result, breaks):
-    broken = copy.deepcopy(result.resources)
+    broken = {t: [copy.deepcopy(r) for r in items] for t, items in result.resources.items()}  # resources share elements
     resource_type, *rules_hit = breaks(broken)
     report = check_profiles(broken)
     assert report.checked == sum(len(v) for v in broken.values())   # nothing dropped
@@ -139,7 +139,7 @@ def test_each_rule_catches_what_it_is_about(result, breaks):
 
 
 def test_failures_never_show_identifying_values(result, build):
-    broken = copy.deepcopy(result.resources)
+    broken = {t: [copy.deepcopy(r) for r in items] for t, items in result.resources.items()}  # resources share elements
     _break_nhs_check_digit(broken)
     patient = _first(broken, "Patient", _has_nhs)
     _nhs_identifier(patient)["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = "99"
