@@ -19,7 +19,7 @@ from carebridge.core.ids import organisation_id, service_id
 from fhir_mapping.terminology import extension, local_identifier_system, profile, system, terminology
 from carebridge.core.snomed import is_sctid
 
-__all__ = ["prune", "shared", "is_shared", "shared_memo", "iso", "number", "coding", "concept", "meta", "org_ref", "service_ref", "patient_ref",
+__all__ = ["prune", "shared", "is_shared", "shared_ids", "shared_memo", "iso", "number", "coding", "concept", "meta", "org_ref", "service_ref", "patient_ref",
            "record_ref", "local_identifier", "ext", "service_key"]
 
 RECORD_SOURCE_TAG = "record_source"
@@ -76,6 +76,11 @@ def prune_or_none(value: Any) -> Any:
 def is_shared(value: Any) -> bool:
     """Whether `value` is an element built by `shared` (and still listed)."""
     return id(value) in _shared_ids
+
+
+def shared_ids() -> set[int]:
+    """The ids of the listed shared elements (the live set, for `id(x) in` tests in hot loops)."""
+    return _shared_ids
 
 
 def shared_memo(value: Any, key: Any, compute: Any) -> Any:

@@ -153,6 +153,31 @@ def test_failures_never_show_identifying_values(result, build):
     assert '"X"' not in text and "F32" not in text    # nor any code of the record
 
 
+def _bad_coding(code: str) -> dict:
+    return {"system": "http://snomed.info/sct/", "code": code}       # a misspelt SNOMED CT URL
+
+
+def _bad_org_ref(ods: str) -> dict:
+    return {"reference": "Organization/x", "identifier": {"system": "urn:local", "value": ods}}
+
+
+def test_a_shared_element_is_checked_as_a_copy_of_it_would_be(result):
+    """Elements shared between resources (elements.shared) are checked once per path; the failures
+    are those of unshared copies, for every resource that holds them, at every path."""
+    from fhir_mapping.elements import is_shared, shared
+
+    coding, org = shared(_bad_coding, "12345"), shared(_bad_org_ref, "A1")
+    assert is_shared(coding) and is_shared(org)
+    observations = [{**r, "code": {"coding": [coding]}, "performer": [org, org], "basedOn": [org]}
+                    for r in result.resources["Observation"][:3]]
+    with_shared = check_profiles({"Observation": observations})
+    copies = check_profiles({"Observation": [copy.deepcopy(r) for r in observations]})
+    assert with_shared.failures == copies.failures
+    assert {(f["id"], f["rule"]) for f in copies.failures} == {
+        (r["id"], rule) for r in observations for rule in ("code_system", "ods_identifier", "binding", "reference_type")}
+    assert {f["detail"].split(":")[0] for f in copies.failures if f["rule"] == "ods_identifier"} == {"performer", "basedOn"}
+
+
 # --- in the pipeline: a blocking asset check on fhir_resources ------------------------------------
 
 @pytest.fixture(scope="module")
