@@ -116,17 +116,42 @@ def _pruned(item: Any) -> Any:
     return item if item else _DROP
 
 
+# The two loops below decide strings, None and shared elements (most members) in place: the same
+# rules as `_pruned`, without a call per member.
 def _prune_dict(value: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, item in value.items():
-        item = _pruned(item)
-        if item is not _DROP:
+        kind = type(item)
+        if kind is str:
+            if item:
+                out[key] = item
+        elif item is None:
+            continue
+        elif (kind is dict or kind is list) and id(item) in _shared_ids:
             out[key] = item
+        else:
+            item = _pruned(item)
+            if item is not _DROP:
+                out[key] = item
     return out
 
 
 def _prune_list(value: list[Any]) -> list[Any]:
-    return [item for item in map(_pruned, value) if item is not _DROP]
+    out = []
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            if item:
+                out.append(item)
+        elif item is None:
+            continue
+        elif (kind is dict or kind is list) and id(item) in _shared_ids:
+            out.append(item)
+        else:
+            item = _pruned(item)
+            if item is not _DROP:
+                out.append(item)
+    return out
 
 
 def prune(value: Any) -> Any:
