@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from carebridge.core.reference import codes
 from fhir_mapping.context import MappingContext, with_record_ids
 from fhir_mapping.elements import (coding, concept, ext, iso, local_identifier, meta, org_ref, patient_ref, prune,
-                                   record_ref, service_ref)
+                                   record_ref, service_ref, shared)
 from fhir_mapping.service_request import service_type_display
 from fhir_mapping.terminology import code_maps, system
 
@@ -101,11 +101,12 @@ def _mechanism_ext(source: str, code: str | None) -> dict[str, Any] | None:
         coding(_SOURCE_CODES[source][3], code), coding("mechanism", mechanism(source, code))))
 
 
-def _class(row: dict[str, Any], normalised_mechanism: str | None) -> dict[str, Any]:
+def _class(location_code: str | None, source: str, mechanism_code: str | None) -> dict[str, Any]:
     """Encounter.class: HH for home contacts, else from the mechanism; NullFlavor UNK when unknown."""
     maps = code_maps()
-    home = row["location_code"] in maps["home_location_codes"] or (
-        row["source"] in ("gp", "vcse") and row["mechanism_code"] in maps["home_contact_modes"])
+    normalised_mechanism = mechanism(source, mechanism_code)
+    home = location_code in maps["home_location_codes"] or (
+        source in ("gp", "vcse") and mechanism_code in maps["home_contact_modes"])
     key = "home" if home else (normalised_mechanism or "unknown")
     entry = maps["encounter_class"][key]
     return {"system": system("null_flavor" if key == "unknown" else "act_code"), "code": entry["code"],
@@ -118,7 +119,22 @@ def _length(minutes: int | None) -> dict[str, Any] | None:
     return {"value": minutes, "unit": "min", "system": system("ucum"), "code": "min"}
 
 
+def _type(appointment_type: str | None, activity: str | None) -> list[dict[str, Any] | None]:
+    return [concept(coding("iapt_appointment_type", appointment_type,
+                           (codes()["tt_app_type"].get(appointment_type) or {}).get("name"))),
+            concept(coding("vcse_activity", activity))]
+
+
+def _service_type(service_code: str | None) -> dict[str, Any] | None:
+    return concept(coding("service_type", service_code, service_type_display(service_code)))
+
+
+def _participant(staff_role: str | None) -> list[dict[str, Any]]:
+    return [{"type": [concept(coding("staff_role", staff_role))]}]
+
+
 def encounter(row: dict[str, Any]) -> dict[str, Any]:
+    """One Encounter; the elements that repeat across contacts are shared (`elements.shared`)."""
     src, ods = row["source"], row["provider_ods"]
     outcome = attendance(src, row["attendance_code"])
     referral = (record_ref("ServiceRequest", row["referral_id"], src, ods, row["referral_table"], row["referral_local_id"])
@@ -129,22 +145,20 @@ def encounter(row: dict[str, Any]) -> dict[str, Any]:
         "resourceType": "Encounter",
         "id": row["id"],
         "meta": meta("Encounter", src, ods),
-        "extension": [_attendance_ext(src, row["attendance_code"]),
-                      _mechanism_ext(src, row["mechanism_code"]),
+        "extension": [shared(_attendance_ext, src, row["attendance_code"]),
+                      shared(_mechanism_ext, src, row["mechanism_code"]),
                       ext("healthcare_service", valueReference=service_ref(row["service_ods"], row["service_code"]))],
         "identifier": [local_identifier(src, ods, row["table_name"], row["local_id"])],
         "status": code_maps()["encounter_status"].get(outcome, "unknown"),
-        "class": _class(row, mechanism(src, row["mechanism_code"])),
-        "type": [concept(coding("iapt_appointment_type", row["appointment_type"],
-                                (codes()["tt_app_type"].get(row["appointment_type"]) or {}).get("name"))),
-                 concept(coding("vcse_activity", row["activity"]))],
-        "serviceType": concept(coding("service_type", row["service_code"], service_type_display(row["service_code"]))),
+        "class": shared(_class, row["location_code"], src, row["mechanism_code"]),
+        "type": shared(_type, row["appointment_type"], row["activity"]),
+        "serviceType": shared(_service_type, row["service_code"]),
         "subject": patient_ref(row["person_id"], row["nhs_number"]),
         "episodeOfCare": [episode],
         "basedOn": [referral],
-        "participant": [{"type": [concept(coding("staff_role", row["staff_role"]))]}],
+        "participant": shared(_participant, row["staff_role"]),
         "period": {"start": iso(row["contact_date"])},
-        "length": _length(row["length_minutes"]),
+        "length": shared(_length, row["length_minutes"]),
         "serviceProvider": org_ref(ods),
     })
 

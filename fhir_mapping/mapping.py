@@ -35,7 +35,9 @@ Resources = dict[str, list[dict[str, Any]]]
 
 @dataclass(frozen=True)
 class MappingResult:
-    resources: Resources                         # resource type -> resources sorted by id
+    # resource type -> resources sorted by id; read-only: resources share elements (elements.shared),
+    # so copy a resource (copy.deepcopy of that resource) before changing it
+    resources: Resources
     unmapped: pa.Table                           # UNMAPPED_SCHEMA: one row per source row not mapped, with reason
     warnings: list[str]
     referral_matches: pa.Table                   # referral_matching.MATCH_SCHEMA

@@ -12,7 +12,8 @@ import pyarrow.compute as pc
 
 from carebridge.core.reference import codes
 from fhir_mapping.context import MappingContext, with_record_ids
-from fhir_mapping.elements import coding, concept, iso, local_identifier, meta, number, org_ref, patient_ref, prune, record_ref
+from fhir_mapping.elements import (coding, concept, iso, local_identifier, meta, number, org_ref, patient_ref, prune,
+                                   record_ref, shared)
 from fhir_mapping.terminology import code_maps, system
 
 __all__ = ["map_observations", "measure_of", "observation_code"]
@@ -103,11 +104,11 @@ def observation(row: dict[str, Any]) -> dict[str, Any]:
         "basedOn": [based_on],
         "status": "final",
         "category": [concept(coding("observation_category", "survey"))],
-        "code": observation_code(src, row["tool_code"], row["item"]),
+        "code": shared(observation_code, src, row["tool_code"], row["item"]),
         "subject": patient_ref(row["person_id"], row["nhs_number"]),
         "effectiveDateTime": iso(row["effective_date"]),
         "performer": [org_ref(ods)],
-        "valueQuantity": _value(row["value"]),
+        "valueQuantity": shared(_value, row["value"]),
     })
 
 

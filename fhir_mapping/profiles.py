@@ -6,7 +6,7 @@ a failed asset check. Details name systems and elements, never values of the rec
 number is reported as "not 10 digits with a valid check digit", not shown; no code is shown either,
 since a code of a resource about a person is data about that person).
 
-One function per rule kind, each `(resource, objects, context) -> list of (rule, detail)`; `RULES` lists
+One function per rule kind, each `(resource, scan, context) -> list of (rule, detail)`; `RULES` lists
 them. References are checked against the whole output: a literal `Type/id` reference must name a
 resource that was written, when resources of that type were written at all.
 """
@@ -24,6 +24,7 @@ import yaml
 
 from carebridge.core import nhs_number
 from carebridge.core.reference import codes
+from fhir_mapping.elements import shared_ids, shared_memo
 from fhir_mapping.terminology import extension, system, terminology
 from carebridge.core.snomed import is_sctid
 
@@ -31,7 +32,6 @@ __all__ = ["ProfileReport", "check_profiles", "check_resource", "rules", "RULES"
 
 Resource = dict[str, Any]
 Problem = tuple[str, str]  # (rule, detail)
-Objects = list[tuple[str, dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -76,24 +76,78 @@ def _context(resources: dict[str, list[Resource]]) -> _Context:
 
 # --- walking a resource ----------------------------------------------------------------------------
 
-def _objects(resource: Resource) -> list[tuple[str, dict[str, Any]]]:
-    """Every JSON object inside a resource that a walking rule looks at (one with a `reference` or a
-    `system`: references, Codings, identifiers, Quantities), with its dotted element path (list
-    positions left out), found once per resource and shared by the checks. The rest are walked
-    through but not listed: most of a resource's objects are neither, and the rules ran over each."""
-    found: list[tuple[str, dict[str, Any]]] = []
+@dataclass(frozen=True)
+class _Scan:
+    """What the walking rules need of one resource, found in one walk over it: the problems of the
+    objects `_ods` and `_code_systems` look at, and every literal reference, in walk order."""
+    ods: list[Problem]
+    codes: list[Problem]
+    references: list[tuple[str, str]]        # (element path, reference)
+
+
+def _scan(resource: Resource, ctx: _Context) -> _Scan:
+    """Walk a resource once and check every JSON object a walking rule looks at (one with a
+    `reference` or a `system`: references, Codings, identifiers, Quantities; paths are dotted,
+    list positions left out). Most objects are neither, so they are walked through unchecked. An
+    element the mappers share between resources (`elements.shared`) is scanned once per path."""
+    listed, static = shared_ids(), (ctx.known_systems, ctx.ods_systems)
+    ods: list[Problem] = []
+    codes: list[Problem] = []
+    refs: list[tuple[str, str]] = []
     stack: list[tuple[str, dict[str, Any]]] = [("", resource)]
     while stack:
         path, obj = stack.pop()
+        if id(obj) in listed:
+            found = shared_memo(obj, (_scan, path, static), lambda: _scan_shared(path, obj, ctx))
+            ods += found[0]
+            codes += found[1]
+            refs += found[2]
+            continue
         if "reference" in obj or "system" in obj:
-            found.append((path, obj))
+            _check_object(path, obj, ctx, ods, codes, refs)
         for key, item in obj.items():
             if type(item) is dict:
                 stack.append((f"{path}.{key}" if path else key, item))
             elif type(item) is list:
                 inner = f"{path}.{key}" if path else key
                 stack.extend((inner, element) for element in item if type(element) is dict)
-    return found
+    return _Scan(ods, codes, refs)
+
+
+def _scan_shared(path: str, obj: dict[str, Any], ctx: _Context) -> tuple[list, list, list]:
+    ods: list[Problem] = []
+    codes: list[Problem] = []
+    refs: list[tuple[str, str]] = []
+    for rel, inner in _within(obj):
+        _check_object(path + rel, inner, ctx, ods, codes, refs)
+    return ods, codes, refs
+
+
+def _check_object(path: str, obj: dict[str, Any], ctx: _Context, ods: list[Problem], codes: list[Problem],
+                  refs: list[tuple[str, str]]) -> None:
+    if "identifier" in obj and str(obj.get("reference", "")).startswith("Organization/"):
+        ods += _ods_identifier(obj["identifier"], ctx, path)
+    codes += _coded_value(path, obj, ctx)
+    reference = obj.get("reference")
+    if isinstance(reference, str):
+        refs.append((path, reference))
+
+
+def _within(obj: dict[str, Any]) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The objects `_scan` checks inside an element, paths relative to it (`.key.key`; "" for itself),
+    in the order the walk of a resource finds them (a subtree is walked before what was stacked)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    stack: list[tuple[str, dict[str, Any]]] = [("", obj)]
+    while stack:
+        path, item = stack.pop()
+        if "reference" in item or "system" in item:
+            found.append((path, item))
+        for key, value in item.items():
+            if type(value) is dict:
+                stack.append((f"{path}.{key}", value))
+            elif type(value) is list:
+                stack.extend((f"{path}.{key}", element) for element in value if type(element) is dict)
+    return tuple(found)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -112,7 +166,7 @@ def _extensions(element: dict[str, Any], url: str) -> list[dict[str, Any]]:
 
 # --- one function per rule kind --------------------------------------------------------------------
 
-def _profile(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
+def _profile(resource: Resource, scan: _Scan, ctx: _Context) -> list[Problem]:
     rtype = resource.get("resourceType", "")
     expected = terminology()["profiles"].get(rtype)
     if expected is None:
@@ -123,7 +177,7 @@ def _profile(resource: Resource, objects: Objects, ctx: _Context) -> list[Proble
     return []
 
 
-def _nhs_number(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
+def _nhs_number(resource: Resource, scan: _Scan, ctx: _Context) -> list[Problem]:
     if resource.get("resourceType") != "Patient":
         return []
     rule = rules()["nhs_number"]
@@ -153,19 +207,16 @@ def _ods_identifier(ident: Any, ctx: _Context, where: str) -> list[Problem]:
     return []
 
 
-def _ods(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
+def _ods(resource: Resource, scan: _Scan, ctx: _Context) -> list[Problem]:
     """An Organization carries an ODS identifier; every reference to one that names it uses ODS."""
     problems: list[Problem] = []
     if resource.get("resourceType") == "Organization":
         ods = [i for i in resource.get("identifier", []) if i.get("system") in ctx.ods_systems]
         problems += _ods_identifier(ods[0] if ods else None, ctx, "Organization.identifier")
-    for path, obj in objects:
-        if "identifier" in obj and str(obj.get("reference", "")).startswith("Organization/"):
-            problems += _ods_identifier(obj["identifier"], ctx, path)
-    return problems
+    return problems + scan.ods
 
 
-def _ethnic_category(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
+def _ethnic_category(resource: Resource, scan: _Scan, ctx: _Context) -> list[Problem]:
     if resource.get("resourceType") != "Patient":
         return []
     rule = rules()["ethnic_category"]
@@ -195,24 +246,26 @@ def _code_patterns() -> tuple[dict[str, re.Pattern[str]], str]:
     return _PATTERNS[1]
 
 
-def _code_systems(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
+def _code_systems(resource: Resource, scan: _Scan, ctx: _Context) -> list[Problem]:
     """Every coded value (Coding, meta.tag, Quantity units: an object with `system` and `code`)."""
+    return scan.codes
+
+
+def _coded_value(path: str, obj: dict[str, Any], ctx: _Context) -> list[Problem]:
     patterns, snomed = _code_patterns()
-    problems: list[Problem] = []
-    for path, obj in objects:
-        sys_url, code = obj.get("system"), obj.get("code")
-        if not isinstance(sys_url, str) or not isinstance(code, str):
-            continue
-        if sys_url not in ctx.known_systems:
-            problems.append(("code_system", f"{path}: system {sys_url} is not a declared code system"))
-        elif sys_url in patterns and not patterns[sys_url].match(code):
-            problems.append(("code_system", f"{path}: a code is not a valid code of {sys_url}"))
-        elif sys_url == snomed and not is_sctid(code):
-            problems.append(("code_system", f"{path}: a SNOMED CT code fails the check digit"))
-    return problems
+    sys_url, code = obj.get("system"), obj.get("code")
+    if not isinstance(sys_url, str) or not isinstance(code, str):
+        return []
+    if sys_url not in ctx.known_systems:
+        return [("code_system", f"{path}: system {sys_url} is not a declared code system")]
+    if sys_url in patterns and not patterns[sys_url].match(code):
+        return [("code_system", f"{path}: a code is not a valid code of {sys_url}")]
+    if sys_url == snomed and not is_sctid(code):
+        return [("code_system", f"{path}: a SNOMED CT code fails the check digit")]
+    return []
 
 
-def _bindings(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
+def _bindings(resource: Resource, scan: _Scan, ctx: _Context) -> list[Problem]:
     rtype = resource.get("resourceType", "")
     problems: list[Problem] = []
     for element, names in (rules()["bindings"].get(rtype) or {}).items():
@@ -227,7 +280,7 @@ def _reference_type(reference: Any) -> str | None:
     return text.split("/", 1)[0] if isinstance(text, str) and "/" in text else None
 
 
-def _references(resource: Resource, objects: Objects, ctx: _Context) -> list[Problem]:
+def _references(resource: Resource, scan: _Scan, ctx: _Context) -> list[Problem]:
     """Required references present, each pointing at an allowed type; every literal reference resolves."""
     rtype = resource.get("resourceType", "")
     problems: list[Problem] = []
@@ -239,24 +292,23 @@ def _references(resource: Resource, objects: Objects, ctx: _Context) -> list[Pro
             target = _reference_type(ref)
             if target not in rule["types"]:
                 problems.append(("reference_type", f"{rtype}.{element} points at {target}, not {rule['types']}"))
-    for path, obj in objects:
-        reference = obj.get("reference")
-        if isinstance(reference, str) and reference not in ctx.keys:
+    for path, reference in scan.references:
+        if reference not in ctx.keys:
             target = reference.split("/", 1)[0]
             if target in ctx.written_types:
                 problems.append(("reference_resolves", f"{path} points at a {target} that was not written"))
     return problems
 
 
-RULES: tuple[Callable[[Resource, Objects, _Context], list[Problem]], ...] = (
+RULES: tuple[Callable[[Resource, _Scan, _Context], list[Problem]], ...] = (
     _profile, _nhs_number, _ods, _ethnic_category, _code_systems, _bindings, _references)
 
 
 def check_resource(resource: Resource, ctx: _Context) -> list[dict[str, str]]:
     """Every rule's problems with one resource, as failure records."""
-    objects = _objects(resource)
+    scan = _scan(resource, ctx)
     return [{"resource_type": str(resource.get("resourceType")), "id": str(resource.get("id")), "rule": rule,
-             "detail": detail} for check in RULES for rule, detail in check(resource, objects, ctx)]
+             "detail": detail} for check in RULES for rule, detail in check(resource, scan, ctx)]
 
 
 def check_profiles(resources: dict[str, list[Resource]]) -> ProfileReport:

@@ -12,6 +12,7 @@ bundle, Patients repeated across parts, Organizations in parts of their own).
 from __future__ import annotations
 
 import csv
+import pickle
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,19 @@ _json = st.recursive(_leaf, lambda inner: st.one_of(st.lists(inner, max_size=4),
 @given(_json)
 def test_prune_equals_the_definition_before_on_any_json(value):
     assert repr(prune(value)) == repr(_prune_before(value))
+
+
+def _unpickled(data: bytes):
+    return pickle.loads(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json, _json)
+def test_prune_of_a_value_holding_shared_elements_equals_the_definition_before(value, element):
+    """A shared element (elements.shared) is taken as it is: the result is the definition's."""
+    from fhir_mapping.elements import is_shared, shared
+
+    piece = shared(_unpickled, pickle.dumps(element))
+    assert is_shared(piece) or not isinstance(piece, (dict, list))
+    holder = {"a": piece, "b": [piece, None, value], "c": value}
+    assert repr(prune(holder)) == repr(_prune_before(holder))

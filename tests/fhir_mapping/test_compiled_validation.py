@@ -215,7 +215,7 @@ def test_every_resource_of_a_generated_system_is_valid_for_both_validators(duckd
 
 
 def test_strict_validates_with_the_models_and_reports_the_same_shape(result):
-    broken = copy.deepcopy(result.resources)
+    broken = {t: [copy.deepcopy(r) for r in items] for t, items in result.resources.items()}  # resources share elements
     del broken["Encounter"][0]["class"]
     compiled = validate_resources(broken, workers=1)
     strict = validate_resources(broken, workers=1, strict=True)

@@ -130,7 +130,7 @@ BREAKS = [_break_profile, _break_nhs_check_digit, _break_verification_code, _dro
 
 @pytest.mark.parametrize("breaks", BREAKS, ids=[b.__name__.lstrip("_") for b in BREAKS])
 def test_each_rule_catches_what_it_is_about(result, breaks):
-    broken = copy.deepcopy(result.resources)
+    broken = {t: [copy.deepcopy(r) for r in items] for t, items in result.resources.items()}  # resources share elements
     resource_type, *rules_hit = breaks(broken)
     report = check_profiles(broken)
     assert report.checked == sum(len(v) for v in broken.values())   # nothing dropped
@@ -139,7 +139,7 @@ def test_each_rule_catches_what_it_is_about(result, breaks):
 
 
 def test_failures_never_show_identifying_values(result, build):
-    broken = copy.deepcopy(result.resources)
+    broken = {t: [copy.deepcopy(r) for r in items] for t, items in result.resources.items()}  # resources share elements
     _break_nhs_check_digit(broken)
     patient = _first(broken, "Patient", _has_nhs)
     _nhs_identifier(patient)["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] = "99"
@@ -151,6 +151,31 @@ def test_failures_never_show_identifying_values(result, build):
     assert "9434765918" not in text and build.NHS_1 not in text
     assert patient["birthDate"] not in text and patient["name"][0]["family"] not in text
     assert '"X"' not in text and "F32" not in text    # nor any code of the record
+
+
+def _bad_coding(code: str) -> dict:
+    return {"system": "http://snomed.info/sct/", "code": code}       # a misspelt SNOMED CT URL
+
+
+def _bad_org_ref(ods: str) -> dict:
+    return {"reference": "Organization/x", "identifier": {"system": "urn:local", "value": ods}}
+
+
+def test_a_shared_element_is_checked_as_a_copy_of_it_would_be(result):
+    """Elements shared between resources (elements.shared) are checked once per path; the failures
+    are those of unshared copies, for every resource that holds them, at every path."""
+    from fhir_mapping.elements import is_shared, shared
+
+    coding, org = shared(_bad_coding, "12345"), shared(_bad_org_ref, "A1")
+    assert is_shared(coding) and is_shared(org)
+    observations = [{**r, "code": {"coding": [coding]}, "performer": [org, org], "basedOn": [org]}
+                    for r in result.resources["Observation"][:3]]
+    with_shared = check_profiles({"Observation": observations})
+    copies = check_profiles({"Observation": [copy.deepcopy(r) for r in observations]})
+    assert with_shared.failures == copies.failures
+    assert {(f["id"], f["rule"]) for f in copies.failures} == {
+        (r["id"], rule) for r in observations for rule in ("code_system", "ods_identifier", "binding", "reference_type")}
+    assert {f["detail"].split(":")[0] for f in copies.failures if f["rule"] == "ods_identifier"} == {"performer", "basedOn"}
 
 
 # --- in the pipeline: a blocking asset check on fhir_resources ------------------------------------

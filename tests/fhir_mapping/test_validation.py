@@ -18,7 +18,7 @@ def test_every_scenario_resource_validates(result, strict):
 
 @pytest.mark.parametrize("strict", [False, True], ids=["compiled", "strict"])
 def test_invalid_resources_are_listed_with_their_error_in_parallel(result, strict):
-    broken = copy.deepcopy(result.resources)
+    broken = {t: [copy.deepcopy(r) for r in items] for t, items in result.resources.items()}  # resources share elements
     bad_encounter = broken["Encounter"][0]
     del bad_encounter["class"]                      # required in R4
     broken["Observation"][0]["status"] = 12         # not a code
