@@ -47,11 +47,14 @@ from carebridge.linkage.model import Thresholds
 __all__ = ["Resolution", "resolve", "connected_components", "REVIEW_KINDS", "REVIEW_REASONS", "CLUSTER_SCHEMA",
            "REVIEW_SCHEMA", "DECISION_SCHEMA", "DECISIONS"]
 
-REVIEW_KINDS = ("shared_nhs_number", "nhs_number_conflict", "nhs_number_typo", "ambiguous_match", "cluster_conflict")
+REVIEW_KINDS = ("shared_nhs_number", "nhs_number_borrowed", "nhs_number_conflict", "nhs_number_typo", "ambiguous_match",
+                "cluster_conflict")
 
 # Why each kind of review row is in the queue (shown by `carebridge linkage review`).
 REVIEW_REASONS = {
     "shared_nhs_number": "held apart: shares a valid NHS number with a record whose demographics contradict it",
+    "nhs_number_borrowed": "moved: the only record of its valid NHS number, it matches a record of another person "
+                           "on names and birth date (a borrowed number?)",
     "nhs_number_conflict": "kept apart: different valid NHS numbers, demographics match strongly",
     "nhs_number_typo": "linked: NHS numbers differ in a digit or two and the demographics match strongly (a typo?)",
     "ambiguous_match": "not linked: a second person scores almost as well",
@@ -163,15 +166,41 @@ SELECT nhs_number, unique_id AS main_id FROM (
     WHERE r.trusted AND coalesce(s.agree, 0) >= coalesce(s.against, 0))
 WHERE rn = 1;
 
+-- each record's best pair, without contradiction, with a record under another valid NHS number
+-- whose names and birth date agree with it (the evidence that tells one person from a twin)
+CREATE TEMP TABLE other_pair AS
+SELECT c.a AS id, c.b AS other_id, c.match_weight
+FROM contra_pair c JOIN records l ON l.unique_id = c.a JOIN records r ON r.unique_id = c.b
+WHERE l.trusted AND r.trusted AND l.nhs_number <> r.nhs_number AND NOT c.contra AND c.decision IS NULL AND {named};
+
+CREATE TEMP TABLE elsewhere AS
+SELECT id, max(match_weight) AS best_named, arg_max(other_id, match_weight) AS named_id
+FROM (SELECT id, other_id, match_weight FROM other_pair UNION ALL SELECT other_id, id, match_weight FROM other_pair)
+GROUP BY id;
+
+CREATE TEMP TABLE group_size AS SELECT nhs_number, count(*) AS n FROM records WHERE trusted GROUP BY nhs_number;
+
 CREATE TEMP TABLE held AS
-SELECT r.unique_id, r.nhs_number, m.main_id, g.match_weight
+SELECT r.unique_id, r.nhs_number, m.main_id,
+       CASE WHEN r.unique_id = m.main_id THEN e.best_named ELSE g.match_weight END AS match_weight,
+       CASE WHEN r.unique_id = m.main_id THEN e.named_id END AS other_id
 FROM records r LEFT JOIN main_record m USING (nhs_number)
 LEFT JOIN group_pair g ON g.a = least(r.unique_id, m.main_id) AND g.b = greatest(r.unique_id, m.main_id)
 LEFT JOIN support s ON s.id = r.unique_id
--- never compared with the main record (it came into the group through a mistyped number): held
--- unless some record of the group agrees with it
-WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id
-  AND (m.main_id IS NULL OR coalesce(g.contra, coalesce(s.agree, 0) = 0 AND coalesce(s.against, 0) > 0));
+LEFT JOIN elsewhere e ON e.id = r.unique_id
+LEFT JOIN group_size z ON z.nhs_number = r.nhs_number
+LEFT JOIN records o ON o.unique_id = e.named_id
+LEFT JOIN group_size oz ON oz.nhs_number = o.nhs_number
+WHERE r.trusted AND (
+  -- never compared with the main record (it came into the group through a mistyped number): held
+  -- unless some record of the group agrees with it
+  (r.unique_id IS DISTINCT FROM m.main_id
+   AND (m.main_id IS NULL OR coalesce(g.contra, coalesce(s.agree, 0) = 0 AND coalesce(s.against, 0) > 0)))
+  -- the only record of its NHS number, matching a record of another number strongly on given name
+  -- and birth date as well (not twins): one person, one number borrowed; of two such lone records
+  -- the later (lower priority) one gives way
+  OR (r.unique_id = m.main_id AND z.n = 1 AND e.best_named >= {nhs_conflict}
+      AND (oz.n > 1 OR (r.priority, r.unique_id) > (o.priority, o.unique_id))));
 
 CREATE TEMP TABLE node AS
 SELECT r.unique_id,
@@ -282,7 +311,10 @@ SELECT 'shared_nhs_number' AS kind, least(h.main_id, h.unique_id) AS unique_id_l
                                           AND o.nhs_number = h.nhs_number AND o.unique_id <> h.unique_id)
             ELSE greatest(h.main_id, h.unique_id) END AS unique_id_r,
        h.match_weight
-FROM held h
+FROM held h WHERE h.other_id IS NULL
+UNION ALL
+SELECT 'nhs_number_borrowed', least(h.unique_id, h.other_id), greatest(h.unique_id, h.other_id), h.match_weight
+FROM held h WHERE h.other_id IS NOT NULL
 UNION ALL
 SELECT 'nhs_number_conflict', p.unique_id_l, p.unique_id_r, p.match_weight
 FROM pairs p JOIN node l ON l.unique_id = p.unique_id_l JOIN node r ON r.unique_id = p.unique_id_r
@@ -309,13 +341,24 @@ def _person_weight(pairs: pa.Table, prior: float) -> str:
     return " + ".join([repr(float(prior))] + [f"coalesce(max({w}), 0)" for w in weights])
 
 
+# A pair whose names agree (given and family name each the same or one edit apart, or the two
+# swapped) and whose birth dates agree (the same, or day and month transposed): what tells one
+# person from a twin (who shares the family name, the birth date and the address).
+_NAMED_SQL = """(
+    ((damerau_levenshtein(l.given_name, r.given_name) <= 1 AND damerau_levenshtein(l.family_name, r.family_name) <= 1)
+     OR (l.given_name = r.family_name AND l.family_name = r.given_name))
+    AND (l.birth_date = r.birth_date OR (year(l.birth_date) = year(r.birth_date)
+         AND month(l.birth_date) = day(r.birth_date) AND day(l.birth_date) = month(r.birth_date))))"""
+
+
 DECISION_SCHEMA = pa.schema([("unique_id_l", pa.int64()), ("unique_id_r", pa.int64()), ("decision", pa.string())])
 
 
 def _records_view(records: pa.Table) -> pa.Table:
     """The records with every column the contradictions may use (gender and birth date null if absent)."""
     table = records
-    for name, type_ in (("gender", pa.string()), ("birth_date", pa.date32())):
+    for name, type_ in (("gender", pa.string()), ("birth_date", pa.date32()), ("given_name", pa.string()),
+                        ("family_name", pa.string())):
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, type_))
     return table
@@ -358,7 +401,9 @@ def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: f
                                       prior=float(prior),
                                       contradiction=contradiction))
         con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior), big=big,
-                                        contradiction=contradiction, margin=float(thresholds.ambiguity_margin)))
+                                        contradiction=contradiction, margin=float(thresholds.ambiguity_margin),
+                                        link=float(thresholds.link), nhs_conflict=float(thresholds.nhs_conflict),
+                                        named=_NAMED_SQL))
         con.execute(_EDGES_SQL.format(link=float(thresholds.link), margin=float(thresholds.ambiguity_margin),
                                       person_weight=_person_weight(pairs, prior), big=big,
                                       chain_veto=float(thresholds.chain_veto)))
