@@ -17,7 +17,13 @@ Pure: Arrow tables in, Arrow tables out (DuckDB inside). The rules, in order:
    no more of the group than agree with them. A record contradicting the main record, or in a group
    without a main record (two records that contradict each other), is held apart and sent to review
    (`shared_nhs_number`): it then links as a record without an NHS number would, but never back
-   into the group it was held from.
+   into the group it was held from. So is a record that matches a record under another NHS
+   number at least as well as its main record and better by `ambiguity_margin` on the
+   `personal` comparisons (given name, sex, ethnic category: what twins and household members do
+   not share), a household member's number. The only record of a valid NHS number that matches
+   a record of another number at least `nhs_conflict` with both names and the birth date agreeing
+   (not a twin) is one person with a borrowed number: it links as its demographics say
+   (review `nhs_number_borrowed`).
 3. Two records with different valid NHS numbers that score at least `nhs_conflict` are sent to
    review (`nhs_number_conflict`) and stay two people.
 3. A record without a trustworthy NHS number is scored against each NHS person it was compared
@@ -178,6 +184,20 @@ SELECT id, max(match_weight) AS best_named, arg_max(other_id, match_weight) AS n
 FROM (SELECT id, other_id, match_weight FROM other_pair UNION ALL SELECT other_id, id, match_weight FROM other_pair)
 GROUP BY id;
 
+-- each record's pairs, without contradiction, with records under another valid NHS number: the
+-- weight and its personal part (the comparisons household members and twins do not share)
+CREATE TEMP TABLE personal_pair AS
+SELECT c.a, c.b, c.match_weight, {personal} AS personal, l.nhs_number <> r.nhs_number AS other, c.contra, c.decision
+FROM contra_pair c JOIN pairs p ON p.unique_id_l = c.a AND p.unique_id_r = c.b
+JOIN records l ON l.unique_id = c.a JOIN records r ON r.unique_id = c.b
+WHERE l.trusted AND r.trusted;
+
+CREATE TEMP TABLE personal_elsewhere AS
+SELECT id, match_weight, personal FROM (
+    SELECT a AS id, match_weight, personal FROM personal_pair WHERE other AND NOT contra AND decision IS NULL
+    UNION ALL SELECT b, match_weight, personal FROM personal_pair WHERE other AND NOT contra AND decision IS NULL)
+WHERE match_weight >= {link};
+
 CREATE TEMP TABLE group_size AS SELECT nhs_number, count(*) AS n FROM records WHERE trusted GROUP BY nhs_number;
 
 CREATE TEMP TABLE held AS
@@ -191,11 +211,18 @@ LEFT JOIN elsewhere e ON e.id = r.unique_id
 LEFT JOIN group_size z ON z.nhs_number = r.nhs_number
 LEFT JOIN records o ON o.unique_id = e.named_id
 LEFT JOIN group_size oz ON oz.nhs_number = o.nhs_number
+LEFT JOIN personal_pair gp ON gp.a = least(r.unique_id, m.main_id) AND gp.b = greatest(r.unique_id, m.main_id)
 WHERE r.trusted AND (
   -- never compared with the main record (it came into the group through a mistyped number): held
   -- unless some record of the group agrees with it
   (r.unique_id IS DISTINCT FROM m.main_id
    AND (m.main_id IS NULL OR coalesce(g.contra, coalesce(s.agree, 0) = 0 AND coalesce(s.against, 0) > 0)))
+  -- it matches a record under another NHS number at least as well as its group's main record, and
+  -- clearly better on what household members and twins do not share (given name, sex, ethnic
+  -- category; not the address or birth date): a household member's or twin's number
+  OR (r.unique_id <> m.main_id AND NOT g.contra AND g.decision IS NULL
+      AND EXISTS (SELECT 1 FROM personal_elsewhere x WHERE x.id = r.unique_id AND x.match_weight >= g.match_weight
+                  AND x.personal - gp.personal >= {margin}))
   -- the only record of its NHS number, matching a record of another number strongly on given name
   -- and birth date as well (not twins): one person, one number borrowed; of two such lone records
   -- the later (lower priority) one gives way
@@ -334,6 +361,12 @@ ORDER BY kind, unique_id_l, unique_id_r
 """
 
 
+def _personal_weight(pairs: pa.Table, personal: tuple[str, ...]) -> str:
+    """SQL: a pair's weight on the `personal` comparisons (0 for those the pairs do not carry)."""
+    weights = [f"coalesce(p.w_{c}, 0)" for c in personal if f"w_{c}" in pairs.column_names]
+    return " + ".join(weights) or "0.0"
+
+
 def _person_weight(pairs: pa.Table, prior: float) -> str:
     weights = [c for c in pairs.column_names if c.startswith("w_")]
     if not weights:
@@ -382,13 +415,16 @@ def _decided(decisions: pa.Table | None) -> pa.Table:
 
 
 def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: float = 0.0,
-            contradictions: tuple[str, ...] = (), decisions: pa.Table | None = None) -> Resolution:
+            contradictions: tuple[str, ...] = (), decisions: pa.Table | None = None,
+            personal: tuple[str, ...] = ()) -> Resolution:
     """`records`: unique_id, nhs_number, trusted, priority, reporting_month (gender if the
     contradictions use it); `pairs`: scored pairs (unique_id_l < unique_id_r, match_weight,
     optional `w_*`); `prior`: the log2 prior odds inside match_weight (the NHS split rule weighs the
     evidence alone); `contradictions`: SQL conditions over a pair (w_* and l./r. record columns)
     that hold a record apart from its NHS number's group; `decisions`: unique_id_l, unique_id_r,
-    decision (`match` / `non_match`). Returns clusters and review rows."""
+    decision (`match` / `non_match`); `personal`: the comparisons household members do not share
+    (a record matching another NHS number's record better on these is held from its group).
+    Returns clusters and review rows."""
     con = duckdb.connect()
     big = DECISION_WEIGHT
     try:
@@ -403,7 +439,7 @@ def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: f
         con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior), big=big,
                                         contradiction=contradiction, margin=float(thresholds.ambiguity_margin),
                                         link=float(thresholds.link), nhs_conflict=float(thresholds.nhs_conflict),
-                                        named=_NAMED_SQL))
+                                        named=_NAMED_SQL, personal=_personal_weight(pairs, personal)))
         con.execute(_EDGES_SQL.format(link=float(thresholds.link), margin=float(thresholds.ambiguity_margin),
                                       person_weight=_person_weight(pairs, prior), big=big,
                                       chain_veto=float(thresholds.chain_veto)))

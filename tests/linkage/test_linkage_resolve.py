@@ -208,3 +208,16 @@ def test_two_numbers_matching_strongly_without_names_stay_apart():
     rows = named((1, NHS_A, 0, None, None, "1980-01-02"), (2, NHS_B, 1, None, None, "1980-01-02"))
     result = resolve(rows, pairs((1, 2, 30)), T)
     assert by_record(result)[2]["anchor_nhs"] == NHS_B and kinds(result) == [("nhs_number_conflict", 1, 2)]
+
+
+def test_record_fitting_another_numbers_person_better_on_personal_comparisons_is_held():
+    # 2 (no names) shares NHS_A with 1 but has the sex and ethnic category of 3 (NHS_B, a twin at
+    # the same address and birth date): held from A's group and linked to B. Without `personal`
+    # the NHS number decides, as before.
+    rows = records((1, NHS_A, 0), (2, NHS_A, 1), (3, NHS_B, 0))
+    scored = pairs((1, 2, 6), (1, 3, -20), (2, 3, 11), w_birth_date=[10.5, -15.5, 9.3], w_gender=[-2.5, -2.5, 0.9],
+                   w_ethnic_category=[-2.0, -2.0, 0.8])
+    result = resolve(rows, scored, T, personal=("gender", "ethnic_category"))
+    clusters = by_record(result)
+    assert clusters[2]["anchor_nhs"] == NHS_B and ("shared_nhs_number", 1, 2) in kinds(result)
+    assert by_record(resolve(rows, scored, T))[2]["anchor_nhs"] == NHS_A
