@@ -161,13 +161,19 @@ FROM contra_pair c JOIN records l ON l.unique_id = c.a JOIN records r ON r.uniqu
 WHERE l.trusted AND r.trusted AND l.nhs_number = r.nhs_number;
 
 CREATE TEMP TABLE support AS
-SELECT id, count(*) FILTER (WHERE contra) AS against, count(*) FILTER (WHERE NOT contra) AS agree
-FROM (SELECT a AS id, contra FROM group_pair UNION ALL SELECT b, contra FROM group_pair) GROUP BY id;
+SELECT id, count(*) FILTER (WHERE contra) AS against, count(*) FILTER (WHERE NOT contra) AS agree,
+       coalesce(sum(match_weight) FILTER (WHERE NOT contra), 0) AS agree_weight
+FROM (SELECT a AS id, contra, match_weight FROM group_pair UNION ALL SELECT b, contra, match_weight FROM group_pair)
+GROUP BY id;
 
 CREATE TEMP TABLE main_record AS
 SELECT nhs_number, unique_id AS main_id FROM (
     SELECT r.nhs_number, r.unique_id, row_number() OVER (
-        PARTITION BY r.nhs_number ORDER BY r.priority, r.reporting_month DESC NULLS LAST, r.unique_id) AS rn
+        PARTITION BY r.nhs_number
+        -- of two records of one source (a twin's record under its sibling's number), the one the
+        -- group agrees with more, and more strongly
+        ORDER BY r.priority, coalesce(s.agree, 0) - coalesce(s.against, 0) DESC, coalesce(s.agree_weight, 0) DESC,
+                 r.reporting_month DESC NULLS LAST, r.unique_id) AS rn
     FROM records r LEFT JOIN support s ON s.id = r.unique_id
     WHERE r.trusted AND coalesce(s.agree, 0) >= coalesce(s.against, 0))
 WHERE rn = 1;

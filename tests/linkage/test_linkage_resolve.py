@@ -221,3 +221,14 @@ def test_record_fitting_another_numbers_person_better_on_personal_comparisons_is
     clusters = by_record(result)
     assert clusters[2]["anchor_nhs"] == NHS_B and ("shared_nhs_number", 1, 2) in kinds(result)
     assert by_record(resolve(rows, scored, T))[2]["anchor_nhs"] == NHS_A
+
+
+def test_of_two_records_of_one_source_that_contradict_the_group_keeps_the_one_it_agrees_with_more():
+    # 1 and 2 (both GP, priority 0) share NHS_A and contradict (evidence -15); the trust record 3
+    # agrees with both, more strongly with 2: 2 is the main record and 1 is held (before: the
+    # smaller id won).
+    result = resolve(records((1, NHS_A, 0), (2, NHS_A, 0), (3, NHS_A, 1)), pairs((1, 2, -35), (1, 3, -15), (2, 3, -8)),
+                     T, prior=-20)
+    clusters = by_record(result)
+    assert clusters[2]["anchor_nhs"] == clusters[3]["anchor_nhs"] == NHS_A
+    assert clusters[1]["anchor_nhs"] is None and ("shared_nhs_number", 1, 2) in kinds(result)
