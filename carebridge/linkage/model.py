@@ -81,6 +81,7 @@ class LinkageModel:
     bands: tuple[tuple[str, float], ...]        # (band, lowest weight), highest band first
     declared: dict[str, Any]                    # the file as read, recorded with each run
     contradictions: tuple[str, ...] = ()        # SQL over a pair: never linked; held apart under one NHS number
+    personal: tuple[str, ...] = ()              # comparisons household members and twins do not share
 
 
 def _column_rule(name: str, spec: dict[str, Any]) -> ColumnRule:
@@ -113,7 +114,8 @@ def model_from_dict(declared: dict[str, Any]) -> LinkageModel:
         thresholds=Thresholds(**declared["thresholds"]),
         bands=tuple((name, float(low)) for name, low in bands),
         declared=declared,
-        contradictions=tuple(declared.get("contradictions", ())))
+        contradictions=tuple(declared.get("contradictions", ())),
+        personal=tuple(declared.get("personal", ())))
 
 
 def _training(spec: dict[str, Any]) -> Training:

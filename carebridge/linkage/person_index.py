@@ -179,7 +179,7 @@ def link_records(records: pa.Table, linker: ProbabilisticLinker | None = None, p
     scored = linker(records) if linker is not None and records.num_rows else ScoredPairs(pairs=PAIR_SCHEMA.empty_table())
     has_weights = any(c.startswith("w_") for c in scored.pairs.column_names)
     resolution = resolve(records, scored.pairs, model.thresholds, prior=scored.prior_weight,
-                         contradictions=model.contradictions if has_weights else (),
+                         contradictions=model.contradictions if has_weights else (), personal=model.personal,
                          decisions=decision_pairs(records, decisions))
     assignment = assign_ids(records, resolution.clusters, previous, run)
     con = duckdb.connect()

@@ -17,7 +17,13 @@ Pure: Arrow tables in, Arrow tables out (DuckDB inside). The rules, in order:
    no more of the group than agree with them. A record contradicting the main record, or in a group
    without a main record (two records that contradict each other), is held apart and sent to review
    (`shared_nhs_number`): it then links as a record without an NHS number would, but never back
-   into the group it was held from.
+   into the group it was held from. So is a record that matches a record under another NHS
+   number at least as well as its main record and better by `ambiguity_margin` on the
+   `personal` comparisons (given name, sex, ethnic category: what twins and household members do
+   not share), a household member's number. The only record of a valid NHS number that matches
+   a record of another number at least `nhs_conflict` with both names and the birth date agreeing
+   (not a twin) is one person with a borrowed number: it links as its demographics say
+   (review `nhs_number_borrowed`).
 3. Two records with different valid NHS numbers that score at least `nhs_conflict` are sent to
    review (`nhs_number_conflict`) and stay two people.
 3. A record without a trustworthy NHS number is scored against each NHS person it was compared
@@ -47,11 +53,14 @@ from carebridge.linkage.model import Thresholds
 __all__ = ["Resolution", "resolve", "connected_components", "REVIEW_KINDS", "REVIEW_REASONS", "CLUSTER_SCHEMA",
            "REVIEW_SCHEMA", "DECISION_SCHEMA", "DECISIONS"]
 
-REVIEW_KINDS = ("shared_nhs_number", "nhs_number_conflict", "nhs_number_typo", "ambiguous_match", "cluster_conflict")
+REVIEW_KINDS = ("shared_nhs_number", "nhs_number_borrowed", "nhs_number_conflict", "nhs_number_typo", "ambiguous_match",
+                "cluster_conflict")
 
 # Why each kind of review row is in the queue (shown by `carebridge linkage review`).
 REVIEW_REASONS = {
     "shared_nhs_number": "held apart: shares a valid NHS number with a record whose demographics contradict it",
+    "nhs_number_borrowed": "moved: the only record of its valid NHS number, it matches a record of another person "
+                           "on names and birth date (a borrowed number?)",
     "nhs_number_conflict": "kept apart: different valid NHS numbers, demographics match strongly",
     "nhs_number_typo": "linked: NHS numbers differ in a digit or two and the demographics match strongly (a typo?)",
     "ambiguous_match": "not linked: a second person scores almost as well",
@@ -152,26 +161,79 @@ FROM contra_pair c JOIN records l ON l.unique_id = c.a JOIN records r ON r.uniqu
 WHERE l.trusted AND r.trusted AND l.nhs_number = r.nhs_number;
 
 CREATE TEMP TABLE support AS
-SELECT id, count(*) FILTER (WHERE contra) AS against, count(*) FILTER (WHERE NOT contra) AS agree
-FROM (SELECT a AS id, contra FROM group_pair UNION ALL SELECT b, contra FROM group_pair) GROUP BY id;
+SELECT id, count(*) FILTER (WHERE contra) AS against, count(*) FILTER (WHERE NOT contra) AS agree,
+       coalesce(sum(match_weight) FILTER (WHERE NOT contra), 0) AS agree_weight
+FROM (SELECT a AS id, contra, match_weight FROM group_pair UNION ALL SELECT b, contra, match_weight FROM group_pair)
+GROUP BY id;
 
 CREATE TEMP TABLE main_record AS
 SELECT nhs_number, unique_id AS main_id FROM (
     SELECT r.nhs_number, r.unique_id, row_number() OVER (
-        PARTITION BY r.nhs_number ORDER BY r.priority, r.reporting_month DESC NULLS LAST, r.unique_id) AS rn
+        PARTITION BY r.nhs_number
+        -- of two records of one source (a twin's record under its sibling's number), the one the
+        -- group agrees with more, and more strongly
+        ORDER BY r.priority, coalesce(s.agree, 0) - coalesce(s.against, 0) DESC, coalesce(s.agree_weight, 0) DESC,
+                 r.reporting_month DESC NULLS LAST, r.unique_id) AS rn
     FROM records r LEFT JOIN support s ON s.id = r.unique_id
     WHERE r.trusted AND coalesce(s.agree, 0) >= coalesce(s.against, 0))
 WHERE rn = 1;
 
+-- each record's best pair, without contradiction, with a record under another valid NHS number
+-- whose names and birth date agree with it (the evidence that tells one person from a twin)
+CREATE TEMP TABLE other_pair AS
+SELECT c.a AS id, c.b AS other_id, c.match_weight
+FROM contra_pair c JOIN records l ON l.unique_id = c.a JOIN records r ON r.unique_id = c.b
+WHERE l.trusted AND r.trusted AND l.nhs_number <> r.nhs_number AND NOT c.contra AND c.decision IS NULL AND {named};
+
+CREATE TEMP TABLE elsewhere AS
+SELECT id, max(match_weight) AS best_named, arg_max(other_id, match_weight) AS named_id
+FROM (SELECT id, other_id, match_weight FROM other_pair UNION ALL SELECT other_id, id, match_weight FROM other_pair)
+GROUP BY id;
+
+-- each record's pairs, without contradiction, with records under another valid NHS number: the
+-- weight and its personal part (the comparisons household members and twins do not share)
+CREATE TEMP TABLE personal_pair AS
+SELECT c.a, c.b, c.match_weight, {personal} AS personal, l.nhs_number <> r.nhs_number AS other, c.contra, c.decision
+FROM contra_pair c JOIN pairs p ON p.unique_id_l = c.a AND p.unique_id_r = c.b
+JOIN records l ON l.unique_id = c.a JOIN records r ON r.unique_id = c.b
+WHERE l.trusted AND r.trusted;
+
+CREATE TEMP TABLE personal_elsewhere AS
+SELECT id, match_weight, personal FROM (
+    SELECT a AS id, match_weight, personal FROM personal_pair WHERE other AND NOT contra AND decision IS NULL
+    UNION ALL SELECT b, match_weight, personal FROM personal_pair WHERE other AND NOT contra AND decision IS NULL)
+WHERE match_weight >= {link};
+
+CREATE TEMP TABLE group_size AS SELECT nhs_number, count(*) AS n FROM records WHERE trusted GROUP BY nhs_number;
+
 CREATE TEMP TABLE held AS
-SELECT r.unique_id, r.nhs_number, m.main_id, g.match_weight
+SELECT r.unique_id, r.nhs_number, m.main_id,
+       CASE WHEN r.unique_id = m.main_id THEN e.best_named ELSE g.match_weight END AS match_weight,
+       CASE WHEN r.unique_id = m.main_id THEN e.named_id END AS other_id
 FROM records r LEFT JOIN main_record m USING (nhs_number)
 LEFT JOIN group_pair g ON g.a = least(r.unique_id, m.main_id) AND g.b = greatest(r.unique_id, m.main_id)
 LEFT JOIN support s ON s.id = r.unique_id
--- never compared with the main record (it came into the group through a mistyped number): held
--- unless some record of the group agrees with it
-WHERE r.trusted AND r.unique_id IS DISTINCT FROM m.main_id
-  AND (m.main_id IS NULL OR coalesce(g.contra, coalesce(s.agree, 0) = 0 AND coalesce(s.against, 0) > 0));
+LEFT JOIN elsewhere e ON e.id = r.unique_id
+LEFT JOIN group_size z ON z.nhs_number = r.nhs_number
+LEFT JOIN records o ON o.unique_id = e.named_id
+LEFT JOIN group_size oz ON oz.nhs_number = o.nhs_number
+LEFT JOIN personal_pair gp ON gp.a = least(r.unique_id, m.main_id) AND gp.b = greatest(r.unique_id, m.main_id)
+WHERE r.trusted AND (
+  -- never compared with the main record (it came into the group through a mistyped number): held
+  -- unless some record of the group agrees with it
+  (r.unique_id IS DISTINCT FROM m.main_id
+   AND (m.main_id IS NULL OR coalesce(g.contra, coalesce(s.agree, 0) = 0 AND coalesce(s.against, 0) > 0)))
+  -- it matches a record under another NHS number at least as well as its group's main record, and
+  -- clearly better on what household members and twins do not share (given name, sex, ethnic
+  -- category; not the address or birth date): a household member's or twin's number
+  OR (r.unique_id <> m.main_id AND NOT g.contra AND g.decision IS NULL
+      AND EXISTS (SELECT 1 FROM personal_elsewhere x WHERE x.id = r.unique_id AND x.match_weight >= g.match_weight
+                  AND x.personal - gp.personal >= {margin}))
+  -- the only record of its NHS number, matching a record of another number strongly on given name
+  -- and birth date as well (not twins): one person, one number borrowed; of two such lone records
+  -- the later (lower priority) one gives way
+  OR (r.unique_id = m.main_id AND z.n = 1 AND e.best_named >= {nhs_conflict}
+      AND (oz.n > 1 OR (r.priority, r.unique_id) > (o.priority, o.unique_id))));
 
 CREATE TEMP TABLE node AS
 SELECT r.unique_id,
@@ -282,7 +344,10 @@ SELECT 'shared_nhs_number' AS kind, least(h.main_id, h.unique_id) AS unique_id_l
                                           AND o.nhs_number = h.nhs_number AND o.unique_id <> h.unique_id)
             ELSE greatest(h.main_id, h.unique_id) END AS unique_id_r,
        h.match_weight
-FROM held h
+FROM held h WHERE h.other_id IS NULL
+UNION ALL
+SELECT 'nhs_number_borrowed', least(h.unique_id, h.other_id), greatest(h.unique_id, h.other_id), h.match_weight
+FROM held h WHERE h.other_id IS NOT NULL
 UNION ALL
 SELECT 'nhs_number_conflict', p.unique_id_l, p.unique_id_r, p.match_weight
 FROM pairs p JOIN node l ON l.unique_id = p.unique_id_l JOIN node r ON r.unique_id = p.unique_id_r
@@ -302,11 +367,27 @@ ORDER BY kind, unique_id_l, unique_id_r
 """
 
 
+def _personal_weight(pairs: pa.Table, personal: tuple[str, ...]) -> str:
+    """SQL: a pair's weight on the `personal` comparisons (0 for those the pairs do not carry)."""
+    weights = [f"coalesce(p.w_{c}, 0)" for c in personal if f"w_{c}" in pairs.column_names]
+    return " + ".join(weights) or "0.0"
+
+
 def _person_weight(pairs: pa.Table, prior: float) -> str:
     weights = [c for c in pairs.column_names if c.startswith("w_")]
     if not weights:
         return "max(match_weight)"
     return " + ".join([repr(float(prior))] + [f"coalesce(max({w}), 0)" for w in weights])
+
+
+# A pair whose names agree (given and family name each the same or one edit apart, or the two
+# swapped) and whose birth dates agree (the same, or day and month transposed): what tells one
+# person from a twin (who shares the family name, the birth date and the address).
+_NAMED_SQL = """(
+    ((damerau_levenshtein(l.given_name, r.given_name) <= 1 AND damerau_levenshtein(l.family_name, r.family_name) <= 1)
+     OR (l.given_name = r.family_name AND l.family_name = r.given_name))
+    AND (l.birth_date = r.birth_date OR (year(l.birth_date) = year(r.birth_date)
+         AND month(l.birth_date) = day(r.birth_date) AND day(l.birth_date) = month(r.birth_date))))"""
 
 
 DECISION_SCHEMA = pa.schema([("unique_id_l", pa.int64()), ("unique_id_r", pa.int64()), ("decision", pa.string())])
@@ -315,7 +396,8 @@ DECISION_SCHEMA = pa.schema([("unique_id_l", pa.int64()), ("unique_id_r", pa.int
 def _records_view(records: pa.Table) -> pa.Table:
     """The records with every column the contradictions may use (gender and birth date null if absent)."""
     table = records
-    for name, type_ in (("gender", pa.string()), ("birth_date", pa.date32())):
+    for name, type_ in (("gender", pa.string()), ("birth_date", pa.date32()), ("given_name", pa.string()),
+                        ("family_name", pa.string())):
         if name not in table.column_names:
             table = table.append_column(name, pa.nulls(table.num_rows, type_))
     return table
@@ -339,13 +421,16 @@ def _decided(decisions: pa.Table | None) -> pa.Table:
 
 
 def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: float = 0.0,
-            contradictions: tuple[str, ...] = (), decisions: pa.Table | None = None) -> Resolution:
+            contradictions: tuple[str, ...] = (), decisions: pa.Table | None = None,
+            personal: tuple[str, ...] = ()) -> Resolution:
     """`records`: unique_id, nhs_number, trusted, priority, reporting_month (gender if the
     contradictions use it); `pairs`: scored pairs (unique_id_l < unique_id_r, match_weight,
     optional `w_*`); `prior`: the log2 prior odds inside match_weight (the NHS split rule weighs the
     evidence alone); `contradictions`: SQL conditions over a pair (w_* and l./r. record columns)
     that hold a record apart from its NHS number's group; `decisions`: unique_id_l, unique_id_r,
-    decision (`match` / `non_match`). Returns clusters and review rows."""
+    decision (`match` / `non_match`); `personal`: the comparisons household members do not share
+    (a record matching another NHS number's record better on these is held from its group).
+    Returns clusters and review rows."""
     con = duckdb.connect()
     big = DECISION_WEIGHT
     try:
@@ -358,7 +443,9 @@ def resolve(records: pa.Table, pairs: pa.Table, thresholds: Thresholds, prior: f
                                       prior=float(prior),
                                       contradiction=contradiction))
         con.execute(_ANCHORS_SQL.format(nhs_split=float(thresholds.nhs_split), prior=float(prior), big=big,
-                                        contradiction=contradiction, margin=float(thresholds.ambiguity_margin)))
+                                        contradiction=contradiction, margin=float(thresholds.ambiguity_margin),
+                                        link=float(thresholds.link), nhs_conflict=float(thresholds.nhs_conflict),
+                                        named=_NAMED_SQL, personal=_personal_weight(pairs, personal)))
         con.execute(_EDGES_SQL.format(link=float(thresholds.link), margin=float(thresholds.ambiguity_margin),
                                       person_weight=_person_weight(pairs, prior), big=big,
                                       chain_veto=float(thresholds.chain_veto)))

@@ -220,8 +220,11 @@ class SplinkLinker:
 
     def _keep_sql(self, predictions: str) -> str:
         """Pairs the decisions use: possible links and NHS-number conflicts (at or above the lower
-        of the two thresholds), every pair sharing an NHS number or holding two a typo apart, and
-        every pair with a record without one (how it compares with each record of a person, and contradictions)."""
+        of the two thresholds), every pair sharing an NHS number or holding two a typo apart,
+        every pair with a record without one (how it compares with each record of a person, and
+        contradictions), and every pair born the same day with the same postcode or family name,
+        or with the same postcode and family name (twins, household members: a record held apart
+        from its NHS number must meet their contradictions)."""
         thresholds = self.model.thresholds
         floor = min(thresholds.link, thresholds.nhs_conflict)
         weights = ",\n       ".join(
@@ -238,6 +241,9 @@ class SplinkLinker:
                OR l.nhs_number IS NULL OR r.nhs_number IS NULL
                OR (length(l.nhs_number) = length(r.nhs_number)
                    AND hamming(l.nhs_number, r.nhs_number) <= {int(thresholds.nhs_typo_digits)})
+               OR (l.birth_date = r.birth_date AND (l.postcode = r.postcode OR l.family_name = r.family_name))
+               OR (l.postcode = r.postcode AND (l.family_name = r.family_name OR l.family_name = r.given_name
+                                                OR l.given_name = r.family_name))
             ORDER BY p.unique_id_l, p.unique_id_r"""
 
 

@@ -179,3 +179,56 @@ def test_nhs_number_typo_weighs_the_evidence_not_the_posterior():
         assert (by_record(result)[1]["anchor_nhs"] == by_record(result)[2]["anchor_nhs"]) is linked
     result = resolve(records((1, NHS_A, 0), (2, typo, 1)), pairs((1, 2, -16 + 8)), t, prior=-16)
     assert by_record(result)[1]["anchor_nhs"] != by_record(result)[2]["anchor_nhs"]
+
+
+def named(*rows):
+    """rows: (unique_id, nhs_number, priority, given, family, birth date as ISO text)."""
+    import datetime
+
+    table = records(*[r[:3] for r in rows])
+    return (table.append_column("given_name", pa.array([r[3] for r in rows], pa.string()))
+            .append_column("family_name", pa.array([r[4] for r in rows], pa.string()))
+            .append_column("birth_date", pa.array([datetime.date.fromisoformat(r[5]) for r in rows], pa.date32())))
+
+
+def test_lone_record_under_another_number_that_matches_on_names_and_birth_date_joins_that_person():
+    # 3 is the only record of NHS_B and agrees with person A's GP record on both names and the birth
+    # date: a borrowed number. It moves to person A (reviewed); its twin 4 (another given name) stays.
+    rows = named((1, NHS_A, 0, "ANNA", "SMITH", "1980-01-02"), (2, NHS_A, 1, None, None, "1980-01-02"),
+                 (3, NHS_B, 3, "ANNA", "SMITH", "1980-01-02"), (4, "9000000017", 3, "ELLA", "SMITH", "1980-01-02"))
+    result = resolve(rows, pairs((1, 2, 10), (1, 3, 25), (2, 3, 10), (1, 4, 14), (2, 4, 10)), T)
+    clusters = by_record(result)
+    assert clusters[3]["anchor_nhs"] == NHS_A and clusters[3]["match_method"] == "probabilistic"
+    assert clusters[4]["anchor_nhs"] == "9000000017"
+    assert ("nhs_number_borrowed", 1, 3) in kinds(result)
+
+
+def test_two_numbers_matching_strongly_without_names_stay_apart():
+    # No names to tell one person from twins: kept apart and reviewed, as before.
+    rows = named((1, NHS_A, 0, None, None, "1980-01-02"), (2, NHS_B, 1, None, None, "1980-01-02"))
+    result = resolve(rows, pairs((1, 2, 30)), T)
+    assert by_record(result)[2]["anchor_nhs"] == NHS_B and kinds(result) == [("nhs_number_conflict", 1, 2)]
+
+
+def test_record_fitting_another_numbers_person_better_on_personal_comparisons_is_held():
+    # 2 (no names) shares NHS_A with 1 but has the sex and ethnic category of 3 (NHS_B, a twin at
+    # the same address and birth date): held from A's group and linked to B. Without `personal`
+    # the NHS number decides, as before.
+    rows = records((1, NHS_A, 0), (2, NHS_A, 1), (3, NHS_B, 0))
+    scored = pairs((1, 2, 6), (1, 3, -20), (2, 3, 11), w_birth_date=[10.5, -15.5, 9.3], w_gender=[-2.5, -2.5, 0.9],
+                   w_ethnic_category=[-2.0, -2.0, 0.8])
+    result = resolve(rows, scored, T, personal=("gender", "ethnic_category"))
+    clusters = by_record(result)
+    assert clusters[2]["anchor_nhs"] == NHS_B and ("shared_nhs_number", 1, 2) in kinds(result)
+    assert by_record(resolve(rows, scored, T))[2]["anchor_nhs"] == NHS_A
+
+
+def test_of_two_records_of_one_source_that_contradict_the_group_keeps_the_one_it_agrees_with_more():
+    # 1 and 2 (both GP, priority 0) share NHS_A and contradict (evidence -15); the trust record 3
+    # agrees with both, more strongly with 2: 2 is the main record and 1 is held (before: the
+    # smaller id won).
+    result = resolve(records((1, NHS_A, 0), (2, NHS_A, 0), (3, NHS_A, 1)), pairs((1, 2, -35), (1, 3, -15), (2, 3, -8)),
+                     T, prior=-20)
+    clusters = by_record(result)
+    assert clusters[2]["anchor_nhs"] == clusters[3]["anchor_nhs"] == NHS_A
+    assert clusters[1]["anchor_nhs"] is None and ("shared_nhs_number", 1, 2) in kinds(result)
