@@ -59,7 +59,7 @@ REVIEW_KINDS = ("shared_nhs_number", "nhs_number_borrowed", "nhs_number_conflict
 # Why each kind of review row is in the queue (shown by `carebridge linkage review`).
 REVIEW_REASONS = {
     "shared_nhs_number": "held apart: shares a valid NHS number with a record whose demographics contradict it",
-    "nhs_number_borrowed": "moved: the only record of its valid NHS number, it matches a record of another person "
+    "nhs_number_borrowed": "moved: the only record of its valid NHS number, it matches another person's record "
                            "on names and birth date (a borrowed number?)",
     "nhs_number_conflict": "kept apart: different valid NHS numbers, demographics match strongly",
     "nhs_number_typo": "linked: NHS numbers differ in a digit or two and the demographics match strongly (a typo?)",

@@ -41,6 +41,11 @@ class DecisionError(ValueError):
     """A decisions file that cannot be used (the message names the file and row)."""
 
 
+
+def _quoted(text: str) -> str:
+    """`text` inside an SQL string literal (a reason may hold an apostrophe)."""
+    return text.replace("'", "''")
+
 def normalise_decision(text: Any) -> str | None:
     return _SAYS.get(str(text or "").strip().lower())
 
@@ -117,7 +122,7 @@ def review_queue(reviews: pa.Table, records: pa.Table, pairs: pa.Table | None = 
                          "AND p.unique_id_r = greatest(l.unique_id, r.unique_id)")
         else:
             evidence, pair_join = "NULL", ""
-        why = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in REVIEW_REASONS.items())
+        why = " ".join(f"WHEN '{k}' THEN '{_quoted(v)}'" for k, v in REVIEW_REASONS.items())
         shown = ", ".join(f"l.{c}::VARCHAR AS {c}_l, r.{c}::VARCHAR AS {c}_r" for c in _SHOWN)
         return con.sql(f"""
             SELECT v.kind, CASE v.kind {why} END AS why, round(v.match_weight, 2) AS match_weight,

@@ -232,3 +232,17 @@ def test_of_two_records_of_one_source_that_contradict_the_group_keeps_the_one_it
     clusters = by_record(result)
     assert clusters[2]["anchor_nhs"] == clusters[3]["anchor_nhs"] == NHS_A
     assert clusters[1]["anchor_nhs"] is None and ("shared_nhs_number", 1, 2) in kinds(result)
+
+
+def test_another_given_name_is_a_level_not_the_sign_of_its_weight():
+    # The shipped contradictions: Michael / Mia (a loose similarity EM may weigh in favour) born the
+    # same day contradict; Kar / Karen (one starts the other, whatever its weight) do not.
+    from carebridge.linkage.model import default_model
+
+    contra = default_model().contradictions
+    for given, weight, linked in ((("MICHAEL", "MIA"), 0.4, False), (("KAR", "KAREN"), -1.0, True)):
+        rows = named((1, None, 0, given[0], "BRONTE", "1976-02-24"), (2, None, 3, given[1], "BRONTE", "1976-02-24"))
+        rows = rows.append_column("gender", pa.array(["male", "male"]))
+        scored = pairs((1, 2, 15), w_given_name=[weight], w_family_name=[6.6], w_birth_date=[12.7])
+        clusters = by_record(resolve(rows, scored, T, contradictions=contra))
+        assert (clusters[1]["cluster"] == clusters[2]["cluster"]) is linked, given
