@@ -23,7 +23,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -284,7 +284,7 @@ class SparkEngine(Engine):
                 for t in self.session.catalog.listTables(schema) if not t.isTemporary}
 
     # --- FHIR views --------------------------------------------------------------------------
-    def load_ndjson(self, con: Any, files: Mapping[str, Path | None], schema: str) -> dict[str, int]:
+    def load_ndjson(self, con: Any, files: Mapping[str, Path | Sequence[Path] | None], schema: str) -> dict[str, int]:
         from warehouse.viewdef.spark import load_ndjson_spark
 
         return load_ndjson_spark(self, files, schema)
