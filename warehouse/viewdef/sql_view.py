@@ -86,52 +86,11 @@ def _union(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
     """unionAll: branch expressions live in the current level; a lateral UNION ALL picks them."""
     _require(scope.dialect, "unionAll")
     branches = [_select(b, scope, level, f"{pos}u{j}") for j, b in enumerate(select.union_all)]
-    if scope.dialect.has("union_selector"):
-        return _union_by_selector(select, scope, branches, pos)
     queries = [_query(b.outputs, "(SELECT 1) AS _one", b.joins) for b in branches]
     alias = f"u{pos}"
     names = select.union_all[0].column_names()
     join = f"CROSS JOIN {scope.dialect.sql('lateral', query=' UNION ALL '.join(f'({q})' for q in queries), alias=alias)}"
     return _Part(tuple(i for b in branches for i in b.inner), tuple((n, f'{alias}."{n}"') for n in names), (join,))
-
-
-_PRESENT = ("_p", "u.idx")  # every iteration relation carries it where unions pick branches by a selector
-_JOIN_ALIAS = re.compile(r"\bAS (\w+)$")
-
-
-def _present(d: Dialect) -> tuple[tuple[str, str], ...]:
-    return (_PRESENT,) if d.has("union_selector") else ()
-
-
-def _union_by_selector(select: Select, scope: SqlScope, branches: list[_Part], pos: str) -> _Part:
-    """unionAll without a lateral UNION ALL (Spark cannot plan one over outer columns): a selector
-    row per branch (`_b` = 0..n-1) is joined; each branch's iterations unnest "outer" only on their
-    own selector row (elsewhere one row of nulls); a row is kept when the selected branch's
-    iterations all produced one (their `_p`); each column takes the selected branch's value."""
-    d, sel = scope.dialect, f"s{pos}"
-    joins = [f"CROSS JOIN {d.sql('union_selector', count=len(branches), alias=sel)}"]
-    kept = []
-    for j, branch in enumerate(branches):
-        aliases = []
-        for join in branch.joins:
-            joins.append(_gated(join, f"{sel}._b = {j}", d))
-            aliases.append(_JOIN_ALIAS.search(join).group(1))
-        kept.append(" AND ".join([f"{sel}._b = {j}", *(f"{a}._p IS NOT NULL" for a in aliases)]))
-    keep = " OR ".join(f"({k})" for k in kept)
-    joins.append(f"CROSS JOIN {d.sql('lateral', query=f'SELECT 1 AS _p WHERE {keep}', alias=f'k{pos}')}")
-    names = select.union_all[0].column_names()
-    outputs = tuple((n, "CASE " + " ".join(f"WHEN {sel}._b = {j} THEN {dict(b.outputs)[n]}" for j, b in enumerate(branches)) + " END")
-                    for n in names)
-    return _Part(tuple(i for b in branches for i in b.inner), outputs, tuple(joins))
-
-
-def _gated(join: str, test: str, d: Dialect) -> str:
-    """A branch's iteration unnested "outer" and only where `test` holds (a nested union, whose
-    selector rows are not gated, is NotCompilable)."""
-    start, end = d.sql("unnest_gate_start"), d.sql("unnest_gate_end")
-    if not join.startswith("CROSS JOIN ") or start not in join or join.count(start) != join.count(end) or " AS _b, " in join:
-        raise NotCompilable(f"this unionAll branch is not supported by the {d.name} dialect")
-    return join.replace(start, d.sql("unnest_gated_start", test=test)).replace(end, d.sql("unnest_gated_end"))
 
 
 def _select(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
@@ -177,7 +136,7 @@ def _iterating(select: Select, scope: SqlScope, level: str, pos: str) -> _Part:
     if kind == "repeat":
         relation = _repeat_relation(select, scope, collection, body, pos)
     else:
-        relation = _query(body.inner + _present(d), f"{d.sql('unnest_indexed', list=collection)} AS u")
+        relation = _query(body.inner, f"{d.sql('unnest_indexed', list=collection)} AS u")
     if kind == "forEachOrNull" and body.joins:
         return hoisted + _or_null_subtree(select, scope, collection, body, relation, pos)
     if kind == "forEachOrNull":
@@ -194,7 +153,7 @@ def _or_null_outer(select: Select, scope: SqlScope, collection: str, alias: str,
     body = _shared(select, _level_scope(scope, select, "u.focus", "coalesce(u.idx, 0)"), alias, pos)
     if body.joins:
         raise NotCompilable(f"forEachOrNull with nested iterations is not supported by the {d.name} dialect")
-    relation = _query(body.inner + (("_p", "1"),) * d.has("union_selector"), f"{d.sql('unnest_indexed_outer', list=collection)} AS u")
+    relation = _query(body.inner, f"{d.sql('unnest_indexed_outer', list=collection)} AS u")
     return _Part((), body.outputs, (f"CROSS JOIN {d.sql('lateral', query=relation, alias=alias)}",))
 
 
