@@ -19,7 +19,8 @@ from carebridge.core.ids import organisation_id, service_id
 from fhir_mapping.terminology import extension, local_identifier_system, profile, system, terminology
 from carebridge.core.snomed import is_sctid
 
-__all__ = ["prune", "shared", "is_shared", "shared_ids", "shared_memo", "iso", "number", "coding", "concept", "meta", "org_ref", "service_ref", "patient_ref",
+__all__ = ["prune", "shared", "is_shared", "shared_ids", "shared_memo", "prune_or_none",
+           "iso", "number", "coding", "concept", "meta", "org_ref", "service_ref", "patient_ref",
            "record_ref", "local_identifier", "ext", "service_key"]
 
 RECORD_SOURCE_TAG = "record_source"
