@@ -29,7 +29,8 @@ def _resubmit_without_a_record(landing: Path, month: str) -> None:
     """A later submission of the smallest delivery of `month` (a provider caring for few people), the
     same files but the last row of its largest file withdrawn (a deletion). Its id stays below the
     next month's deliveries', so the export's transaction time is kept."""
-    deliveries = [d for d in landing.glob(f"*/*/{month}/*") if len(_rows(_largest(d))) > 2]
+    deliveries = [d for d in landing.glob(f"*/*/{month}/*") if d.name == max(p.name for p in d.parent.iterdir())
+                  and list(d.glob("*.csv")) and len(_rows(_largest(d))) > 2]  # the current CSV submissions
     first = min(deliveries, key=lambda d: (sum(f.stat().st_size for f in d.iterdir()), str(d)))
     later = first.parent / (datetime.strptime(first.name, "%Y%m%dT%H%M") + timedelta(days=1)).strftime("%Y%m%dT%H%M")
     shutil.copytree(first, later)
