@@ -28,7 +28,8 @@ monthly_schedule = monthly_staging_schedule  # the name earlier code imported
 # Runs launched outside `carebridge run` (the UI, `dagster asset materialize`, `dg launch`) execute
 # each step in its own process. Forked from a server that has imported the code location once,
 # instead of spawned (the default), a step does not import Dagster and the project again.
-EXECUTOR = dg.multiprocess_executor.configured({"start_method": {"forkserver": {}}}, name="multiprocess_forkserver")
+EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}}}, name="multiprocess_forkserver")
 
 
 def build_definitions(carebridge: CarebridgeResource | None = None, progress: Reporter | None = None) -> dg.Definitions:
