@@ -25,6 +25,12 @@ INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 
 monthly_schedule = monthly_staging_schedule  # the name earlier code imported
 
+# Runs launched outside `carebridge run` (the UI, `dagster asset materialize`, `dg launch`) execute
+# each step in its own process. Forked from a server that has imported the code location once,
+# instead of spawned (the default), a step does not import Dagster and the project again.
+EXECUTOR = dg.multiprocess_executor.configured(
+    {"start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}}}, name="multiprocess_forkserver")
+
 
 def build_definitions(carebridge: CarebridgeResource | None = None, progress: Reporter | None = None) -> dg.Definitions:
     """The definitions over one deployment's locations; `progress` receives a line per finished
@@ -34,6 +40,7 @@ def build_definitions(carebridge: CarebridgeResource | None = None, progress: Re
         jobs=[monthly_staging_job, build_job],
         schedules=[monthly_staging_schedule],
         sensors=[landing_sensor, build_after_staging, mesh_inbox_sensor],
+        executor=EXECUTOR,
         resources={"carebridge": carebridge or resource_from_env(), "progress": progress_resource(progress),
                    "spark": SparkResource()},
     )

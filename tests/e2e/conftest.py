@@ -9,9 +9,8 @@ workers build different ones side by side, `e2e_build`) and read-only afterwards
 - `blocked_run`: a small system whose MHSDS header breaks an error-severity expectation; the
   `carebridge run` command must stop before anything downstream of staging runs.
 
-Sizes of the clean and faulty systems are the smallest (with a seed) where every journey kind,
-service and question has non-trivial answers; `test_e2e_clean.py` asserts that they do. The blocked
-run needs no more people than it takes to send an MHSDS header.
+Sizes are the smallest (with a seed) where every journey kind, service and question has
+non-trivial answers; `test_e2e_clean.py` asserts that they do.
 """
 
 from __future__ import annotations
@@ -35,8 +34,7 @@ from e2e_snapshot import file_digests, table_digests  # noqa: E402
 
 CLEAN = {"persons": 1000, "seed": 11, "fault_rate": 0.0}
 FAULTY = {"persons": 1000, "seed": 3, "fault_rate": 0.05}
-# Only its MHSDS header matters (every trust sends one a month, whatever the size): the smallest system.
-BLOCKED = {"persons": 30, "seed": 5, "fault_rate": 0.0, "months": ("2025-04", "2025-05")}
+BLOCKED = {"persons": 120, "seed": 5, "fault_rate": 0.0, "months": ("2025-04", "2025-05")}
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Every asset, materialised the way a data engineer does from a terminal (`dagster asset
 materialize`, then `dg launch --assets` from the project root, each in a subprocess: Dagster's
-multiprocess executor, one process per step) on a real
+multiprocess executor, one process per step, forked from a server that imported the project) on a real
 instance in a temporary DAGSTER_HOME configured by the project's `pipelines/dagster.yaml`, on
 DuckDB and on PostgreSQL, twice over the same output. fhir_bundles and fhir_views both follow
 fhir_resources: without the warehouse pool they run at once and one of them dies on DuckDB's file
@@ -27,12 +27,14 @@ MONTHS = ("2025-04", "2025-05")
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory) -> Path:
+def landing(shared_build) -> Path:
+    """Generated once per session, even when xdist gives the two engines to two workers (read-only)."""
     from carebridge.synthetic import generate
 
-    folder = tmp_path_factory.mktemp("multiprocess")
-    generate(60, folder / "landing", folder / "truth", seed=5, months=MONTHS)
-    return folder / "landing"
+    def build(folder: Path) -> None:
+        generate(60, folder / "landing", folder / "truth", seed=5, months=MONTHS)
+
+    return shared_build("multiprocess_60_5", build) / "landing"
 
 
 def _warehouse_steps() -> set[str]:
@@ -42,7 +44,8 @@ def _warehouse_steps() -> set[str]:
             if defs.resolve_assets_def(key).op.pool == WAREHOUSE_POOL}
 
 
-def _intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[float, float]]:
+def _intervals(instance: dg.DagsterInstance, run_id: str, pids: dict[str, int] | None = None) -> dict[str, tuple[float, float]]:
+    """Each step's (start, end) time; `pids` gets the process each step started in."""
     starts, ends = {}, {}
     for record in instance.get_records_for_run(run_id).records:
         event = record.event_log_entry
@@ -50,6 +53,8 @@ def _intervals(instance: dg.DagsterInstance, run_id: str) -> dict[str, tuple[flo
             continue
         if event.dagster_event.event_type_value == "STEP_START":
             starts[event.step_key] = event.timestamp
+            if pids is not None:
+                pids[event.step_key] = event.dagster_event.pid
         elif event.dagster_event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
             ends[event.step_key] = event.timestamp
     return {step: (starts[step], ends[step]) for step in starts if step in ends}
@@ -103,9 +108,11 @@ def test_materialising_every_asset_with_the_multiprocess_executor_succeeds_repea
             assert staging.tags["dagster/asset_partition_range_start"] == MONTHS[0]
             materialised = instance.fetch_materializations(dg.AssetKey("staged_month"), limit=10).records
             assert {r.partition_key for r in materialised} == set(MONTHS)
-            spans = sorted((span, step) for step, span in _intervals(instance, built.run_id).items()
+            pids: dict[str, int] = {}
+            spans = sorted((span, step) for step, span in _intervals(instance, built.run_id, pids).items()
                            if step in warehouse_steps)
             assert {step for _, step in spans} == warehouse_steps      # every warehouse step ran, in its own process
+            assert len({pids[step] for step in warehouse_steps}) == len(warehouse_steps), pids
             for (first, a), (second, b) in zip(spans, spans[1:]):
                 assert first[1] <= second[0], f"{a} and {b} held the warehouse at the same time"
             record_property(f"figure: multiprocess build on {engine}, attempt {attempt} ({tool}) (s)",
