@@ -32,6 +32,7 @@ import pyarrow as pa
 
 from carebridge.core.settings import SparkSettings, spark_settings
 from warehouse.engines.base import Engine
+from warehouse.viewdef.spark import SPARK
 
 __all__ = ["SparkEngine", "spark_session", "spark_sql", "DEFAULT_CONF"]
 
@@ -147,7 +148,7 @@ class SparkEngine(Engine):
 
     name = "spark"
     url_schemes = ("spark", "spark+local", "sc")
-    view_dialect = "spark"
+    view_dialect = SPARK
 
     def __init__(self, session: Any, settings: SparkSettings, url: str = "") -> None:  # noqa: D107
         self.sa = None

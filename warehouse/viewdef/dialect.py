@@ -53,10 +53,6 @@ def get_dialect(dialect: Dialect | str) -> Dialect:
     """A dialect, or the view dialect of the backend named `dialect` ("duckdb", "postgresql", "spark")."""
     if isinstance(dialect, Dialect):
         return dialect
-    if dialect == "spark":  # Spark's engine names its dialect, defined in warehouse.viewdef.spark
-        from warehouse.viewdef.spark import SPARK
-
-        return SPARK
     from warehouse.engines import BACKENDS, backend_class  # imported when asked: backends import this module
 
     if dialect not in BACKENDS:
