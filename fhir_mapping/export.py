@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import multiprocessing
-import pickle
+import json
 import shutil
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -261,7 +261,34 @@ def write_fhir_export(staged: dict[str, pa.Table], person_index: PersonIndexLike
     return dataclasses.replace(result, shard_digests=dict(sorted(kept.digests.items())), shards_reused=len(kept.reused))
 
 
-_KEPT_REPORT = "shard.pickle"     # a kept shard's ShardOutput and the digest it was mapped from
+_KEPT_REPORT = "shard.json"       # a kept shard's report (ShardOutput) and the digest it was mapped from
+_KEPT_UNMAPPED = "unmapped.arrow"  # ... and its unmapped rows
+# JSON and Arrow, never pickle: the store lies in the output folder, and loading a pickle runs code.
+
+
+def _save_kept(folder: Path, digest: str, output: ShardOutput) -> None:
+    """Write a mapped shard's report beside its parts (the JSON last: a shard cut short has none)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with pa.OSFile(str(folder / _KEPT_UNMAPPED), "wb") as sink, pa.ipc.new_file(sink, output.unmapped.schema) as writer:
+        writer.write_table(output.unmapped)
+    c = output.checked
+    report = {"digest": digest, "shard": output.shard, "counts": c.counts, "checked": c.checked,
+              "failures": c.failures, "profile_failures": c.profile_failures, "elsewhere": sorted(c.elsewhere),
+              "warnings": output.warnings, "organisations_used": sorted(output.organisations_used),
+              "services_used": [[*key, value] for key, value in sorted(output.services_used.items())]}
+    (folder / _KEPT_REPORT).write_text(json.dumps(report, default=str), encoding="utf-8")
+
+
+def _load_kept(folder: Path) -> tuple[str, ShardOutput]:
+    """The digest and report `_save_kept` wrote."""
+    r = json.loads((folder / _KEPT_REPORT).read_text(encoding="utf-8"))
+    with pa.memory_map(str(folder / _KEPT_UNMAPPED)) as source:
+        unmapped = pa.ipc.open_file(source).read_all()
+    checked = Checked(counts=r["counts"], checked=r["checked"], failures=r["failures"],
+                      profile_failures=r["profile_failures"], elsewhere=set(r["elsewhere"]))
+    return r["digest"], ShardOutput(shard=r["shard"], checked=checked, unmapped=unmapped, warnings=r["warnings"],
+                                    organisations_used=set(r["organisations_used"]),
+                                    services_used={(a, b): v for a, b, v in r["services_used"]})
 
 
 class _Kept:
@@ -280,22 +307,18 @@ class _Kept:
         """The shards to map; the others' kept reports go to `reused`."""
         for task in split:
             digest = self.digests[task.shard] = shard_digest(task, self.salt)
-            report = self.store.folder / f"{task.shard:05d}" / _KEPT_REPORT
-            if self.store.previous.get(task.shard) == digest and report.is_file():
-                with report.open("rb") as fh:
-                    recorded, output = pickle.load(fh)
+            kept = self.store.folder / f"{task.shard:05d}"
+            if self.store.previous.get(task.shard) == digest and (kept / _KEPT_REPORT).is_file():
+                recorded, output = _load_kept(kept)
                 if recorded == digest:
                     self.reused.append(output)
                     continue
-            shutil.rmtree(report.parent, ignore_errors=True)
+            shutil.rmtree(kept, ignore_errors=True)
             yield task
 
     def keep(self, output: ShardOutput) -> ShardOutput:
-        """Record a mapped shard's report beside its parts (written last: a shard cut short has none)."""
-        report = self.store.folder / f"{output.shard:05d}" / _KEPT_REPORT
-        report.parent.mkdir(parents=True, exist_ok=True)
-        with report.open("wb") as fh:
-            pickle.dump((self.digests[output.shard], output), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        """Record a mapped shard's report beside its parts."""
+        _save_kept(self.store.folder / f"{output.shard:05d}", self.digests[output.shard], output)
         return output
 
 

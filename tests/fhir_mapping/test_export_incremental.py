@@ -67,7 +67,7 @@ def test_unchanged_shards_are_reused_and_the_files_equal_a_full_build(staged, in
 def test_a_kept_shard_whose_report_is_missing_is_mapped_again(staged, index, reference, tmp_path):
     out = tmp_path / "incremental"
     first, bundles, _ = _incremental(staged, index, reference, out, {}, {})
-    for report in sorted((out / "fhir" / ".shards").glob("*/shard.pickle"))[:1]:
+    for report in sorted((out / "fhir" / ".shards").glob("*/shard.json"))[:1]:
         report.unlink()
     again, _, files = _incremental(staged, index, reference, out, first.shard_digests, bundles.digests)
     assert again.shards_reused == SHARDS - 1
