@@ -1,8 +1,8 @@
 """Evaluate the project's ViewDefinitions over the FHIR export into `fhir.v_*`.
 
 The NDJSON files are loaded as `fhir.fhir_<Type>(id, resource)` (JSON on DuckDB, each line
-parsed once: `loading.load_ndjson`; jsonb on PostgreSQL) and each view runs as one compiled SQL
-query inside the warehouse. Elsewhere (or for a view the compiler cannot take) the reference
+parsed once: `warehouse.engines.duckdb_views.load_ndjson`; jsonb on PostgreSQL) and each view runs
+as one compiled SQL query inside the warehouse. Elsewhere (or for a view the compiler cannot take) the reference
 evaluator runs per resource and the rows are loaded in bulk.
 """
 

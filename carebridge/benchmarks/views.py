@@ -6,7 +6,7 @@ versus per-resource FHIRPath interpreters, on the same views and data, in one ru
 1. Build the FHIR output of `persons` synthetic people with the pipeline's pure functions
    (generate -> stage_landing -> build_person_index -> map_resources -> write_ndjson).
 2. Compiled DuckDB over ALL of it, as the warehouse runs it: each resource type a view reads is
-   loaded from its NDJSON file with the warehouse's loader (`warehouse.viewdef.loading.load_ndjson`,
+   loaded from its NDJSON file with the warehouse's loader (`warehouse.engines.duckdb_views.load_ndjson`,
    which parses every line), then each view runs as one query. Load and query are timed apart;
    rates are given excluding and including the load of the view's resource type, and the totals
    count each type's load once.
@@ -126,8 +126,7 @@ def _view_types(files: dict[str, tuple[Path, int]], views: dict[str, dict]) -> l
 def _compiled_duckdb(con: duckdb.DuckDBPyConnection, files: dict[str, tuple[Path, int]],
                      views: dict[str, dict]) -> dict[str, dict[str, Any]]:
     """Views over the whole export, compiled on DuckDB, loaded the way the warehouse loads it."""
-    from warehouse.viewdef import run_compiled
-    from warehouse.viewdef.loading import load_ndjson
+    from warehouse.engines.duckdb_views import load_ndjson, run_compiled
 
     loads = {rtype: _median(lambda: load_ndjson(con, {rtype: files[rtype][0]}))[1] for rtype in _view_types(files, views)}
     results = {}
@@ -143,7 +142,7 @@ def _compiled_postgresql(files: dict[str, tuple[Path, int]], views: dict[str, di
     time is this process's only: the server's work is not in it, so only wall-clock rates count."""
     import psycopg
 
-    from warehouse.viewdef.postgres import load_ndjson_pg, run_compiled_pg
+    from warehouse.engines.postgresql_views import load_ndjson_pg, run_compiled_pg
     from warehouse.viewdef.suite import libpq_url
 
     schema = "bench_views"

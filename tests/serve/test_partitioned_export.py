@@ -57,7 +57,7 @@ def test_the_manifest_lists_every_part_and_lines_merge_in_id_order(exports):
 
 
 def test_the_views_loader_reads_every_part(exports):
-    from warehouse.viewdef.loading import load_ndjson
+    from warehouse.engines.duckdb_views import load_ndjson
 
     single, parts = exports
     tables = {}

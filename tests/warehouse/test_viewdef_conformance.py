@@ -16,9 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from warehouse.viewdef.loading import load_resources
+from warehouse.engines.duckdb_views import load_resources, run_compiled
 from warehouse.viewdef.reference import evaluate
-from warehouse.viewdef.sql_view import run_compiled
 from warehouse.viewdef.suite import check_test, libpq_url, run_suite, skip_reason, summary, to_report
 
 SUITE = Path(os.environ.get("SOF_SUITE_DIR", "/work/shared/conformance/sql-on-fhir-v2/tests"))
@@ -63,7 +62,7 @@ def postgresql_runners():
         pytest.skip("CAREBRIDGE_TEST_PG_URL is not set: no PostgreSQL server to run the suite on")
     import psycopg
 
-    from warehouse.viewdef.postgres import load_resources_pg, run_compiled_pg
+    from warehouse.engines.postgresql_views import load_resources_pg, run_compiled_pg
 
     con = psycopg.connect(libpq_url(PG_URL), autocommit=True)
     prefix = f"sof_{uuid.uuid4().hex[:8]}"

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warehouse.viewdef import (NotCompilable, ViewDefinitionError, benchmark, compile_view, evaluate,
-                               load_resources, run_compiled, run_suite)
+from warehouse.engines.duckdb_views import load_resources, run_compiled
+from warehouse.viewdef import NotCompilable, ViewDefinitionError, benchmark, compile_view, evaluate, run_suite
 from warehouse.viewdef import semantics
 from warehouse.viewdef.model import output_schema, parse_view
 from warehouse.viewdef.suite import compare_rows, libpq_url
@@ -60,7 +60,7 @@ def compiled(request):
         yield SimpleNamespace(load=lambda by_type: load_resources(connection, by_type),
                               run=lambda v: run_compiled(connection, v))
         return
-    from warehouse.viewdef.postgres import load_resources_pg, run_compiled_pg
+    from warehouse.engines.postgresql_views import load_resources_pg, run_compiled_pg
 
     connection = request.getfixturevalue("pg_con")
     schema = f"vd_{uuid.uuid4().hex[:10]}"
@@ -114,7 +114,7 @@ def test_load_resources_creates_one_json_table_per_type_and_replaces(con):
 
 @pytest.mark.postgres
 def test_load_resources_pg_creates_one_jsonb_table_per_type_and_replaces(pg_con):
-    from warehouse.viewdef.postgres import load_resources_pg
+    from warehouse.engines.postgresql_views import load_resources_pg
 
     schema = f"vd_{uuid.uuid4().hex[:10]}"
     try:

@@ -7,12 +7,12 @@ import pytest
 
 from warehouse.viewdef.errors import ViewDefinitionError
 from warehouse.viewdef.inference import FUNCTIONS, TypeEnv, TypeInfo, infer
-from warehouse.viewdef.loading import load_resources
+from warehouse.engines.duckdb_views import load_resources
 from warehouse.viewdef.nodes import (Binary, Call, EmptyLiteral, Index, Literal, Member, This, TypeOp,
                                      Unary, Variable)
 from warehouse.viewdef.parser import parse, tokenize
 from warehouse.viewdef.reference import evaluate
-from warehouse.viewdef.sql_view import run_compiled
+from warehouse.engines.duckdb_views import run_compiled
 
 
 def name(*path: str):

@@ -1,4 +1,4 @@
-"""Loading NDJSON into DuckDB (`warehouse.viewdef.loading.load_ndjson`, the warehouse's loader):
+"""Loading NDJSON into DuckDB (`warehouse.engines.duckdb_views.load_ndjson`, the warehouse's loader):
 ids and resources survive exactly, malformed lines fail the load, the two loaders replace each
 other's tables, and compiled views over the loaded files give the reference evaluator's rows."""
 
@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from warehouse.viewdef import evaluate, load_resources, run_compiled
-from warehouse.viewdef.loading import load_ndjson
+from warehouse.engines.duckdb_views import load_ndjson, load_resources, run_compiled
+from warehouse.viewdef import evaluate
 from warehouse.viewdef.suite import compare_rows
 
 PATIENTS = [

@@ -10,7 +10,8 @@ import pytest
 
 from fhir_mapping import read_ndjson
 from warehouse.db import make_engine, query, read_table
-from warehouse.viewdef import evaluate, load_resources, run_compiled
+from warehouse.engines.duckdb_views import load_resources, run_compiled
+from warehouse.viewdef import evaluate
 from warehouse.viewdef.suite import compare_rows
 from warehouse.views_runner import materialise_views, view_definitions
 

@@ -54,11 +54,11 @@ class DuckDBEngine(Engine):
                 duck.unregister("_carebridge_incoming")
 
     def load_ndjson(self, con: Any, files: Mapping[str, Path | None], schema: str) -> dict[str, int]:
-        from warehouse.viewdef.loading import load_ndjson
+        from warehouse.engines.duckdb_views import load_ndjson
 
         return load_ndjson(con, files, schema)
 
     def run_view(self, con: Any, view: dict, schema: str) -> pa.Table:
-        from warehouse.viewdef.sql_view import run_compiled
+        from warehouse.engines.duckdb_views import run_compiled
 
         return run_compiled(con, view, schema=schema)

@@ -136,12 +136,12 @@ class PostgresEngine(Engine):
                     copy.write(chunk)
 
     def load_ndjson(self, con: Any, files: Mapping[str, Path | None], schema: str) -> dict[str, int]:
-        from warehouse.viewdef.postgres import load_ndjson_pg
+        from warehouse.engines.postgresql_views import load_ndjson_pg
 
         return load_ndjson_pg(con, files, schema)
 
     def run_view(self, con: Any, view: dict, schema: str) -> pa.Table:
-        from warehouse.viewdef.postgres import run_compiled_pg
+        from warehouse.engines.postgresql_views import run_compiled_pg
 
         return run_compiled_pg(con, view, schema=schema)
 

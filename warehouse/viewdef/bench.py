@@ -21,22 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from warehouse.viewdef import semantics
 from warehouse.viewdef.errors import NotCompilable
-from warehouse.viewdef.loading import load_ndjson, load_resources
 from warehouse.viewdef.model import View, parse_view
 from warehouse.viewdef.nodes import Node
 from warehouse.viewdef.pyeval import Fn, Scope
 from warehouse.viewdef.reference import evaluate_view, plan_view
-from warehouse.viewdef.sql_view import run_compiled
 from warehouse.viewdef.suite import compare_rows
 
 __all__ = ["benchmark", "benchmark_ndjson", "fhirpathpy_builder", "Timing", "timed"]
 
-Loader = Callable[[duckdb.DuckDBPyConnection], object]  # creates the view's fhir_<Type> table
+Loader = Callable[[Any], object]  # creates the view's fhir_<Type> table on a DuckDB connection
 
 
 def _resource_keys(inputs: list) -> list:
@@ -97,14 +94,14 @@ def _rate(table: pa.Table, timing: Timing, resources: int) -> dict[str, Any]:
 
 def _duckdb_engine(view: dict, load_into: Loader, reference: pa.Table, count: int) -> dict[str, Any]:
     """Load into an in-memory DuckDB (timed apart), then time the compiled query."""
-    con = duckdb.connect()
+    from warehouse.engines.duckdb_views import in_memory, run_compiled
+
     try:
-        _, load = timed(lambda: load_into(con))
-        compiled, timing = timed(lambda: run_compiled(con, view))
+        with in_memory() as con:
+            _, load = timed(lambda: load_into(con))
+            compiled, timing = timed(lambda: run_compiled(con, view))
     except NotCompilable as error:
         return {"error": f"NotCompilable: {error}"}
-    finally:
-        con.close()
     return {**_rate(compiled, timing, count), "load_seconds": round(load.wall, 4),
             "agrees_with_reference": compare_rows(compiled.to_pylist(), reference.to_pylist()) is None}
 
@@ -134,6 +131,8 @@ def _benchmark(view: dict, source: Callable[[], Iterable[dict]], count: int, loa
 
 def benchmark(view: dict, resources: Iterable[dict]) -> dict[str, Any]:
     """Time `view` over `resources` on each engine; `agrees_with_reference` checks the rows match."""
+    from warehouse.engines.duckdb_views import load_resources
+
     resources = list(resources)
     resource_type = parse_view(view).resource
     mine = [r for r in resources if r.get("resourceType") == resource_type]
@@ -144,6 +143,8 @@ def benchmark(view: dict, resources: Iterable[dict]) -> dict[str, Any]:
 def benchmark_ndjson(view: dict, lines: Sequence[str]) -> dict[str, Any]:
     """Time `view` over NDJSON `lines` of its resource type: the interpreters' times include
     `json.loads` of every line; DuckDB loads them with the warehouse's loader (`load_ndjson`)."""
+    from warehouse.engines.duckdb_views import load_ndjson
+
     lines = [line.rstrip("\r\n") for line in lines if line.strip()]
     resource_type = parse_view(view).resource
     with tempfile.TemporaryDirectory() as folder:

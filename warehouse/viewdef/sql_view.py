@@ -13,17 +13,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-import duckdb
 import pyarrow as pa
 
 from warehouse.viewdef.compiler import (ROOT, Shape, Sql, SqlScope, as_family_list, as_list, as_scalar,
                                         as_strict_bool, compile_expr, item)
 from warehouse.viewdef.dialect import Dialect, get_dialect
-from warehouse.viewdef.errors import SQL_ERROR_PREFIX, NotCompilable, ViewDefinitionError
+from warehouse.viewdef.errors import NotCompilable, ViewDefinitionError
 from warehouse.viewdef.inference import infer
 from warehouse.viewdef.model import Column, Select, View, column_family, output_schema, parse_view
 
-__all__ = ["compile_view", "compile_parsed", "run_compiled"]
+__all__ = ["compile_view", "compile_parsed"]
 
 
 @dataclass(frozen=True)
@@ -228,25 +227,3 @@ def compile_view(view: dict, dialect: Dialect | str = "duckdb", schema: str = "m
     Raises ViewDefinitionError for an invalid view and NotCompilable for a valid view this dialect
     cannot express (the caller may fall back to `reference.evaluate`)."""
     return compile_parsed(parse_view(view), dialect, schema)
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, resource: str) -> bool:
-    found = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                        [schema, f"fhir_{resource}"]).fetchall()
-    return bool(found[0][0])
-
-
-def run_compiled(con: duckdb.DuckDBPyConnection, view: dict, schema: str = "main") -> pa.Table:
-    """Compile a view and run it on DuckDB; a missing resource table means no rows."""
-    parsed = parse_view(view)
-    target = output_schema(parsed)
-    sql = compile_parsed(parsed, "duckdb", schema)
-    if not _table_exists(con, schema, parsed.resource):
-        return target.empty_table()
-    try:
-        result = con.sql(sql).to_arrow_table()
-    except duckdb.Error as error:
-        if SQL_ERROR_PREFIX not in str(error):
-            raise
-        raise ViewDefinitionError(str(error).split(SQL_ERROR_PREFIX, 1)[1]) from error
-    return result.cast(target)

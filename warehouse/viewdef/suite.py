@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from warehouse.viewdef.errors import NotCompilable, ViewDefinitionError
-from warehouse.viewdef.loading import load_resources
 from warehouse.viewdef.reference import evaluate
-from warehouse.viewdef.sql_view import run_compiled
 
 __all__ = ["FHIR_VERSION", "ENGINES", "run_suite", "run_file", "check_test", "skip_reason", "compare_rows",
            "load_suite_file", "to_report", "summary", "libpq_url", "Runner"]
@@ -123,14 +119,10 @@ def _guarded(test: dict, engine: str, compiled: Runner, resources: list[dict]) -
         return {"passed": False, "reason": f"engine error: {type(error).__name__}: {error}", "engine": engine}
 
 
-@contextmanager
-def _duckdb(resources: list[dict], _: str | None) -> Iterator[Runner]:
-    con = duckdb.connect()
-    try:
-        load_resources(con, _grouped(resources))
-        yield lambda view: run_compiled(con, view)
-    finally:
-        con.close()
+def _duckdb(resources: list[dict], _: str | None) -> AbstractContextManager[Runner]:
+    from warehouse.engines.duckdb_views import scratch_runner
+
+    return scratch_runner(_grouped(resources))
 
 
 def libpq_url(url: str) -> str:
@@ -139,23 +131,11 @@ def libpq_url(url: str) -> str:
     return f"{scheme.split('+', 1)[0]}://{rest}"
 
 
-@contextmanager
-def _postgresql(resources: list[dict], pg_url: str | None) -> Iterator[Runner]:
+def _postgresql(resources: list[dict], pg_url: str | None) -> AbstractContextManager[Runner]:
     """A throwaway schema per suite file, dropped afterwards."""
-    import psycopg
+    from warehouse.engines.postgresql_views import scratch_runner
 
-    from warehouse.viewdef.postgres import load_resources_pg, run_compiled_pg
-
-    if not pg_url:
-        raise ValueError("the postgresql engine needs a database URL")
-    schema = f"sof_suite_{os.getpid()}"
-    with psycopg.connect(libpq_url(pg_url), autocommit=True) as con:
-        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-        try:
-            load_resources_pg(con, _grouped(resources), schema)
-            yield lambda view: run_compiled_pg(con, view, schema)
-        finally:
-            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    return scratch_runner(_grouped(resources), pg_url)
 
 
 @contextmanager

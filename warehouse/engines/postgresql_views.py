@@ -1,5 +1,6 @@
-"""The compiled path on PostgreSQL: bulk loading (COPY) into `<schema>.fhir_<Type>(id text, resource jsonb)`
-and running a compiled view there.
+"""FHIR views on PostgreSQL: bulk loading (COPY) into `<schema>.fhir_<Type>(id text, resource jsonb)`
+and running a compiled view there (the PostgreSQL parts of `PostgresEngine.load_ndjson` / `run_view`);
+`scratch_runner` does both in a throwaway schema (the conformance suite's PostgreSQL engine).
 
 `con` is a psycopg 3 connection (from SQLAlchemy: `engine.raw_connection().driver_connection`).
 The dialect's helper functions live in `pg_temp`, so `run_compiled_pg` installs them on the
@@ -8,7 +9,9 @@ connection first (idempotent, a few milliseconds) and they vanish with the sessi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +21,13 @@ from warehouse.viewdef.errors import SQL_ERROR_PREFIX, ViewDefinitionError
 from warehouse.viewdef.loading import ndjson_paths, resource_batches, valid_name
 from warehouse.viewdef.model import output_schema, parse_view
 from warehouse.viewdef.sql_view import compile_parsed
+from warehouse.viewdef.suite import libpq_url
 from warehouse.engines.postgresql_dialect import POSTGRESQL
 
 if TYPE_CHECKING:  # psycopg is an optional dependency (the postgres extra): imported only when used
     import psycopg
 
-__all__ = ["install_functions", "load_resources_pg", "load_ndjson_pg", "run_compiled_pg"]
+__all__ = ["install_functions", "load_resources_pg", "load_ndjson_pg", "run_compiled_pg", "scratch_runner"]
 
 
 def install_functions(con: psycopg.Connection) -> None:
@@ -117,3 +121,21 @@ def run_compiled_pg(con: psycopg.Connection, view: dict, schema: str = "public")
             raise
         raise ViewDefinitionError(message.split(SQL_ERROR_PREFIX, 1)[1].splitlines()[0]) from error
     return _to_arrow(rows, target)
+
+
+@contextmanager
+def scratch_runner(resources: Mapping[str, Iterable[dict]], pg_url: str | None) -> Iterator[Callable[[dict], pa.Table]]:
+    """The resources loaded into a throwaway schema (dropped afterwards) of the database at `pg_url`
+    (a SQLAlchemy URL); yields `view -> rows` on it."""
+    import psycopg
+
+    if not pg_url:
+        raise ValueError("the postgresql engine needs a database URL")
+    schema = f"sof_suite_{os.getpid()}"
+    with psycopg.connect(libpq_url(pg_url), autocommit=True) as con:
+        con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        try:
+            load_resources_pg(con, resources, schema)
+            yield lambda view: run_compiled_pg(con, view, schema)
+        finally:
+            con.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
