@@ -1,4 +1,4 @@
-"""Views compiled to Spark SQL (warehouse.viewdef.spark_rows) against the reference evaluator, on
+"""Views compiled to Spark SQL (warehouse.engines.spark_rows) against the reference evaluator, on
 shapes the conformance suite does not reach: a repeat deeper than the first unrolling, and a
 decimal's written digits."""
 
@@ -22,7 +22,7 @@ def _questionnaire(qid: str, depth: int) -> dict:
 def engine(spark, tmp_path_factory):
     from carebridge.core.settings import SparkSettings
     from warehouse.engines.spark import SparkEngine
-    from warehouse.viewdef.spark import load_resources_spark
+    from warehouse.engines.spark_views import load_resources_spark
 
     settings = SparkSettings(warehouse_dir=tmp_path_factory.mktemp("views-warehouse"))
     spark_engine = SparkEngine(spark, settings)
@@ -60,7 +60,7 @@ def test_nested_foreach_or_null_and_union_match_the_reference(engine):
 def test_a_decimal_keeps_its_written_digits(spark, tmp_path):
     from carebridge.core.settings import SparkSettings
     from warehouse.engines.spark import SparkEngine
-    from warehouse.viewdef.spark import load_ndjson_spark
+    from warehouse.engines.spark_views import load_ndjson_spark
 
     (tmp_path / "Observation.ndjson").write_text(
         '{"resourceType":"Observation","id":"a","status":"final","code":{"text":"x"},"valueQuantity":{"value":1.0}}\n'

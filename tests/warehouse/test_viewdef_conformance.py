@@ -118,7 +118,7 @@ def test_run_suite_report_format_and_results():
 
 
 # Spark: the whole suite in one test (a JVM query costs ~100x a DuckDB one, so not one case per test).
-# Every applicable test runs as compiled Spark SQL (warehouse.viewdef.spark_rows), none in the
+# Every applicable test runs as compiled Spark SQL (warehouse.engines.spark_rows), none in the
 # reference evaluator.
 @pytest.mark.spark
 @pytest.mark.on_spark

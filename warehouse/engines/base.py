@@ -35,7 +35,7 @@ class Engine(ABC):
     name: ClassVar[str]           # SQLAlchemy dialect name: "duckdb", "postgresql"; "spark"
     url_schemes: ClassVar[tuple[str, ...]]
     # The view compiler's SQL dialect (a warehouse.viewdef.dialect.Dialect defined beside the backend,
-    # or the name of one the compiler finds: Spark's lives in warehouse.viewdef.spark).
+    # or the name of one the compiler finds: Spark's lives in warehouse.engines.spark_views).
     view_dialect: ClassVar[Dialect | str]
 
     def __init__(self, sa_engine: sa.Engine) -> None:

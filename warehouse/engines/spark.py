@@ -13,7 +13,7 @@ the server's catalog.
 
 SQL. Marts and published tables are written once, for DuckDB and PostgreSQL; the engine translates
 each statement to Spark SQL with sqlglot (`spark_sql`). Views compile to Spark SQL through the
-`spark` dialect of the view compiler (`warehouse.viewdef.spark`).
+`spark` dialect of the view compiler (`warehouse.engines.spark_views`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from carebridge.core.settings import SparkSettings, spark_settings
 from warehouse.engines.base import Engine
-from warehouse.viewdef.spark import SPARK
+from warehouse.engines.spark_views import SPARK
 
 __all__ = ["SparkEngine", "spark_session", "spark_sql", "DEFAULT_CONF"]
 
@@ -286,18 +286,18 @@ class SparkEngine(Engine):
 
     # --- FHIR views --------------------------------------------------------------------------
     def load_ndjson(self, con: Any, files: Mapping[str, Path | Sequence[Path] | None], schema: str) -> dict[str, int]:
-        from warehouse.viewdef.spark import load_ndjson_spark
+        from warehouse.engines.spark_views import load_ndjson_spark
 
         return load_ndjson_spark(self, files, schema)
 
     def compile_view(self, view: dict, schema: str) -> str:
-        """Spark SQL whose rows are array expressions (warehouse.viewdef.spark_rows)."""
-        from warehouse.viewdef.spark import compile_view_spark
+        """Spark SQL whose rows are array expressions (warehouse.engines.spark_rows)."""
+        from warehouse.engines.spark_views import compile_view_spark
 
         return compile_view_spark(view, schema)
 
     def run_view(self, con: Any, view: dict, schema: str) -> pa.Table:
-        from warehouse.viewdef.spark import run_compiled_spark
+        from warehouse.engines.spark_views import run_compiled_spark
 
         return run_compiled_spark(self.session, view, schema)
 

@@ -8,7 +8,7 @@ PostgreSQL dialect's helper functions, created in `pg_temp`, so they last for th
 
 Each backend's template table is defined beside its engine and is its `Engine.view_dialect`:
 `warehouse.engines.duckdb_dialect.DUCKDB`, `warehouse.engines.postgresql_dialect.POSTGRESQL`,
-and Spark's in `warehouse.viewdef.spark`. `get_dialect(name)` finds a dialect by its backend's
+and Spark's in `warehouse.engines.spark_views`. `get_dialect(name)` finds a dialect by its backend's
 name through the backend registry (`warehouse.engines.BACKENDS`), so this package names no backend.
 """
 

@@ -1,6 +1,6 @@
 """What every backend's FHIR loader shares: resources as Arrow batches of (id, JSON text), table
 name checks, and a type's NDJSON files as paths. The loaders themselves live beside their engines
-(`warehouse.engines.<backend>_views`; Spark's in `warehouse.viewdef.spark`)."""
+(`warehouse.engines.<backend>_views`; Spark's in `warehouse.engines.spark_views`)."""
 
 from __future__ import annotations
 

@@ -145,7 +145,7 @@ def _spark(resources: list[dict], _: str | None) -> Iterator[Runner]:
 
     from carebridge.core.settings import SparkSettings
     from warehouse.engines.spark import SparkEngine, spark_session
-    from warehouse.viewdef.spark import load_resources_spark, run_compiled_spark
+    from warehouse.engines.spark_views import load_resources_spark, run_compiled_spark
 
     with tempfile.TemporaryDirectory(prefix="sof_suite_") as folder:
         settings = SparkSettings(warehouse_dir=Path(folder))

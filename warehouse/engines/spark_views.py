@@ -58,8 +58,8 @@ _MAX_REPEAT_DEPTH = 512  # unrolling levels tried before a repeat is reported as
 
 
 def compile_view_spark(view: dict | View, schema: str, depth: int = 8) -> str:
-    """A view's Spark SQL (rows as array expressions: warehouse.viewdef.spark_rows)."""
-    from warehouse.viewdef.spark_rows import compile_rows
+    """A view's Spark SQL (rows as array expressions: warehouse.engines.spark_rows)."""
+    from warehouse.engines.spark_rows import compile_rows
 
     parsed = view if isinstance(view, View) else parse_view(view)
     return compile_rows(parsed, schema, depth)
@@ -79,7 +79,7 @@ def run_compiled_spark(session: Any, view: dict, schema: str) -> pa.Table:
             with _analyzer_iterations(session, 100 + 12 * depth):
                 return session.sql(compile_view_spark(parsed, schema, depth)).toArrow().cast(target)
         except Exception as error:  # noqa: BLE001 - a view error raised inside the query is a ViewDefinitionError
-            from warehouse.viewdef.spark_rows import REPEAT_TOO_DEEP
+            from warehouse.engines.spark_rows import REPEAT_TOO_DEEP
 
             if REPEAT_TOO_DEEP in str(error) and depth < _MAX_REPEAT_DEPTH:
                 depth *= 4
@@ -324,7 +324,7 @@ _SPARK_TEMPLATES = {
     "index_of": "(instr({text}, {part}) - 1)",
     "replace": "replace({text}, {old}, {new})",
     "fold_space": "lower(regexp_replace(trim({text}), '\\\\s+', ' '))",
-    # The view's table (rows are array expressions: warehouse.viewdef.spark_rows).
+    # The view's table (rows are array expressions: warehouse.engines.spark_rows).
     "table": "(SELECT id, parse_json(resource) AS resource, resource AS resource_text FROM {schema}.fhir_{resource})",
     # A decimal's written text (a VARIANT keeps 1.0 as 1, Spark's JSON functions read numbers as
     # doubles): object-only paths from the stored line, by a Python function (`register_functions`).
@@ -346,7 +346,7 @@ SPARK = SparkDialect(
     templates=MappingProxyType(_SPARK_TEMPLATES),
     sql_types=MappingProxyType({"bool": "BOOLEAN", "integer": "BIGINT", "decimal": "DOUBLE", "text": "STRING"}),
     # No relation templates: Spark cannot plan a correlated UNION ALL or a recursive CTE inside a
-    # lateral join, so views compile through warehouse.viewdef.spark_rows (rows as array expressions).
+    # lateral join, so views compile through warehouse.engines.spark_rows (rows as array expressions).
     json_types=MappingProxyType({
         "bool": ("BOOLEAN",), "integer": ("BIGINT",), "decimal": ("BIGINT", "DOUBLE"),
         "text": ("VARCHAR",), "date": ("VARCHAR",), "dateTime": ("VARCHAR",), "time": ("VARCHAR",),
