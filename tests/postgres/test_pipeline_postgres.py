@@ -1,11 +1,8 @@
-"""The same pipeline on PostgreSQL: the real Dagster jobs over a generated system give the same
-analytics and published tables as on DuckDB, and the roles keep analysts out of the identifiable schemas (staging, linkage, fhir, work, audit)."""
+"""The pipeline on PostgreSQL: the roles keep analysts out of the identifiable schemas (staging,
+linkage, fhir, work, audit). That PostgreSQL gives DuckDB's tables, FHIR and bundles is
+tests/e2e/test_engines_agree.py, one fixture for every engine."""
 
 from __future__ import annotations
-
-import math
-from datetime import date, datetime
-from decimal import Decimal
 
 import psycopg
 import pyarrow as pa
@@ -15,49 +12,10 @@ import sqlalchemy as sa
 from carebridge.cli import main
 from warehouse.roles import libpq_conninfo
 from warehouse.build import ANALYTICS_TABLES
-from warehouse.db import make_engine, query, read_table, write_table
-from warehouse.publish import published_specs
+from warehouse.db import make_engine, query, write_table
 from warehouse.schemas import IDENTIFIABLE_SCHEMAS
 
 pytestmark = pytest.mark.postgres
-TABLES = [("analytics", n) for n in ANALYTICS_TABLES] + [("published", n) for n in published_specs()]
-
-
-def _value(v):
-    """One value the same way on both engines: numbers as floats to 9 significant digits."""
-    if isinstance(v, bool) or v is None:
-        return v
-    if isinstance(v, (int, float, Decimal)):
-        f = float(v)
-        return "NaN" if math.isnan(f) else float(f"{f:.9g}")
-    if isinstance(v, (date, datetime)):
-        return v.isoformat()
-    return v
-
-
-def _canonical(table: pa.Table) -> list[tuple]:
-    rows = [tuple(_value(v) for v in row.values()) for row in table.to_pylist()]
-    return sorted(rows, key=lambda r: tuple((v is None, str(v)) for v in r))
-
-
-@pytest.fixture(scope="module")
-def both_engines(duckdb_run, postgres_run, helpers, tmp_path_factory):
-    with helpers.duckdb_copy(duckdb_run, tmp_path_factory.mktemp("duck")) as duck:
-        pg = make_engine(postgres_run.warehouse_url)
-        yield duck, pg
-        pg.dispose()
-
-
-@pytest.mark.parametrize("schema, name", TABLES, ids=[f"{s}.{n}" for s, n in TABLES])
-def test_postgresql_gives_the_same_table_as_duckdb(both_engines, schema, name):
-    duck, pg = both_engines
-    expected, actual = read_table(duck, schema, name), read_table(pg, schema, name)
-    assert actual.column_names == expected.column_names
-    # A generated system without faults quarantines nothing: data_quality_quarantine may be empty.
-    assert actual.num_rows == expected.num_rows and (actual.num_rows > 0 or name in ("journey_step",
-                                                                                     "data_quality_quarantine"))
-    same = _canonical(actual) == _canonical(expected)   # not `assert a == b`: a failure must not print rows
-    assert same, f"{schema}.{name} differs between PostgreSQL and DuckDB"
 
 
 # --- roles -----------------------------------------------------------------------------------
