@@ -135,3 +135,10 @@ def sorted_rows(table: pa.Table, drop_keys: set[str] | None = None) -> list[tupl
 
 def files_under(folder: Path) -> Mapping[Path, bytes]:
     return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def delivered_under(folder: Path) -> Mapping[Path, bytes]:
+    """`files_under` without the pipeline's working state (dot folders such as `fhir/.shards`, the
+    incremental store, whose reports carry the digest of their inputs): what is delivered."""
+    return {p: data for p, data in files_under(folder).items()
+            if not any(part.startswith(".") for part in p.relative_to(folder).parts)}

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # helpers beside this file (pytest runs in importlib mode)
-from privacy_support import files_under, person_keys_of, schema_tables, sorted_rows
+from privacy_support import delivered_under, person_keys_of, schema_tables, sorted_rows
 from carebridge.core.ids import person_id_for_nhs_number
 from warehouse.build import ANALYTICS_TABLES
 from warehouse.db import query
@@ -115,8 +115,8 @@ def test_published_tables_read_only_tables_without_the_excluded_people():
 
 
 def test_direct_care_fhir_output_is_byte_identical_and_holds_the_excluded_people(duckdb_run, opt_out_run):
-    generated = files_under(duckdb_run.out / "fhir")
-    with_rules = files_under(opt_out_run.run.out / "fhir")
+    generated = delivered_under(duckdb_run.out / "fhir")
+    with_rules = delivered_under(opt_out_run.run.out / "fhir")
     assert len(generated) > 10
     assert {p.relative_to(duckdb_run.out) for p in generated} == {p.relative_to(opt_out_run.run.out) for p in with_rules}
     different = [str(p.relative_to(duckdb_run.out)) for p, data in generated.items()
