@@ -19,8 +19,7 @@ import pyarrow as pa
 from warehouse.engines.duckdb_dialect import DUCKDB
 from warehouse.viewdef.errors import SQL_ERROR_PREFIX, ViewDefinitionError
 from warehouse.viewdef.loading import ndjson_paths, resource_batches, valid_name
-from warehouse.viewdef.model import output_schema, parse_view
-from warehouse.viewdef.sql_view import compile_parsed
+from warehouse.viewdef.sql_view import prepare_view
 
 __all__ = ["load_resources", "load_ndjson", "run_compiled", "in_memory", "scratch_runner"]
 
@@ -97,9 +96,7 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, resource: str) ->
 
 def run_compiled(con: duckdb.DuckDBPyConnection, view: dict, schema: str = "main") -> pa.Table:
     """Compile a view and run it on DuckDB; a missing resource table means no rows."""
-    parsed = parse_view(view)
-    target = output_schema(parsed)
-    sql = compile_parsed(parsed, DUCKDB, schema)
+    parsed, target, sql = prepare_view(view, DUCKDB, schema)
     if not _table_exists(con, schema, parsed.resource):
         return target.empty_table()
     try:

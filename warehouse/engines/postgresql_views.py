@@ -19,8 +19,7 @@ import pyarrow as pa
 
 from warehouse.viewdef.errors import SQL_ERROR_PREFIX, ViewDefinitionError
 from warehouse.viewdef.loading import ndjson_paths, resource_batches, valid_name
-from warehouse.viewdef.model import output_schema, parse_view
-from warehouse.viewdef.sql_view import compile_parsed
+from warehouse.viewdef.sql_view import prepare_view
 from warehouse.viewdef.suite import libpq_url
 from warehouse.engines.postgresql_dialect import POSTGRESQL
 
@@ -101,9 +100,7 @@ def _to_arrow(rows: list[tuple[Any, ...]], schema: pa.Schema) -> pa.Table:
 
 def run_compiled_pg(con: psycopg.Connection, view: dict, schema: str = "public") -> pa.Table:
     """Compile a view for PostgreSQL and run it; a missing resource table means no rows."""
-    parsed = parse_view(view)
-    target = output_schema(parsed)
-    sql = compile_parsed(parsed, POSTGRESQL, schema)
+    parsed, target, sql = prepare_view(view, POSTGRESQL, schema)
     if not _table_exists(con, schema, parsed.resource):
         return target.empty_table()
     import psycopg

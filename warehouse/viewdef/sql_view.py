@@ -22,7 +22,7 @@ from warehouse.viewdef.errors import NotCompilable, ViewDefinitionError
 from warehouse.viewdef.inference import infer
 from warehouse.viewdef.model import Column, Select, View, column_family, output_schema, parse_view
 
-__all__ = ["compile_view", "compile_parsed"]
+__all__ = ["compile_view", "compile_parsed", "prepare_view"]
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,12 @@ def _where(view: View, scope: SqlScope) -> str:
     d = scope.dialect
     tests = [as_strict_bool(compile_expr(w, scope), infer(w, scope.env).type, d) for w in view.where]
     return " AND ".join(f"coalesce({t}, false)" for t in tests)
+
+
+def prepare_view(view: dict, dialect: Dialect | str, schema: str) -> tuple[View, pa.Schema, str]:
+    """What an engine's view runner needs: the view parsed and validated, its output schema, its SQL."""
+    parsed = parse_view(view)
+    return parsed, output_schema(parsed), compile_parsed(parsed, dialect, schema)
 
 
 def compile_parsed(view: View, dialect: Dialect | str = "duckdb", schema: str = "main") -> str:
