@@ -6,7 +6,7 @@ through COPY into PostgreSQL) into a new DuckDB file and, when a PostgreSQL serv
 new database there, and reads them all back with `read_table`. Reported per engine: rows, MB (the
 Arrow tables' in-memory size), seconds, rows/s and MB/s, for loading and reading back.
 
-    python -m benchmarks.load --persons 100000 [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    python -m carebridge.benchmarks.load --persons 100000 [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 The PostgreSQL server comes from `--pg-url`, else CAREBRIDGE_BENCH_PG_URL, else
 CAREBRIDGE_TEST_PG_URL; a database `cb_bench_<random>` is created there and dropped afterwards.
@@ -106,7 +106,7 @@ def run(persons: int = 100_000, pg_url: str | None = None, work: Path | None = N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.load", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m carebridge.benchmarks.load", description=__doc__.split("\n\n")[0])
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--pg-url", default=None)
     parser.add_argument("--seed", type=int, default=42)

@@ -1,6 +1,6 @@
 """Generate the synthetic integrated care system.
 
-    python -m synthetic --persons N --landing DIR [--truth DIR] [--seed S] [--months 2025-04..2026-03]
+    python -m carebridge.synthetic --persons N --landing DIR [--truth DIR] [--seed S] [--months 2025-04..2026-03]
                         [--fault-rate R] [--demographic-faults all=0.05,name_swap=0.1]
 """
 
@@ -24,7 +24,7 @@ def parse_rates(text: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m synthetic", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m carebridge.synthetic", description=__doc__)
     parser.add_argument("--persons", type=int, required=True)
     parser.add_argument("--landing", type=Path, required=True)
     parser.add_argument("--truth", type=Path, help="default: a folder `truth` beside the landing area")
