@@ -5,14 +5,17 @@
 from __future__ import annotations
 
 import json
+import re as _re
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pyarrow as pa
 
+from warehouse.viewdef.dialect import Dialect
 from warehouse.viewdef.errors import SQL_ERROR_PREFIX, NotCompilable, ViewDefinitionError
 from warehouse.viewdef.loading import ndjson_paths, valid_name
 from warehouse.viewdef.model import View, output_schema, parse_view
@@ -139,10 +142,6 @@ def _view_error(error: Exception) -> Exception:
 # which Spark's variant_get cannot take, is rendered step by step: each `[*]` reads an array and
 # flattens. Conversions follow `semantics.to_family` as the PostgreSQL dialect does (booleans are
 # not numbers; numeric text converts), by the JSON type of the value.
-
-import re as _re  # noqa: E402
-
-from warehouse.viewdef.dialect import Dialect  # noqa: E402
 
 _STEP = _re.compile(r'\.([A-Za-z_][A-Za-z0-9_]*)|\."((?:[^"\\]|\\.)*)"|\[(\*|-?[0-9]+)\]')
 _EMPTY = "CAST(array() AS ARRAY<VARIANT>)"
@@ -338,8 +337,6 @@ class SparkDialect(Dialect):
     def literal(self, text: str) -> str:
         return _spark_literal(text)
 
-
-from types import MappingProxyType  # noqa: E402
 
 SPARK = SparkDialect(
     name="spark",
