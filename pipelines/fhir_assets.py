@@ -55,19 +55,19 @@ def _reference_digest(carebridge: CarebridgeResource) -> str:
     return files_digest([carebridge.landing / "reference"], carebridge.landing)
 
 
-def _resources_gate(carebridge: CarebridgeResource) -> Gate:
+def _resources_gate(carebridge: CarebridgeResource, reference_digest: str) -> Gate:
     """Unchanged when staging, the person index, the deployment's reference data and the
     validation mode are those it last mapped, and the NDJSON export is still there."""
     engine = carebridge.engine
     gate = open_gate(engine, "fhir_resources", recorded_fingerprints(engine, "staged", "person_index"),
-                     _reference_digest(carebridge), carebridge.strict_validation)
+                     reference_digest, carebridge.strict_validation)
     gate.outputs_present = gate.outputs_present and (carebridge.layout.fhir_ndjson / "manifest.json").is_file()
     return gate
 
 
-def _shard_store(carebridge: CarebridgeResource) -> ShardStore:
+def _shard_store(carebridge: CarebridgeResource, reference_digest: str) -> ShardStore:
     return ShardStore(folder=carebridge.layout.fhir / _SHARDS, previous=catalog.load_shard_digests(carebridge.engine),
-                      salt=digest(code_version(), _reference_digest(carebridge)))
+                      salt=digest(code_version(), reference_digest))
 
 
 @dg.asset(deps=[person_index], group_name=FHIR, kinds={"fhir", "ndjson"}, pool=WAREHOUSE_POOL,
@@ -87,13 +87,14 @@ def fhir_resources(context: dg.AssetExecutionContext, carebridge: CarebridgeReso
     validates each (compiled schema from the R4B models; the models themselves with --strict) and writes `fhir/ndjson/` as a Bulk Data export, in shards of
     people so memory does not grow with the population (fhir_mapping.export). Only the shards
     whose people's records changed are mapped again; saves the care relationships for the bundles."""
-    gate = _resources_gate(carebridge)
+    reference_digest = _reference_digest(carebridge)     # the landing's reference files, walked once
+    gate = _resources_gate(carebridge, reference_digest)
     if gate.unchanged:
         return gate.replayed({"shards": gate.recorded["outcome"].get("shards", 0), "shards_mapped": 0})
     staged_tables, index = _inputs(carebridge)
     mapping = spark.fhir_export(carebridge)(staged_tables, index, load_reference(carebridge.landing), carebridge.out,
                                 _transaction_time(carebridge), strict=carebridge.strict_validation,
-                                store=_shard_store(carebridge))
+                                store=_shard_store(carebridge, reference_digest))
     catalog.save_shard_digests(carebridge.engine, mapping.shard_digests)
     catalog.save_care_relationships(carebridge.engine, care_relationships(staged_tables, index))
     result = _resources_result(carebridge, mapping)
